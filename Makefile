@@ -1,0 +1,99 @@
+# Makefile - builds libcorio (static and shared), its tests, benchmarks and examples.
+#   make run              build everything and run the demo (examples/tour.c)
+#   make test             build and run every test; ends with "N passed, N failed"
+#   make test SANITIZE=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test SWITCH=ucontext   the portable ucontext context switch instead of the assembly one
+#   make test-aarch64     cross-build for AArch64 and run the tests under qemu-user
+#   make bench            run the benchmarks (bench/run.sh), printing RESULT lines and ratios
+# Build products go to build/<config>/, so configurations never mix.
+
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+ARCH ?= $(shell $(CC) -dumpmachine | cut -d- -f1)
+SWITCH ?= asm
+OPT ?= -O2
+RUNNER ?=
+
+CONFIG := $(ARCH)-$(notdir $(CC))-$(SWITCH)$(if $(SANITIZE),-asan)$(if $(filter -O0,$(OPT)),-O0)
+BUILD ?= build/$(CONFIG)
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-g $(OPT) -fno-omit-frame-pointer -Iinclude -Isrc
+ifdef SANITIZE
+CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(SWITCH),ucontext)
+CFLAGS_BASE += -DCORIO_SWITCH_UCONTEXT
+endif
+CFLAGS_LIB := $(CFLAGS_BASE) -fPIC -fvisibility=hidden
+CFLAGS += $(CFLAGS_BASE)
+LDLIBS += -lpthread
+
+LIB_SRC := $(wildcard src/*.c)
+ifeq ($(SWITCH),asm)
+LIB_ASM := src/arch/$(ARCH).S
+endif
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(LIB_ASM:src/arch/%.S=$(BUILD)/obj/arch_%.o)
+
+SOVERSION := 0
+SONAME := libcorio.so.$(SOVERSION)
+STATIC := $(BUILD)/libcorio.a
+SHARED := $(BUILD)/libcorio.so.0.1.0
+
+TEST_SRC := $(filter-out tests/test_main.c,$(wildcard tests/test_*.c))
+TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+
+.PHONY: all lib run test test-aarch64 bench clean format
+all: lib $(TESTS) $(BENCHES) $(EXAMPLES)
+lib: $(STATIC) $(SHARED)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/corio.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+$(BUILD)/obj/arch_%.o: src/arch/%.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
+	ln -sf $(notdir $@) $(BUILD)/libcorio.so
+
+$(BUILD)/tests/%: tests/%.c tests/test_main.c tests/test.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< tests/test_main.c -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
+$(BUILD)/bench/%: bench/%.c $(STATIC) $(wildcard bench/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ibench $< -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
+$(BUILD)/examples/%: examples/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+run: all
+	$(RUNNER) $(BUILD)/examples/tour
+
+test: lib $(TESTS)
+	@RUNNER="$(RUNNER)" tests/run.sh $(TESTS)
+
+# The AArch64 build runs every test under qemu-user (Debian: qemu-user gcc-aarch64-linux-gnu).
+test-aarch64:
+	$(MAKE) test CC=aarch64-linux-gnu-gcc ARCH=aarch64 RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
+
+bench: all
+	@BUILD=$(BUILD) CC=$(CC) bench/run.sh
+
+format:
+	clang-format -i include/*.h src/*.c src/*.h tests/*.c tests/*.h bench/*.c examples/*.c
+
+clean:
+	rm -rf build

@@ -1,0 +1,79 @@
+/* gather.c - corio_gather: await many tasks at once, either failing fast (asyncio.gather) or collecting every
+ * status (return_exceptions=True). The gatherer is each task's "watcher"; a task that ends counts itself off
+ * and wakes the gatherer only when the gather can finish, so gathering n tasks costs O(n) wakeups at most. */
+#include "internal.h"
+
+/* Marks each task so a repeat shows in O(n); returns 0, or the error and leaves every task unmarked. */
+static int check_all(corio__loop *l, corio_task *self, corio_task **ts, size_t n) {
+    int rc = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        corio_task *t = ts[i];
+        if (t == self) {
+            rc = -EDEADLK;
+            break;
+        }
+        if (!corio__task_valid(t) || t->loop != l || t->detached || t->group || t == l->main || t->gather_mark) {
+            rc = -EINVAL;
+            break;
+        }
+        if (t->joiner || t->watcher) {
+            rc = -EBUSY;
+            break;
+        }
+        t->gather_mark = true;
+    }
+    for (size_t j = 0; j < i; j++) ts[j]->gather_mark = false;
+    return rc;
+}
+
+int corio_gather(corio_task **ts, size_t n, int *statuses) {
+    corio__loop *l;
+    corio_task *self = corio__self(&l);
+    if (!self) return -EPERM;
+    if (n == 0) return 0;
+    if (!ts) return -EINVAL;
+    int rc = check_all(l, self, ts, n);
+    if (rc < 0) return rc;
+
+    self->gather_pending = 0;
+    self->gather_failed = false;
+    self->gather_stop_on_failure = statuses == NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (ts[i]->state == CORIO__DONE) {
+            if (ts[i]->status < 0) self->gather_failed = true;
+        } else {
+            ts[i]->watcher = self;
+            self->gather_pending++;
+        }
+    }
+    while (self->gather_pending > 0 && !(self->gather_failed && self->gather_stop_on_failure)) {
+        int r = corio__park(l, NULL, CORIO__INF, false);
+        if (r < 0) {
+            rc = r;
+            break;
+        }
+    }
+    if (self->gather_pending > 0) {
+        /* failed fast, or the gatherer was cancelled: the rest are cancelled and waited for, never left behind */
+        for (size_t i = 0; i < n; i++)
+            if (ts[i]->state != CORIO__DONE) corio__task_cancel(l, ts[i]);
+        self->gather_stop_on_failure = false;
+        while (self->gather_pending > 0) corio__park(l, NULL, CORIO__INF, true);
+    }
+
+    if (statuses) {
+        for (size_t i = 0; i < n; i++) statuses[i] = ts[i]->status;
+    } else if (rc == 0 && self->gather_failed) {
+        /* the first failure in time: the one that ended first */
+        corio_task *first = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (ts[i]->status < 0 && (!first || ts[i]->end_seq < first->end_seq)) first = ts[i];
+        rc = first->status;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ts[i]->watcher = NULL;
+        corio__task_free(l, ts[i]);
+    }
+    return rc;
+}

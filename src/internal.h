@@ -1,0 +1,225 @@
+/* internal.h - what corio's source files share: the task, loop and pool structures, the intrusive list, the
+ * timer heap, and the small contracts between the scheduler, the stacks and the I/O backend. Nothing here is
+ * public; names are corio__ (two underscores), everything else in a file is static. */
+#ifndef CORIO_INTERNAL_H
+#define CORIO_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "corio.h"
+#include "switch.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CORIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORIO_ASAN 1
+#endif
+#endif
+
+#define CORIO__INF INT64_MAX
+#define CORIO__NAME_MAX 32
+
+/* ---- intrusive doubly-linked list (a ring with a sentinel head) -------------------------------------------- */
+
+typedef struct corio__link {
+    struct corio__link *prev, *next;
+} corio__link;
+
+static inline void corio__list_init(corio__link *h) { h->prev = h->next = h; }
+static inline bool corio__list_empty(const corio__link *h) { return h->next == h; }
+static inline void corio__list_push(corio__link *h, corio__link *n) {
+    n->prev = h->prev;
+    n->next = h;
+    h->prev->next = n;
+    h->prev = n;
+}
+static inline void corio__list_remove(corio__link *n) {
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = n;
+}
+#define corio__container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* ---- timers: a 4-ary min-heap of nodes that know their index (O(log n) removal) ------------------------------ */
+
+typedef struct corio__timer {
+    int64_t when;   /* absolute deadline, ns on the loop clock */
+    uint64_t seq;   /* arming order: equal deadlines fire first-armed first */
+    size_t index;   /* position in the heap, CORIO__NOT_ARMED when not in it */
+} corio__timer;
+#define CORIO__NOT_ARMED SIZE_MAX
+
+typedef struct corio__heap {
+    corio__timer **v;
+    size_t n, cap;
+    uint64_t seq;
+} corio__heap;
+
+int corio__heap_push(corio__heap *h, corio__timer *t); /* 0 or -ENOMEM */
+void corio__heap_remove(corio__heap *h, corio__timer *t);
+static inline corio__timer *corio__heap_min(const corio__heap *h) { return h->n ? h->v[0] : NULL; }
+void corio__heap_free(corio__heap *h);
+
+/* ---- stacks ---------------------------------------------------------------------------------------------- */
+
+typedef struct corio__stack {
+    char *lo;                  /* lowest usable byte; the guard page, if any, lies just below */
+    struct corio__stack *next; /* free-list link */
+    struct corio__slab *slab;
+    uint32_t vg_id;            /* valgrind's id for the registered stack */
+    bool guarded;
+    bool hot;                  /* pages may still be resident (not given back with MADV_DONTNEED) */
+} corio__stack;
+
+typedef struct corio__pool {
+    size_t size;               /* usable bytes per stack */
+    corio__stack *hot;         /* freed recently: pages resident, reuse costs no page fault */
+    corio__stack *cold;        /* pages given back to the kernel */
+    size_t nhot, ncold, in_use, guarded;
+    struct corio__slab *slabs;
+    struct corio__pool *next;  /* other sizes of the same loop */
+} corio__pool;
+
+int corio__pool_init(corio__pool *p, size_t size);
+void corio__pool_destroy(corio__pool *p);
+corio__stack *corio__stack_get(corio__pool *p); /* NULL and errno ENOMEM */
+void corio__stack_put(corio__pool *p, corio__stack *s);
+/* Gives the pages of freed stacks beyond a small hot cache back to the kernel, at most max_work of them. */
+size_t corio__pool_trim(corio__pool *p, size_t max_work);
+size_t corio__page_size(void);
+void corio__stack_guard_install(void);   /* the SIGSEGV handler that names an overflowing task, this thread */
+void corio__stack_guard_uninstall(void);
+void corio__stack_overflow(const corio_task *t, const char *how); /* reports and aborts */
+
+/* ---- tasks ----------------------------------------------------------------------------------------------- */
+
+enum corio__state { CORIO__READY, CORIO__RUNNING, CORIO__WAITING, CORIO__DONE };
+
+#define CORIO__TASK_MAGIC 0x636f72696f54534bULL /* "corioTSK" */
+#define CORIO__TASK_DEAD 0x646561647461736bULL  /* "deadtask" */
+
+/* A park() returns this when its own deadline (not a timeout scope's) passed. */
+#define CORIO__WAKE_DEADLINE 1
+
+typedef struct corio__loop corio__loop;
+
+struct corio_task {
+    corio__ctx ctx;
+    uint64_t magic;
+    corio__loop *loop;
+    struct corio_task *next_ready;
+    corio__link wnode;           /* in the wait list of whatever it waits on */
+    corio__link *waitq;          /* that list, NULL when not on one */
+    corio__link all;             /* in loop->tasks */
+    corio__link sibling;         /* in its group's list of children */
+    corio__timer timer;
+    int64_t op_deadline;         /* the deadline of the current wait itself (sleep, wait_for) */
+    int64_t scope_deadline;      /* the innermost timeout scope's, CORIO__INF if none */
+    corio_timeout *scope;        /* innermost open timeout scope */
+    corio_fn fn;
+    void *arg;
+    corio__stack *stack;
+    corio__pool *pool;
+    struct corio_task *joiner;   /* the task in corio_await/wait_for on this one */
+    struct corio_task *watcher;  /* the task in corio_gather on this one */
+    struct corio_group *group;   /* owning group, if any */
+    void *xfer;                  /* an item handed over by a queue */
+    uint64_t end_seq;            /* order of ending: gather's "first failure in time" */
+    int64_t spawned_ns;
+    int64_t ran_ns;              /* debug mode: when it was last switched in */
+    /* what this task waits for in corio_gather: */
+    size_t gather_pending;
+    bool gather_failed;
+    bool gather_stop_on_failure;
+    int status;
+    int wake_rc;
+    uint8_t state;
+    bool started;
+    bool cancelled;
+    bool shielded;               /* the current wait ignores cancellation and timeout scopes */
+    bool detached;
+    bool gather_mark;
+    char name[CORIO__NAME_MAX];
+};
+
+/* ---- the I/O backend: what the scheduler needs from epoll (and later io_uring) ------------------------------ */
+
+typedef struct corio__backend {
+    int fd;          /* the epoll descriptor */
+    size_t waiters;  /* tasks waiting on the backend: while 0, the loop never polls it when tasks are ready */
+} corio__backend;
+
+int corio__backend_init(corio__backend *b);
+void corio__backend_close(corio__backend *b);
+int corio__backend_poll(corio__loop *l, int timeout_ms); /* waits for events and wakes their tasks */
+
+/* ---- the loop -------------------------------------------------------------------------------------------- */
+
+struct corio__loop {
+    corio__ctx sched_ctx;        /* the scheduler's context: corio_run's own stack */
+    corio_task *current;
+    corio_task *main;
+    corio_task *ready_head, *ready_tail;
+    size_t nready;
+    corio_task *zombie;          /* a task that ended and must be freed once we are off its stack */
+    int budget;                  /* switches left before the scheduler gets a turn (timers, I/O) */
+    int64_t now_ns;
+    corio__heap timers;
+    corio__link tasks;           /* every task alive */
+    size_t ntasks, nrunning;     /* alive; alive and not ended */
+    corio__link groups;          /* every group not yet waited */
+    corio__pool pool;            /* stacks of the default size; other sizes hang off pool.next */
+    corio_task *free_tasks;      /* task structs kept for reuse */
+    size_t nfree_tasks;
+    corio__backend backend;
+    uint64_t switches;
+    uint64_t end_seq;
+    bool debug;
+    bool shutting_down;
+    void *sched_stack_lo;        /* the scheduler stack's bounds, for the sanitizer's fiber switch */
+    size_t sched_stack_size;
+};
+
+extern _Thread_local corio__loop *corio__cur;
+
+int64_t corio__clock_ns(void);
+static inline int64_t corio__update_now(corio__loop *l) { return l->now_ns = corio__clock_ns(); }
+
+/* Suspends the running task until corio__wake. q: the wait list to join (or NULL); deadline: absolute ns, or
+ * CORIO__INF; shield: ignore cancellation and timeout scopes. Returns the wake code: 0 or a value the waker
+ * chose, CORIO__WAKE_DEADLINE, -ECANCELED, -ETIMEDOUT (scope), -ENOMEM (no room for the timer). */
+int corio__park(corio__loop *l, corio__link *q, int64_t deadline, bool shield);
+/* Makes a waiting task ready with rc as park's result; does nothing if t is not waiting. */
+void corio__wake(corio__loop *l, corio_task *t, int rc);
+/* The first task on wait list q, or NULL. */
+static inline corio_task *corio__first_waiter(corio__link *q) {
+    return corio__list_empty(q) ? NULL : corio__container_of(q->next, corio_task, wnode);
+}
+/* Puts t at the end of the ready queue. */
+void corio__make_ready(corio__loop *l, corio_task *t);
+/* Gives the thread to the next ready task (or the scheduler); the caller has already queued itself somewhere. */
+void corio__schedule(corio__loop *l);
+/* Would a suspension fail now? -ECANCELED, -ETIMEDOUT or 0. */
+int corio__check(const corio__loop *l, const corio_task *t);
+/* The running task, or NULL (and the loop through *lp). */
+static inline corio_task *corio__self(corio__loop **lp) {
+    corio__loop *l = corio__cur;
+    *lp = l;
+    return l ? l->current : NULL;
+}
+
+corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_task_opts *opts);
+void corio__task_free(corio__loop *l, corio_task *t);
+static inline bool corio__task_valid(const corio_task *t) { return t && t->magic == CORIO__TASK_MAGIC; }
+void corio__task_cancel(corio__loop *l, corio_task *t);
+/* Waits, ignoring cancellation, until t has ended (t->joiner is set to the caller for that). */
+void corio__wait_ended(corio__loop *l, corio_task *self, corio_task *t);
+/* Called by the group code when a child ends (see group.c). */
+void corio__group_child_ended(corio__loop *l, corio_task *t);
+void corio__group_free_all(corio__loop *l);
+
+#endif

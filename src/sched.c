@@ -1,0 +1,392 @@
+/* sched.c - the loop: corio_run, the scheduler, parking and waking tasks, the clock, and debug-mode reports.
+ *
+ * Tasks switch directly to the next ready task (one context switch per hand-off, as libdill does), not through
+ * a scheduler context; the scheduler, running on corio_run's own stack, gets a turn when no task is ready or
+ * after BATCH switches, to read the clock, fire timers and poll I/O, so a task that keeps yielding cannot starve
+ * the timers or the network. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#if defined(CORIO_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+/* Switches between scheduler turns. A turn costs a clock read and two context switches, so amortising it over
+ * 64 switches keeps bench_switch within ~1% of a bare switch, while a timer is at most 64 task slices late. */
+#define BATCH 64
+#define DEBUG_SLOW_NS (100 * 1000000LL)
+#define UNGUARDED_MARGIN 512 /* bytes of stack a switched-out task must still have left */
+
+_Thread_local corio__loop *corio__cur;
+
+int64_t corio__clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t corio_now(void) {
+    corio__loop *l = corio__cur;
+    return l ? l->now_ns / 1000000 : 0;
+}
+
+/* ---- ready queue ----------------------------------------------------------------------------------------- */
+
+void corio__make_ready(corio__loop *l, corio_task *t) {
+    t->state = CORIO__READY;
+    t->next_ready = NULL;
+    if (l->ready_tail)
+        l->ready_tail->next_ready = t;
+    else
+        l->ready_head = t;
+    l->ready_tail = t;
+    l->nready++;
+}
+
+static corio_task *pop_ready(corio__loop *l) {
+    corio_task *t = l->ready_head;
+    if (t) {
+        l->ready_head = t->next_ready;
+        if (!l->ready_head) l->ready_tail = NULL;
+        l->nready--;
+    }
+    return t;
+}
+
+/* ---- switching ------------------------------------------------------------------------------------------- */
+
+/* Every switch goes through here so the sanitizers can follow the stacks: AddressSanitizer must be told which
+ * stack it is on, or it reports the other stack's frames as errors. */
+static inline void switch_ctx(corio__ctx *from, corio__ctx *to, const void *to_lo, size_t to_size, bool dying) {
+#if defined(CORIO_ASAN)
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(dying ? NULL : &fake, to_lo, to_size);
+    corio__ctx_switch(from, to);
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+    (void)to_lo;
+    (void)to_size;
+    (void)dying;
+    corio__ctx_switch(from, to);
+#endif
+}
+
+static void debug_check_slow(corio_task *t) {
+    int64_t ran = corio__clock_ns() - t->ran_ns;
+    if (ran > DEBUG_SLOW_NS)
+        fprintf(stderr, "corio: task \"%s\" ran %lld ms without suspending (it blocks the loop)\n",
+                t->name[0] ? t->name : "(unnamed)", (long long)(ran / 1000000));
+}
+
+static void task_entry(void *arg);
+
+/* Gets t ready to be switched to: the first time, build its initial frame (lazily, so a spawned task touches no
+ * stack page until it runs). */
+static inline void prepare(corio__loop *l, corio_task *t) {
+    if (!t->started) {
+        t->started = true;
+        corio__ctx_make_stack(&t->ctx, t->stack->lo, t->pool->size, task_entry, t);
+    }
+    t->state = CORIO__RUNNING;
+    l->current = t;
+    l->switches++;
+    if (l->debug) t->ran_ns = corio__clock_ns();
+}
+
+static inline void after_switch(corio__loop *l) {
+    if (l->zombie) {
+        corio__task_free(l, l->zombie);
+        l->zombie = NULL;
+    }
+}
+
+void corio__schedule(corio__loop *l) {
+    corio_task *self = l->current;
+    char probe;
+    /* past the guard budget a stack has no guard page: catch the overflow at least when the task switches out */
+    if (self->stack && !self->stack->guarded && &probe < self->stack->lo + UNGUARDED_MARGIN)
+        corio__stack_overflow(self, " (seen at a switch; it has no guard page)");
+    if (l->debug) debug_check_slow(self);
+    bool dying = self->state == CORIO__DONE;
+    corio_task *next = l->budget > 0 ? pop_ready(l) : NULL;
+    if (next) {
+        l->budget--;
+        if (next == self) { /* yielded, and nothing else was ready */
+            self->state = CORIO__RUNNING;
+            if (l->debug) self->ran_ns = corio__clock_ns();
+            return;
+        }
+        prepare(l, next);
+        switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->pool->size, dying);
+    } else {
+        l->current = NULL;
+        switch_ctx(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, dying);
+    }
+    after_switch(l);
+}
+
+static void task_ended(corio__loop *l, corio_task *t, int status);
+
+static void task_entry(void *arg) {
+    corio_task *t = arg;
+    corio__loop *l = t->loop;
+#if defined(CORIO_ASAN)
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    after_switch(l);
+    task_ended(l, t, t->fn(t->arg));
+    corio__schedule(l);
+    abort(); /* unreachable: an ended task is never switched to again */
+}
+
+/* ---- parking and waking ---------------------------------------------------------------------------------- */
+
+int corio__check(const corio__loop *l, const corio_task *t) {
+    if (t->cancelled) return -ECANCELED;
+    if (t->scope_deadline != CORIO__INF && t->scope_deadline <= l->now_ns) return -ETIMEDOUT;
+    return 0;
+}
+
+int corio__park(corio__loop *l, corio__link *q, int64_t deadline, bool shield) {
+    corio_task *t = l->current;
+    int64_t when = deadline;
+    if (!shield) {
+        int rc = corio__check(l, t);
+        if (rc < 0) return rc;
+        if (t->scope_deadline < when) when = t->scope_deadline;
+    }
+    t->op_deadline = deadline;
+    if (when != CORIO__INF) {
+        t->timer.when = when;
+        if (corio__heap_push(&l->timers, &t->timer) < 0) return -ENOMEM;
+    }
+    if (q) {
+        corio__list_push(q, &t->wnode);
+        t->waitq = q;
+    }
+    t->shielded = shield;
+    t->state = CORIO__WAITING;
+    t->wake_rc = 0;
+    corio__schedule(l);
+    return t->wake_rc;
+}
+
+void corio__wake(corio__loop *l, corio_task *t, int rc) {
+    if (t->state != CORIO__WAITING) return;
+    if (t->waitq) {
+        corio__list_remove(&t->wnode);
+        t->waitq = NULL;
+    }
+    if (t->timer.index != CORIO__NOT_ARMED) corio__heap_remove(&l->timers, &t->timer);
+    t->wake_rc = rc;
+    corio__make_ready(l, t);
+}
+
+void corio__task_cancel(corio__loop *l, corio_task *t) {
+    t->cancelled = true;
+    if (t->state == CORIO__WAITING && !t->shielded) corio__wake(l, t, -ECANCELED);
+}
+
+void corio__wait_ended(corio__loop *l, corio_task *self, corio_task *t) {
+    t->joiner = self;
+    while (t->state != CORIO__DONE) corio__park(l, NULL, CORIO__INF, true);
+    t->joiner = NULL;
+}
+
+/* ---- the end of a task ----------------------------------------------------------------------------------- */
+
+static void task_ended(corio__loop *l, corio_task *t, int status) {
+    t->status = status;
+    t->state = CORIO__DONE;
+    t->end_seq = ++l->end_seq;
+    l->nrunning--;
+    if (t->joiner) corio__wake(l, t->joiner, 0);
+    corio_task *w = t->watcher;
+    if (w) {
+        w->gather_pending--;
+        if (status < 0) w->gather_failed = true;
+        if (w->gather_pending == 0 || (status < 0 && w->gather_stop_on_failure)) corio__wake(l, w, 0);
+    }
+    /* the stack goes back now: nothing runs on it after the switch away, and nothing is allocated before */
+    corio__stack_put(t->pool, t->stack);
+    t->stack = NULL;
+    if (t->group) {
+        corio__group_child_ended(l, t);
+        l->zombie = t;
+    } else if (t->detached) {
+        l->zombie = t;
+    }
+}
+
+/* ---- the loop -------------------------------------------------------------------------------------------- */
+
+static void fire_timers(corio__loop *l) {
+    corio__timer *m;
+    while ((m = corio__heap_min(&l->timers)) && m->when <= l->now_ns) {
+        corio_task *t = corio__container_of(m, corio_task, timer);
+        corio__wake(l, t, t->op_deadline <= m->when ? CORIO__WAKE_DEADLINE : -ETIMEDOUT);
+    }
+}
+
+static void cancel_all(corio__loop *l) {
+    for (corio__link *n = l->tasks.next; n != &l->tasks; n = n->next) {
+        corio_task *t = corio__container_of(n, corio_task, all);
+        if (t->state != CORIO__DONE) corio__task_cancel(l, t);
+    }
+}
+
+static void trim_pools(corio__loop *l) {
+    for (corio__pool *p = &l->pool; p; p = p->next) corio__pool_trim(p, 1024);
+}
+
+/* Runs until every task has ended; -EDEADLK if tasks still wait on each other and even cancelling every one of
+ * them could not wake any. */
+static int run_loop(corio__loop *l) {
+    bool cancelled_all_for_deadlock = false;
+    for (;;) {
+        corio__update_now(l);
+        fire_timers(l);
+        if (l->main->state == CORIO__DONE && !l->shutting_down) {
+            l->shutting_down = true;
+            cancel_all(l);
+        }
+        if (l->nrunning == 0) return 0;
+        if (l->ready_head) {
+            cancelled_all_for_deadlock = false;
+            if (l->backend.waiters) corio__backend_poll(l, 0);
+            l->budget = BATCH - 1;
+            corio_task *next = pop_ready(l);
+            prepare(l, next);
+            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->pool->size, false);
+            after_switch(l);
+            continue;
+        }
+        trim_pools(l);
+        corio__timer *m = corio__heap_min(&l->timers);
+        if (!m && !l->backend.waiters) {
+            /* every task waits on another task: nothing outside can ever wake them. Rather than hang, cancel
+             * them all (their waits return -ECANCELED); if even that wakes nobody, give up. */
+            if (cancelled_all_for_deadlock) {
+                fprintf(stderr, "corio: deadlock: %zu tasks wait forever, even after cancellation\n",
+                        l->nrunning);
+                return -EDEADLK;
+            }
+            if (l->debug)
+                fprintf(stderr, "corio: deadlock: %zu tasks wait on each other and nothing can wake them; "
+                                "cancelling them\n", l->nrunning);
+            cancelled_all_for_deadlock = true;
+            cancel_all(l);
+            continue;
+        }
+        int timeout = -1;
+        if (m) {
+            int64_t ns = m->when - l->now_ns;
+            int64_t ms = (ns + 999999) / 1000000; /* round up: waking early would just spin */
+            timeout = ms > 1000000 ? 1000000 : (int)ms;
+        }
+        corio__backend_poll(l, timeout);
+    }
+}
+
+static void report_unjoined(corio__loop *l) {
+    for (corio__link *n = l->tasks.next; n != &l->tasks; n = n->next) {
+        corio_task *t = corio__container_of(n, corio_task, all);
+        if (t == l->main) continue;
+        fprintf(stderr, "corio: task \"%s\" was never awaited nor detached (status %d, %s)\n",
+                t->name[0] ? t->name : "(unnamed)", t->status, corio_err_name(t->status));
+    }
+}
+
+static void sched_stack_bounds(corio__loop *l) {
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &l->sched_stack_lo, &l->sched_stack_size);
+        pthread_attr_destroy(&attr);
+    }
+}
+
+extern size_t corio__default_stack_size(void);
+
+int corio_run(corio_fn fn, void *arg) {
+    if (!fn) return -EINVAL;
+    if (corio__cur) return -EBUSY;
+    corio__loop *l = calloc(1, sizeof *l);
+    if (!l) return -ENOMEM;
+    corio__list_init(&l->tasks);
+    corio__list_init(&l->groups);
+    corio__pool_init(&l->pool, corio__default_stack_size());
+    int rc = corio__backend_init(&l->backend);
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    const char *dbg = getenv("CORIO_DEBUG");
+    l->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+    sched_stack_bounds(l);
+    corio__cur = l;
+    corio__stack_guard_install();
+    corio__update_now(l);
+
+    corio_task_opts opts = {.name = "main", .stack_size = 0};
+    l->main = corio__task_new(l, fn, arg, &opts);
+    int status = -ENOMEM;
+    if (l->main) {
+        corio__make_ready(l, l->main);
+        rc = run_loop(l);
+        status = l->main->state == CORIO__DONE ? l->main->status : rc;
+        if (l->debug) report_unjoined(l);
+    }
+
+    /* free what is left: tasks never awaited, and after a deadlock, tasks that never ended */
+    while (!corio__list_empty(&l->tasks)) {
+        corio_task *t = corio__container_of(l->tasks.next, corio_task, all);
+        if (t->timer.index != CORIO__NOT_ARMED) corio__heap_remove(&l->timers, &t->timer);
+        if (t->waitq) corio__list_remove(&t->wnode);
+        t->waitq = NULL;
+        t->group = NULL;
+        corio__task_free(l, t);
+    }
+    corio__group_free_all(l);
+    while (l->free_tasks) {
+        corio_task *t = l->free_tasks;
+        l->free_tasks = t->next_ready;
+        free(t);
+    }
+    corio__pool *p = l->pool.next;
+    while (p) {
+        corio__pool *next = p->next;
+        corio__pool_destroy(p);
+        free(p);
+        p = next;
+    }
+    corio__pool_destroy(&l->pool);
+    corio__heap_free(&l->timers);
+    corio__backend_close(&l->backend);
+    corio__stack_guard_uninstall();
+    corio__cur = NULL;
+    free(l);
+    return status;
+}
+
+int corio_stats_get(corio_stats *st) {
+    corio__loop *l = corio__cur;
+    if (!l) return -EPERM;
+    if (!st) return -EINVAL;
+    memset(st, 0, sizeof *st);
+    st->tasks = l->ntasks;
+    st->ready = l->nready;
+    st->timers = l->timers.n;
+    for (corio__pool *p = &l->pool; p; p = p->next) {
+        st->stacks_in_use += p->in_use;
+        st->stacks_cached += p->nhot + p->ncold;
+        st->stacks_guarded += p->guarded;
+    }
+    st->stack_size = l->pool.size;
+    st->switches = l->switches;
+    return 0;
+}

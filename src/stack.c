@@ -1,0 +1,303 @@
+/* stack.c - task stacks: mmap'd in slabs, lazily committed, pooled per loop, guard pages while the process's
+ * mapping budget allows, and the SIGSEGV handler that turns a guard-page hit into a message naming the task.
+ *
+ * Why slabs and a guard budget: every guard page splits a mapping, and Linux caps a process at
+ * vm.max_map_count mappings (65530 by default), so one guarded stack per task would stop near 32,000 tasks.
+ * We give guard pages to the first stacks, up to a quarter of the map budget (~15,000 stacks, leaving the rest
+ * to the program), and carve later stacks from unguarded slabs of 256 (one mapping each). Those are checked
+ * more weakly: the scheduler checks the stack pointer of every task it switches away from (see sched.c).
+ * Pages are touched only when a task uses them, so an idle task costs the pages its frames reached. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#if defined(CORIO_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CORIO_VALGRIND 1
+#endif
+#endif
+
+#define GUARDED_PER_SLAB 64
+#define UNGUARDED_PER_SLAB 256
+#define HOT_MAX 64 /* freed stacks kept resident for reuse: covers bench_spawn's churn without page faults */
+
+struct corio__slab {
+    char *base;
+    size_t bytes;
+    struct corio__slab *next;
+    size_t count;
+    bool guarded;
+    corio__stack stacks[];
+};
+
+static size_t page_size;
+static atomic_long guard_budget = -1; /* guarded stacks the process may still map; -1 until computed */
+
+size_t corio__page_size(void) {
+    if (!page_size) page_size = (size_t)sysconf(_SC_PAGESIZE);
+    return page_size;
+}
+
+static long compute_guard_budget(void) {
+    long max_maps = 65530;
+    int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[32];
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        if (n > 0) {
+            buf[n] = 0;
+            long v = strtol(buf, NULL, 10);
+            if (v > 0) max_maps = v;
+        }
+        close(fd);
+    }
+    /* a guarded stack costs two mappings (stack + guard); keep half the budget for everything else */
+    long budget = (max_maps - 4096) / 4;
+    return budget > 0 ? budget : 0;
+}
+
+/* Takes up to want guarded stacks from the process-wide budget; returns how many it got. */
+static size_t take_guard_budget(size_t want) {
+    long cur = atomic_load(&guard_budget);
+    if (cur < 0) {
+        long expected = -1;
+        atomic_compare_exchange_strong(&guard_budget, &expected, compute_guard_budget());
+        cur = atomic_load(&guard_budget);
+    }
+    while (cur > 0) {
+        long got = cur < (long)want ? cur : (long)want;
+        if (atomic_compare_exchange_weak(&guard_budget, &cur, cur - got)) return (size_t)got;
+    }
+    return 0;
+}
+
+static void give_back_guard_budget(size_t n) { atomic_fetch_add(&guard_budget, (long)n); }
+
+int corio__pool_init(corio__pool *p, size_t size) {
+    memset(p, 0, sizeof *p);
+    p->size = size;
+    return 0;
+}
+
+static int new_slab(corio__pool *p) {
+    size_t pg = corio__page_size();
+    size_t count = take_guard_budget(GUARDED_PER_SLAB);
+    bool guarded = count > 0;
+    if (!guarded) count = UNGUARDED_PER_SLAB;
+    size_t stride = p->size + (guarded ? pg : 0);
+    size_t bytes = stride * count;
+
+    struct corio__slab *slab = malloc(sizeof *slab + count * sizeof(corio__stack));
+    if (!slab) goto fail_budget;
+    char *base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                      -1, 0);
+    if (base == MAP_FAILED) goto fail_slab;
+    /* a huge page would commit 2 MiB where a task touches 4 KiB */
+    (void)madvise(base, bytes, MADV_NOHUGEPAGE);
+    for (size_t i = 0; guarded && i < count; i++) {
+        if (mprotect(base + i * stride, pg, PROT_NONE) != 0) {
+            munmap(base, bytes);
+            goto fail_slab;
+        }
+    }
+    slab->base = base;
+    slab->bytes = bytes;
+    slab->count = count;
+    slab->guarded = guarded;
+    slab->next = p->slabs;
+    p->slabs = slab;
+    /* pushed in reverse so the lowest stack comes out first: neighbouring tasks get neighbouring stacks */
+    for (size_t i = count; i-- > 0;) {
+        corio__stack *s = &slab->stacks[i];
+        s->lo = base + i * stride + (guarded ? pg : 0);
+        s->slab = slab;
+        s->guarded = guarded;
+        s->hot = false;
+#ifdef CORIO_VALGRIND
+        s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + p->size);
+#else
+        s->vg_id = 0;
+#endif
+        s->next = p->cold;
+        p->cold = s;
+        p->ncold++;
+    }
+    if (guarded) p->guarded += count;
+    return 0;
+
+fail_slab:
+    free(slab);
+fail_budget:
+    if (guarded) give_back_guard_budget(count);
+    return -ENOMEM;
+}
+
+corio__stack *corio__stack_get(corio__pool *p) {
+    corio__stack *s = p->hot;
+    if (s) {
+        p->hot = s->next;
+        p->nhot--;
+    } else {
+        if (!p->cold && new_slab(p) < 0) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        s = p->cold;
+        p->cold = s->next;
+        p->ncold--;
+    }
+    p->in_use++;
+#if defined(CORIO_ASAN)
+    /* the previous task's frames left redzone poison in the shadow memory */
+    ASAN_UNPOISON_MEMORY_REGION(s->lo, p->size);
+#endif
+    return s;
+}
+
+void corio__stack_put(corio__pool *p, corio__stack *s) {
+    p->in_use--;
+    s->hot = true;
+    s->next = p->hot;
+    p->hot = s;
+    p->nhot++;
+}
+
+size_t corio__pool_trim(corio__pool *p, size_t max_work) {
+    size_t done = 0;
+    while (p->nhot > HOT_MAX && done < max_work) {
+        corio__stack *s = p->hot;
+        p->hot = s->next;
+        p->nhot--;
+        (void)madvise(s->lo, p->size, MADV_DONTNEED);
+        s->hot = false;
+        s->next = p->cold;
+        p->cold = s;
+        p->ncold++;
+        done++;
+    }
+    return done;
+}
+
+void corio__pool_destroy(corio__pool *p) {
+    struct corio__slab *slab = p->slabs;
+    while (slab) {
+        struct corio__slab *next = slab->next;
+#ifdef CORIO_VALGRIND
+        for (size_t i = 0; i < slab->count; i++) VALGRIND_STACK_DEREGISTER(slab->stacks[i].vg_id);
+#endif
+        munmap(slab->base, slab->bytes);
+        if (slab->guarded) give_back_guard_budget(slab->count);
+        free(slab);
+        slab = next;
+    }
+    p->slabs = NULL;
+    p->hot = p->cold = NULL;
+    p->nhot = p->ncold = p->guarded = 0;
+}
+
+/* ---- overflow reports ------------------------------------------------------------------------------------ */
+
+static char *put_str(char *p, char *end, const char *s) {
+    while (*s && p < end) *p++ = *s++;
+    return p;
+}
+
+static char *put_uint(char *p, char *end, size_t v) {
+    char tmp[24];
+    int n = 0;
+    do tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < (int)sizeof tmp);
+    while (n && p < end) *p++ = tmp[--n];
+    return p;
+}
+
+/* Async-signal-safe: formats by hand and write(2)s, since it runs in the SIGSEGV handler. */
+void corio__stack_overflow(const corio_task *t, const char *how) {
+    char buf[256], *p = buf, *end = buf + sizeof buf - 1;
+    p = put_str(p, end, "corio: task \"");
+    p = put_str(p, end, t->name[0] ? t->name : "(unnamed)");
+    p = put_str(p, end, "\" overflowed its ");
+    p = put_uint(p, end, t->pool->size / 1024);
+    p = put_str(p, end, " KiB stack");
+    p = put_str(p, end, how);
+    p = put_str(p, end, "\n");
+    ssize_t ignored = write(STDERR_FILENO, buf, (size_t)(p - buf));
+    (void)ignored;
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+static struct sigaction old_segv, old_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static _Thread_local stack_t alt_old;
+static _Thread_local void *alt_mem;
+
+static void on_fault(int sig, siginfo_t *si, void *uctx) {
+    corio__loop *l = corio__cur;
+    corio_task *t = l ? l->current : NULL;
+    if (t && t->stack) {
+        char *addr = si->si_addr;
+        size_t pg = corio__page_size();
+        /* the guard page, or (a large frame) anywhere in the 64 KiB below the stack */
+        if (addr < t->stack->lo && addr + 64 * 1024 + pg >= t->stack->lo) corio__stack_overflow(t, "");
+    }
+    /* not ours: hand the fault to whoever handled it before us (by default, the core dump) */
+    struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+    if (old->sa_flags & SA_SIGINFO) {
+        old->sa_sigaction(sig, si, uctx);
+    } else if (old->sa_handler != SIG_IGN && old->sa_handler != SIG_DFL) {
+        old->sa_handler(sig);
+    } else {
+        sigaction(sig, old, NULL); /* return, and the faulting instruction faults again under the old action */
+    }
+}
+
+static void install_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
+
+void corio__stack_guard_install(void) {
+    /* the handler needs a stack of its own: the faulting one is full */
+    size_t sz = 64 * 1024;
+    alt_mem = malloc(sz);
+    if (alt_mem) {
+        stack_t ss = {.ss_sp = alt_mem, .ss_size = sz, .ss_flags = 0};
+        if (sigaltstack(&ss, &alt_old) != 0) {
+            free(alt_mem);
+            alt_mem = NULL;
+        }
+    }
+    pthread_once(&handler_once, install_handler);
+}
+
+void corio__stack_guard_uninstall(void) {
+    if (!alt_mem) return;
+    stack_t cur;
+    /* put back whatever alternate stack the thread had, or none */
+    if (alt_old.ss_sp == NULL || (alt_old.ss_flags & SS_DISABLE)) {
+        stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+        sigaltstack(&off, &cur);
+    } else {
+        sigaltstack(&alt_old, &cur);
+    }
+    free(alt_mem);
+    alt_mem = NULL;
+}

@@ -1,0 +1,32 @@
+/* switch.h - the context-switch contract between the scheduler and each architecture's switch (src/arch/<arch>.S)
+ * or the portable ucontext fallback (src/switch_ucontext.c, built with -DCORIO_SWITCH_UCONTEXT). */
+#ifndef CORIO_SWITCH_H
+#define CORIO_SWITCH_H
+
+#include <stddef.h>
+
+#ifdef CORIO_SWITCH_UCONTEXT
+#include <ucontext.h>
+typedef struct corio__ctx {
+    ucontext_t uc;
+} corio__ctx;
+#else
+typedef struct corio__ctx {
+    void *sp; /* the saved frame lies here, on the context's own stack */
+} corio__ctx;
+#endif
+
+/* Saves the running context into from and resumes to. Returns when something switches back to from. */
+void corio__ctx_switch(corio__ctx *from, corio__ctx *to);
+
+/* Prepares ctx so that the first switch to it runs entry(arg) on the stack that ends at top (exclusive; the
+ * stack grows down from there; size bytes long). entry must never return. */
+#ifdef CORIO_SWITCH_UCONTEXT
+void corio__ctx_make_uc(corio__ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg);
+#define corio__ctx_make_stack(ctx, lo, size, entry, arg) corio__ctx_make_uc(ctx, lo, size, entry, arg)
+#else
+void corio__ctx_make(corio__ctx *ctx, void *top, void (*entry)(void *), void *arg);
+#define corio__ctx_make_stack(ctx, lo, size, entry, arg) corio__ctx_make(ctx, (char *)(lo) + (size), entry, arg)
+#endif
+
+#endif

@@ -1,0 +1,285 @@
+/* task.c - tasks: spawning, awaiting (with and without a deadline), detaching, cancelling, yielding, sleeping,
+ * names, and timeout scopes. The waiting itself is corio__park/corio__wake in sched.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define DEFAULT_STACK (64 * 1024)
+#define MIN_STACK (16 * 1024)
+#define MAX_STACK ((size_t)1 << 30)
+#define FREE_TASKS_MAX 1024 /* task structs kept for reuse: spawn then needs no malloc (bench_spawn) */
+
+static size_t default_stack = DEFAULT_STACK;
+
+static size_t round_to_pages(size_t n) {
+    size_t pg = corio__page_size();
+    return (n + pg - 1) / pg * pg;
+}
+
+size_t corio__default_stack_size(void);
+size_t corio__default_stack_size(void) { return default_stack; }
+
+int corio_set_stack_size(size_t bytes) {
+    if (corio__cur) return -EBUSY;
+    if (bytes < MIN_STACK || bytes > MAX_STACK) return -EINVAL;
+    default_stack = round_to_pages(bytes);
+    return 0;
+}
+
+/* now + ms on the loop clock (refreshed: the cached one may be a whole batch of task slices old, and a wait
+ * must not end early), saturating at CORIO__INF. */
+static int64_t deadline_after(corio__loop *l, int64_t ms) {
+    int64_t now = corio__update_now(l);
+    return ms > (CORIO__INF - now) / 1000000 ? CORIO__INF : now + ms * 1000000;
+}
+
+static corio__pool *pool_for(corio__loop *l, size_t size) {
+    corio__pool *p = &l->pool;
+    for (; p; p = p->next)
+        if (p->size == size) return p;
+    p = malloc(sizeof *p);
+    if (!p) return NULL;
+    corio__pool_init(p, size);
+    p->next = l->pool.next;
+    l->pool.next = p;
+    return p;
+}
+
+static void set_name(corio_task *t, const char *name) {
+    if (!name) {
+        t->name[0] = 0;
+        return;
+    }
+    size_t n = strnlen(name, CORIO__NAME_MAX - 1);
+    memcpy(t->name, name, n);
+    t->name[n] = 0;
+}
+
+corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_task_opts *opts) {
+    corio__pool *pool = &l->pool;
+    if (opts && opts->stack_size) {
+        if (opts->stack_size < MIN_STACK || opts->stack_size > MAX_STACK) {
+            errno = EINVAL;
+            return NULL;
+        }
+        pool = pool_for(l, round_to_pages(opts->stack_size));
+        if (!pool) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    corio_task *t = l->free_tasks;
+    if (t) {
+        l->free_tasks = t->next_ready;
+        l->nfree_tasks--;
+    } else if (!(t = malloc(sizeof *t))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* the stack is reserved now, so spawn is where running out of memory shows; its pages are touched only
+     * when the task first runs */
+    corio__stack *stack = corio__stack_get(pool);
+    if (!stack) {
+        free(t);
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(t, 0, offsetof(corio_task, name));
+    t->name[0] = 0;
+    t->magic = CORIO__TASK_MAGIC;
+    t->loop = l;
+    t->fn = fn;
+    t->arg = arg;
+    t->stack = stack;
+    t->pool = pool;
+    t->timer.index = CORIO__NOT_ARMED;
+    t->scope_deadline = CORIO__INF;
+    t->state = CORIO__READY;
+    corio__list_init(&t->wnode);
+    corio__list_init(&t->sibling);
+    corio__list_push(&l->tasks, &t->all);
+    t->spawned_ns = l->now_ns;
+    l->ntasks++;
+    l->nrunning++;
+    if (opts) set_name(t, opts->name);
+    return t;
+}
+
+void corio__task_free(corio__loop *l, corio_task *t) {
+    corio__list_remove(&t->all);
+    if (t->stack) corio__stack_put(t->pool, t->stack);
+    t->stack = NULL;
+    t->magic = CORIO__TASK_DEAD;
+    l->ntasks--;
+    if (l->nfree_tasks < FREE_TASKS_MAX) {
+        t->next_ready = l->free_tasks;
+        l->free_tasks = t;
+        l->nfree_tasks++;
+    } else {
+        free(t);
+    }
+}
+
+corio_task *corio_spawn_opts(corio_fn fn, void *arg, const corio_task_opts *opts) {
+    corio__loop *l = corio__cur;
+    if (!l) {
+        errno = EPERM;
+        return NULL;
+    }
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    corio_task *t = corio__task_new(l, fn, arg, opts);
+    if (t) corio__make_ready(l, t);
+    return t;
+}
+
+corio_task *corio_spawn(corio_fn fn, void *arg) { return corio_spawn_opts(fn, arg, NULL); }
+
+/* Checks shared by await and wait_for; 0 when t may be awaited by self. */
+static int awaitable(corio__loop *l, corio_task *self, corio_task *t) {
+    if (!self) return -EPERM;
+    if (!corio__task_valid(t) || t->loop != l) return -EINVAL;
+    if (t == self) return -EDEADLK;
+    if (t->detached || t->group || t == l->main) return -EINVAL;
+    if ((t->joiner && t->joiner != self) || t->watcher) return -EBUSY;
+    return 0;
+}
+
+int corio_await(corio_task *t) {
+    corio__loop *l;
+    corio_task *self = corio__self(&l);
+    int rc = awaitable(l, self, t);
+    if (rc < 0) return rc;
+    if (t->state != CORIO__DONE) {
+        t->joiner = self;
+        rc = corio__park(l, NULL, CORIO__INF, false);
+        if (t->state != CORIO__DONE) { /* cancelled or timed out: t runs on, and can be awaited again */
+            t->joiner = NULL;
+            return rc < 0 ? rc : -ECANCELED;
+        }
+        t->joiner = NULL;
+    }
+    int status = t->status;
+    corio__task_free(l, t);
+    return status;
+}
+
+int corio_wait_for(corio_task *t, int64_t ms) {
+    corio__loop *l;
+    corio_task *self = corio__self(&l);
+    int rc = awaitable(l, self, t);
+    if (rc < 0) return rc;
+    if (ms < 0) return -EINVAL;
+    if (t->state != CORIO__DONE) {
+        t->joiner = self;
+        rc = corio__park(l, NULL, deadline_after(l, ms), false);
+        if (t->state != CORIO__DONE) {
+            /* expired, or the waiter was cancelled: asyncio.wait_for cancels the inner task and waits for it */
+            corio__task_cancel(l, t);
+            corio__wait_ended(l, self, t);
+            corio__task_free(l, t);
+            return rc == CORIO__WAKE_DEADLINE ? -ETIMEDOUT : (rc < 0 ? rc : -ECANCELED);
+        }
+        t->joiner = NULL;
+    }
+    int status = t->status;
+    corio__task_free(l, t);
+    return status;
+}
+
+void corio_detach(corio_task *t) {
+    corio__loop *l = corio__cur;
+    if (!l || !corio__task_valid(t) || t->loop != l || t == l->main || t->group || t->detached) return;
+    if (t->joiner || t->watcher) return; /* someone awaits it: that await frees it */
+    if (t->state == CORIO__DONE) {
+        corio__task_free(l, t);
+        return;
+    }
+    t->detached = true;
+}
+
+int corio_cancel(corio_task *t) {
+    corio__loop *l = corio__cur;
+    if (!corio__task_valid(t) || !l || t->loop != l) return -EINVAL;
+    if (t->state == CORIO__DONE) return -ESRCH;
+    corio__task_cancel(l, t);
+    return 0;
+}
+
+int corio_yield(void) {
+    corio__loop *l;
+    corio_task *self = corio__self(&l);
+    if (!self) return -EPERM;
+    int rc = corio__check(l, self);
+    if (rc < 0) return rc;
+    corio__make_ready(l, self);
+    corio__schedule(l);
+    return 0;
+}
+
+int corio_sleep(int64_t ms) {
+    corio__loop *l;
+    corio_task *self = corio__self(&l);
+    if (!self) return -EPERM;
+    if (ms < 0) return -EINVAL;
+    if (ms == 0) return corio_yield();
+    int rc = corio__park(l, NULL, deadline_after(l, ms), false);
+    return rc == CORIO__WAKE_DEADLINE ? 0 : rc;
+}
+
+int corio_checkpoint(void) {
+    corio__loop *l;
+    corio_task *self = corio__self(&l);
+    if (!self) return -EPERM;
+    corio__update_now(l);
+    return corio__check(l, self);
+}
+
+corio_task *corio_current(void) {
+    corio__loop *l = corio__cur;
+    return l ? l->current : NULL;
+}
+
+int corio_task_set_name(corio_task *t, const char *name) {
+    if (!corio__task_valid(t)) return -EINVAL;
+    set_name(t, name);
+    return 0;
+}
+
+const char *corio_task_name(const corio_task *t) { return corio__task_valid(t) ? t->name : NULL; }
+
+int corio_task_done(const corio_task *t) {
+    if (!corio__task_valid(t)) return -EINVAL;
+    return t->state == CORIO__DONE;
+}
+
+/* ---- timeout scopes -------------------------------------------------------------------------------------- */
+
+int corio_timeout_enter(corio_timeout *scope, int64_t ms) {
+    corio__loop *l;
+    corio_task *self = corio__self(&l);
+    if (!self) return -EPERM;
+    if (!scope || ms < 0) return -EINVAL;
+    int64_t deadline = deadline_after(l, ms);
+    scope->deadline_ns = deadline;
+    scope->outer_deadline_ns = self->scope_deadline;
+    scope->outer = self->scope;
+    scope->owner = self;
+    self->scope = scope;
+    if (deadline < self->scope_deadline) self->scope_deadline = deadline;
+    return 0;
+}
+
+int corio_timeout_exit(corio_timeout *scope) {
+    corio__loop *l;
+    corio_task *self = corio__self(&l);
+    if (!self) return -EPERM;
+    if (!scope || self->scope != scope || scope->owner != self) return -EINVAL;
+    self->scope = scope->outer;
+    self->scope_deadline = scope->outer_deadline_ns;
+    scope->owner = NULL;
+    return corio__update_now(l) >= scope->deadline_ns ? -ETIMEDOUT : 0;
+}

@@ -1,0 +1,28 @@
+#!/bin/sh
+# run.sh - runs each test binary given as argument (each forks one process per case) and sums their
+# "N passed, N failed" lines into one. $RUNNER (e.g. qemu-aarch64) prefixes each binary.
+passed=0
+failed=0
+bad=""
+for t in "$@"; do
+    echo "== $(basename "$t")"
+    out=$($RUNNER "$t" 2>&1)
+    rc=$?
+    echo "$out" | grep -v '^PASS ' | grep -v 'passed, .* failed$'
+    echo "$out" | grep -c '^PASS ' | sed 's/^/   cases passed: /'
+    line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | cut -d' ' -f1)
+        f=$(echo "$line" | cut -d' ' -f3)
+    else
+        p=0
+        f=1
+    fi
+    [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    [ "$f" -ne 0 ] && bad="$bad $(basename "$t")"
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
+[ -n "$bad" ] && echo "failing:$bad"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

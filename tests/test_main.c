@@ -1,0 +1,83 @@
+/* test_main.c - the runner linked into every test binary: forks one process per registered case, enforces its
+ * timeout, and prints "N passed, N failed". With a case name as argument it runs just that case in-process. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define MAX_TESTS 512
+
+static struct {
+    const char *name;
+    test_fn fn;
+    int timeout_s;
+} tests[MAX_TESTS];
+static int ntests;
+
+void test_register(const char *name, test_fn fn, int timeout_s) {
+    if (ntests == MAX_TESTS) {
+        fprintf(stderr, "test_main: more than %d tests in one file\n", MAX_TESTS);
+        exit(2);
+    }
+    tests[ntests].name = name;
+    tests[ntests].fn = fn;
+    tests[ntests].timeout_s = timeout_s;
+    ntests++;
+}
+
+int64_t test_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int run_one(int i) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 0;
+    }
+    if (pid == 0) {
+        alarm((unsigned)tests[i].timeout_s);
+        tests[i].fn();
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    int64_t t0 = test_now_ms();
+    while (waitpid(pid, &st, 0) < 0) {
+    }
+    int64_t ms = test_now_ms() - t0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        printf("PASS %s (%lld ms)\n", tests[i].name, (long long)ms);
+        return 1;
+    }
+    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+        printf("FAIL %s: timed out after %d s\n", tests[i].name, tests[i].timeout_s);
+    else if (WIFSIGNALED(st))
+        printf("FAIL %s: killed by signal %d (%s)\n", tests[i].name, WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        printf("FAIL %s: exit status %d\n", tests[i].name, WEXITSTATUS(st));
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        for (int i = 0; i < ntests; i++)
+            if (strcmp(tests[i].name, argv[1]) == 0) {
+                tests[i].fn();
+                printf("PASS %s\n", tests[i].name);
+                return 0;
+            }
+        fprintf(stderr, "no test named %s\n", argv[1]);
+        return 2;
+    }
+    int passed = 0;
+    for (int i = 0; i < ntests; i++) passed += run_one(i);
+    printf("%d passed, %d failed\n", passed, ntests - passed);
+    return passed == ntests ? 0 : 1;
+}
