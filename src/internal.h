@@ -22,6 +22,7 @@
 
 #define CORIO__INF INT64_MAX
 #define CORIO__NAME_MAX 32
+#define CORIO__UNGUARDED_MARGIN 512 /* bytes of stack a task switching out of an unguarded stack must have left */
 
 /* ---- intrusive doubly-linked list (a ring with a sentinel head) -------------------------------------------- */
 
@@ -124,6 +125,7 @@ struct corio_task {
     void *arg;
     corio__stack *stack;
     corio__pool *pool;
+    char *stack_limit;           /* lowest stack pointer allowed at a switch; NULL on a guarded stack */
     struct corio_task *joiner;   /* the task in corio_await/wait_for on this one */
     struct corio_task *watcher;  /* the task in corio_gather on this one */
     struct corio_group *group;   /* owning group, if any */
@@ -200,11 +202,24 @@ static inline corio_task *corio__first_waiter(corio__link *q) {
     return corio__list_empty(q) ? NULL : corio__container_of(q->next, corio_task, wnode);
 }
 /* Puts t at the end of the ready queue. */
-void corio__make_ready(corio__loop *l, corio_task *t);
+static inline void corio__make_ready(corio__loop *l, corio_task *t) {
+    t->state = CORIO__READY;
+    t->next_ready = NULL;
+    if (l->ready_tail)
+        l->ready_tail->next_ready = t;
+    else
+        l->ready_head = t;
+    l->ready_tail = t;
+    l->nready++;
+}
 /* Gives the thread to the next ready task (or the scheduler); the caller has already queued itself somewhere. */
 void corio__schedule(corio__loop *l);
 /* Would a suspension fail now? -ECANCELED, -ETIMEDOUT or 0. */
-int corio__check(const corio__loop *l, const corio_task *t);
+static inline int corio__check(const corio__loop *l, const corio_task *t) {
+    if (t->cancelled) return -ECANCELED;
+    if (t->scope_deadline != CORIO__INF && t->scope_deadline <= l->now_ns) return -ETIMEDOUT;
+    return 0;
+}
 /* The running task, or NULL (and the loop through *lp). */
 static inline corio_task *corio__self(corio__loop **lp) {
     corio__loop *l = corio__cur;

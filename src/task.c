@@ -93,6 +93,7 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     t->arg = arg;
     t->stack = stack;
     t->pool = pool;
+    t->stack_limit = stack->guarded ? NULL : stack->lo + CORIO__UNGUARDED_MARGIN;
     t->timer.index = CORIO__NOT_ARMED;
     t->scope_deadline = CORIO__INF;
     t->state = CORIO__READY;
@@ -206,17 +207,6 @@ int corio_cancel(corio_task *t) {
     if (!corio__task_valid(t) || !l || t->loop != l) return -EINVAL;
     if (t->state == CORIO__DONE) return -ESRCH;
     corio__task_cancel(l, t);
-    return 0;
-}
-
-int corio_yield(void) {
-    corio__loop *l;
-    corio_task *self = corio__self(&l);
-    if (!self) return -EPERM;
-    int rc = corio__check(l, self);
-    if (rc < 0) return rc;
-    corio__make_ready(l, self);
-    corio__schedule(l);
     return 0;
 }
 

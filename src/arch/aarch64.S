@@ -29,9 +29,9 @@
  */
 
 /* With -mbranch-protection=bti|pac-ret|standard the compiler marks every C object as BTI/PAC compatible; the
- * linker marks the library only if every object says so, so this one has to as well, or a single .S file would
- * quietly switch branch protection off for the whole program. pac-ret needs nothing from us: the switch never
- * signs or authenticates lr, it only carries each context's lr as the caller left it. */
+ * linker marks its output only if every object says so, so this one has to as well, or one unmarked .S file
+ * would quietly turn BTI off for the whole library. pac-ret needs nothing from us: the switch never signs or
+ * authenticates lr, it only carries each context's lr as its caller left it. */
 #if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
 #define CORIO_BTI_C bti c
 #define CORIO_FEATURE_BTI 1
