@@ -168,7 +168,8 @@ CORIO_EXTERN int corio_group_spawn(corio_group *g, corio_fn fn, void *arg);
 CORIO_EXTERN int corio_group_cancel(corio_group *g);
 /* Waits for every task of g; the first failure cancels the rest (the moment it happens) and is returned, else
  * 0; frees g. If the caller is cancelled, the tasks are cancelled, waited for, and -ECANCELED is returned (g is
- * freed too). -EINVAL if g is NULL, -EPERM outside a task. */
+ * freed too). -EINVAL if g is NULL; -EPERM outside a task, unless g has no task (then it is just freed, so a
+ * group that was never used can be freed anywhere). */
 CORIO_EXTERN int corio_group_wait(corio_group *g);
 
 /* ---- synchronisation: FIFO-fair and cancellation-safe ------------------------------------------------------

@@ -1,0 +1,145 @@
+/* test_scale.c - scale and whole-loop behaviour: a million concurrent sleeping tasks on the default settings
+ * (fewer under the sanitizers and under qemu, where each costs far more), timers at that scale firing in
+ * deadline order, and a loop whose tasks deadlock ending instead of hanging. */
+#include <stdlib.h>
+#include <time.h>
+
+#include "test.h"
+
+static size_t scale(size_t full) {
+#if defined(__SANITIZE_ADDRESS__)
+    return full / 10;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return full / 10;
+#endif
+#endif
+    return getenv("CORIO_TEST_SMALL") ? full / 20 : full;
+}
+
+struct sleeper {
+    int64_t ms;
+    int64_t *order; /* where to record the wake order */
+    size_t *next;
+};
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Records the task's deadline (in us) in the order the tasks wake. */
+static int sleep_and_record(void *arg) {
+    struct sleeper *s = arg;
+    int64_t deadline = now_us() + s->ms * 1000;
+    int rc = corio_sleep(s->ms);
+    if (rc == 0 && s->order) {
+        if (now_us() < deadline) return -EINTR; /* woke early */
+        s->order[(*s->next)++] = deadline;
+    }
+    return rc;
+}
+
+static size_t million_n;
+
+static int million_main(void *arg) {
+    (void)arg;
+    size_t n = million_n;
+    corio_task **ts = malloc(n * sizeof *ts);
+    struct sleeper s = {.ms = 1000};
+    ASSERT_NOT_NULL(ts);
+    for (size_t i = 0; i < n; i++) {
+        ts[i] = corio_spawn(sleep_and_record, &s);
+        ASSERT_NOT_NULL(ts[i]);
+    }
+    corio_stats st;
+    ASSERT_RC(corio_stats_get(&st), 0);
+    ASSERT_EQ(st.tasks, n + 1);
+    int64_t t0 = test_now_ms();
+    ASSERT_RC(corio_gather(ts, n, NULL), 0); /* every sleep returned 0 */
+    ASSERT_GE(test_now_ms() - t0, 1000);
+    ASSERT_RC(corio_stats_get(&st), 0);
+    ASSERT_EQ(st.tasks, 1);
+    ASSERT_EQ(st.timers, 0);
+    free(ts);
+    return 0;
+}
+
+TEST_TIMEOUT(million_sleeping_tasks, 120) {
+    million_n = scale(1000000);
+    ASSERT_RC(corio_run(million_main, NULL), 0);
+}
+
+/* 200,000 timers with shuffled deadlines fire in deadline order, never early. The deadline each task records is
+ * read just before corio_sleep reads the loop's clock, so two deadlines within a few microseconds may swap:
+ * allow 1 ms. */
+static int timers_main(void *arg) {
+    (void)arg;
+    size_t n = scale(200000);
+    struct sleeper *s = malloc(n * sizeof *s);
+    int64_t *order = malloc(n * sizeof *order);
+    corio_task **ts = malloc(n * sizeof *ts);
+    size_t next = 0;
+    ASSERT_TRUE(s && order && ts);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        s[i] = (struct sleeper){.ms = 1 + (x >> 16) % 500, .order = order, .next = &next};
+        ts[i] = corio_spawn(sleep_and_record, &s[i]);
+        ASSERT_NOT_NULL(ts[i]);
+    }
+    ASSERT_RC(corio_gather(ts, n, NULL), 0);
+    ASSERT_EQ(next, n);
+    for (size_t i = 1; i < n; i++) ASSERT_LE(order[i - 1], order[i] + 1000);
+    free(s);
+    free(order);
+    free(ts);
+    return 0;
+}
+
+TEST_TIMEOUT(timers_fire_in_deadline_order, 120) { ASSERT_RC(corio_run(timers_main, NULL), 0); }
+
+/* Two tasks each wait for an event only the other would set: nothing can wake them, so corio_run cancels them
+ * rather than hang, and the main task sees -ECANCELED. */
+static corio_event *ev_a, *ev_b;
+
+static int wait_a_then_set_b(void *arg) {
+    (void)arg;
+    int rc = corio_event_wait(ev_a);
+    if (rc == 0) corio_event_set(ev_b);
+    return rc;
+}
+
+static int deadlock_main(void *arg) {
+    (void)arg;
+    ev_a = corio_event_new();
+    ev_b = corio_event_new();
+    corio_task *t = corio_spawn(wait_a_then_set_b, NULL);
+    int rc = corio_event_wait(ev_b); /* never set */
+    ASSERT_RC(rc, -ECANCELED);
+    ASSERT_RC(corio_await(t), -ECANCELED); /* completes at once: t has ended */
+    ASSERT_RC(corio_event_free(ev_a), 0);
+    ASSERT_RC(corio_event_free(ev_b), 0);
+    return 7;
+}
+
+TEST_TIMEOUT(deadlock_is_cancelled_not_hung, 10) { ASSERT_EQ(corio_run(deadlock_main, NULL), 7); }
+
+/* Spawning, running and awaiting 200,000 tasks one after another reuses a handful of stacks and task structs. */
+static int empty(void *arg) {
+    (void)arg;
+    return 0;
+}
+
+static int churn_main(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 200000; i++) ASSERT_RC(corio_await(corio_spawn(empty, NULL)), 0);
+    corio_stats st;
+    ASSERT_RC(corio_stats_get(&st), 0);
+    ASSERT_LE(st.stacks_in_use + st.stacks_cached, 256);
+    ASSERT_EQ(st.tasks, 1);
+    return 0;
+}
+
+TEST(spawn_await_churn_reuses_stacks) { ASSERT_RC(corio_run(churn_main, NULL), 0); }
