@@ -51,7 +51,7 @@ static const struct {
 
 static int find(int rc) {
     for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
-        if (-rc == errors[i].code) return (int)i;
+        if (rc == -errors[i].code) return (int)i;
     return -1;
 }
 
