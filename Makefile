@@ -3,6 +3,7 @@
 #   make test             build and run every test; ends with "N passed, N failed"
 #   make test SANITIZE=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test SWITCH=ucontext   the portable ucontext context switch instead of the assembly one
+#   make test VALGRIND=1  every test under valgrind's memcheck (errors and definite leaks fail the case)
 #   make test-aarch64     cross-build for AArch64 and run the tests under qemu-user
 #   make bench            run the benchmarks (bench/run.sh), printing RESULT lines and ratios
 # Build products go to build/<config>/, so configurations never mix.
@@ -15,6 +16,9 @@ ARCH ?= $(shell $(CC) -dumpmachine | cut -d- -f1)
 SWITCH ?= asm
 OPT ?= -O2
 RUNNER ?=
+ifdef VALGRIND
+RUNNER := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+endif
 
 CONFIG := $(ARCH)-$(notdir $(CC))-$(SWITCH)$(if $(SANITIZE),-asan)$(if $(filter -O0,$(OPT)),-O0)
 BUILD ?= build/$(CONFIG)
@@ -92,7 +96,7 @@ test: lib $(TESTS)
 
 # The AArch64 build runs every test under qemu-user (Debian: qemu-user gcc-aarch64-linux-gnu).
 test-aarch64:
-	$(MAKE) test CC=aarch64-linux-gnu-gcc ARCH=aarch64 RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
+	$(MAKE) test CC=aarch64-linux-gnu-gcc ARCH=aarch64 RUNNER="env CORIO_TEST_SMALL=1 qemu-aarch64 -L /usr/aarch64-linux-gnu"
 
 bench: all
 	@BUILD=$(BUILD) CC=$(CC) bench/run.sh
