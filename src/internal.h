@@ -87,8 +87,27 @@ typedef struct corio__pool {
 
 int corio__pool_init(corio__pool *p, size_t size);
 void corio__pool_destroy(corio__pool *p);
-corio__stack *corio__stack_get(corio__pool *p); /* NULL and errno ENOMEM */
-void corio__stack_put(corio__pool *p, corio__stack *s);
+corio__stack *corio__stack_get_slow(corio__pool *p); /* NULL and errno ENOMEM */
+/* A stack from the pool: the hot list inline (bench_spawn's path), the rest in stack.c. */
+static inline corio__stack *corio__stack_get(corio__pool *p) {
+#if !defined(CORIO_ASAN)
+    corio__stack *s = p->hot;
+    if (s) {
+        p->hot = s->next;
+        p->nhot--;
+        p->in_use++;
+        return s;
+    }
+#endif
+    return corio__stack_get_slow(p);
+}
+static inline void corio__stack_put(corio__pool *p, corio__stack *s) {
+    p->in_use--;
+    s->hot = true;
+    s->next = p->hot;
+    p->hot = s;
+    p->nhot++;
+}
 /* Gives the pages of freed stacks beyond a small hot cache back to the kernel, at most max_work of them. */
 size_t corio__pool_trim(corio__pool *p, size_t max_work);
 size_t corio__page_size(void);

@@ -144,7 +144,7 @@ fail_budget:
     return -ENOMEM;
 }
 
-corio__stack *corio__stack_get(corio__pool *p) {
+corio__stack *corio__stack_get_slow(corio__pool *p) {
     corio__stack *s = p->hot;
     if (s) {
         p->hot = s->next;
@@ -164,14 +164,6 @@ corio__stack *corio__stack_get(corio__pool *p) {
     ASAN_UNPOISON_MEMORY_REGION(s->lo, p->size);
 #endif
     return s;
-}
-
-void corio__stack_put(corio__pool *p, corio__stack *s) {
-    p->in_use--;
-    s->hot = true;
-    s->next = p->hot;
-    p->hot = s;
-    p->nhot++;
 }
 
 size_t corio__pool_trim(corio__pool *p, size_t max_work) {
