@@ -142,15 +142,15 @@ CORIO_EXTERN int corio_task_done(const corio_task *t);
 
 /* Lives on the caller's stack between enter and exit; its fields are private. */
 typedef struct corio_timeout {
-    int64_t deadline_ns;          /* private */
-    int64_t outer_deadline_ns;    /* private */
-    struct corio_timeout *outer;  /* private */
-    corio_task *owner;            /* private */
+    int64_t deadline_ns;         /* private */
+    int64_t outer_deadline_ns;   /* private */
+    struct corio_timeout *outer; /* private */
+    corio_task *owner;           /* private */
 } corio_timeout;
 
 /* Opens a scope: every call of this task that would suspend past now + ms fails with -ETIMEDOUT instead (a
- * nested scope cannot extend its outer one's deadline). -EPERM outside a task, -EINVAL if scope is NULL or
- * ms < 0. */
+ * nested scope cannot extend its outer one's deadline). -EPERM outside a task, -EINVAL if scope is NULL, already
+ * open, or ms < 0. */
 CORIO_EXTERN int corio_timeout_enter(corio_timeout *scope, int64_t ms);
 /* Closes the innermost scope: -ETIMEDOUT if its deadline has passed, else 0. -EINVAL if scope is not this
  * task's innermost open scope. */

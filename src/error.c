@@ -4,39 +4,39 @@
 
 #include "internal.h"
 
-#define CORIO_ERRORS(X)                                                                                           \
-    X(EPERM, "operation not permitted here (not inside a corio task or loop)")                                      \
-    X(ENOENT, "no such file or directory")                                                                        \
-    X(ESRCH, "no such task (it has already ended)")                                                               \
-    X(EINTR, "interrupted system call")                                                                           \
-    X(EIO, "input/output error")                                                                                  \
-    X(EBADF, "bad file descriptor")                                                                               \
-    X(EAGAIN, "resource temporarily unavailable")                                                                 \
-    X(ENOMEM, "out of memory")                                                                                    \
-    X(EACCES, "permission denied")                                                                                \
-    X(EBUSY, "resource busy")                                                                                     \
-    X(EEXIST, "file exists")                                                                                      \
-    X(EINVAL, "invalid argument")                                                                                 \
-    X(EMFILE, "too many open files")                                                                              \
-    X(ENOSPC, "no space left on device")                                                                          \
-    X(EPIPE, "closed (broken pipe)")                                                                              \
-    X(ERANGE, "result out of range")                                                                              \
-    X(EDEADLK, "would deadlock (a task waiting on itself)")                                                       \
-    X(ENAMETOOLONG, "name too long")                                                                              \
-    X(ENOSYS, "function not implemented")                                                                         \
-    X(EMSGSIZE, "message too long")                                                                               \
-    X(EPROTO, "protocol error")                                                                                   \
-    X(EADDRINUSE, "address already in use")                                                                       \
-    X(EADDRNOTAVAIL, "address not available")                                                                     \
-    X(ENETUNREACH, "network is unreachable")                                                                      \
-    X(ECONNABORTED, "connection aborted")                                                                         \
-    X(ECONNRESET, "connection reset by peer")                                                                     \
-    X(ENOTCONN, "socket is not connected")                                                                        \
-    X(ETIMEDOUT, "timed out")                                                                                     \
-    X(ECONNREFUSED, "connection refused")                                                                         \
-    X(EHOSTUNREACH, "host is unreachable")                                                                        \
-    X(EALREADY, "operation already in progress")                                                                  \
-    X(EINPROGRESS, "operation in progress")                                                                       \
+#define CORIO_ERRORS(X)                                                                                                \
+    X(EPERM, "operation not permitted here (not inside a corio task or loop)")                                         \
+    X(ENOENT, "no such file or directory")                                                                             \
+    X(ESRCH, "no such task (it has already ended)")                                                                    \
+    X(EINTR, "interrupted system call")                                                                                \
+    X(EIO, "input/output error")                                                                                       \
+    X(EBADF, "bad file descriptor")                                                                                    \
+    X(EAGAIN, "resource temporarily unavailable")                                                                      \
+    X(ENOMEM, "out of memory")                                                                                         \
+    X(EACCES, "permission denied")                                                                                     \
+    X(EBUSY, "resource busy")                                                                                          \
+    X(EEXIST, "file exists")                                                                                           \
+    X(EINVAL, "invalid argument")                                                                                      \
+    X(EMFILE, "too many open files")                                                                                   \
+    X(ENOSPC, "no space left on device")                                                                               \
+    X(EPIPE, "closed (broken pipe)")                                                                                   \
+    X(ERANGE, "result out of range")                                                                                   \
+    X(EDEADLK, "would deadlock (a task waiting on itself)")                                                            \
+    X(ENAMETOOLONG, "name too long")                                                                                   \
+    X(ENOSYS, "function not implemented")                                                                              \
+    X(EMSGSIZE, "message too long")                                                                                    \
+    X(EPROTO, "protocol error")                                                                                        \
+    X(EADDRINUSE, "address already in use")                                                                            \
+    X(EADDRNOTAVAIL, "address not available")                                                                          \
+    X(ENETUNREACH, "network is unreachable")                                                                           \
+    X(ECONNABORTED, "connection aborted")                                                                              \
+    X(ECONNRESET, "connection reset by peer")                                                                          \
+    X(ENOTCONN, "socket is not connected")                                                                             \
+    X(ETIMEDOUT, "timed out")                                                                                          \
+    X(ECONNREFUSED, "connection refused")                                                                              \
+    X(EHOSTUNREACH, "host is unreachable")                                                                             \
+    X(EALREADY, "operation already in progress")                                                                       \
+    X(EINPROGRESS, "operation in progress")                                                                            \
     X(ECANCELED, "operation canceled")
 
 static const struct {

@@ -43,14 +43,14 @@ static inline void corio__list_remove(corio__link *n) {
     n->next->prev = n->prev;
     n->prev = n->next = n;
 }
-#define corio__container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define corio__container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ---- timers: a 4-ary min-heap of nodes that know their index (O(log n) removal) ------------------------------ */
 
 typedef struct corio__timer {
-    int64_t when;   /* absolute deadline, ns on the loop clock */
-    uint64_t seq;   /* arming order: equal deadlines fire first-armed first */
-    size_t index;   /* position in the heap, CORIO__NOT_ARMED when not in it */
+    int64_t when; /* absolute deadline, ns on the loop clock */
+    uint64_t seq; /* arming order: equal deadlines fire first-armed first */
+    size_t index; /* position in the heap, CORIO__NOT_ARMED when not in it */
 } corio__timer;
 #define CORIO__NOT_ARMED SIZE_MAX
 
@@ -71,18 +71,18 @@ typedef struct corio__stack {
     char *lo;                  /* lowest usable byte; the guard page, if any, lies just below */
     struct corio__stack *next; /* free-list link */
     struct corio__slab *slab;
-    uint32_t vg_id;            /* valgrind's id for the registered stack */
+    uint32_t vg_id; /* valgrind's id for the registered stack */
     bool guarded;
-    bool hot;                  /* pages may still be resident (not given back with MADV_DONTNEED) */
+    bool hot; /* pages may still be resident (not given back with MADV_DONTNEED) */
 } corio__stack;
 
 typedef struct corio__pool {
-    size_t size;               /* usable bytes per stack */
-    corio__stack *hot;         /* freed recently: pages resident, reuse costs no page fault */
-    corio__stack *cold;        /* pages given back to the kernel */
+    size_t size;        /* usable bytes per stack */
+    corio__stack *hot;  /* freed recently: pages resident, reuse costs no page fault */
+    corio__stack *cold; /* pages given back to the kernel */
     size_t nhot, ncold, in_use, guarded;
     struct corio__slab *slabs;
-    struct corio__pool *next;  /* other sizes of the same loop */
+    struct corio__pool *next; /* other sizes of the same loop */
 } corio__pool;
 
 int corio__pool_init(corio__pool *p, size_t size);
@@ -111,7 +111,7 @@ static inline void corio__stack_put(corio__pool *p, corio__stack *s) {
 /* Gives the pages of freed stacks beyond a small hot cache back to the kernel, at most max_work of them. */
 size_t corio__pool_trim(corio__pool *p, size_t max_work);
 size_t corio__page_size(void);
-void corio__stack_guard_install(void);   /* the SIGSEGV handler that names an overflowing task, this thread */
+void corio__stack_guard_install(void); /* the SIGSEGV handler that names an overflowing task, this thread */
 void corio__stack_guard_uninstall(void);
 void corio__stack_overflow(const corio_task *t, const char *how); /* reports and aborts */
 
@@ -130,28 +130,29 @@ typedef struct corio__loop corio__loop;
 struct corio_task {
     corio__ctx ctx;
     uint64_t magic;
+    uint64_t id; /* unique in this thread: tells a task from a later one reusing its struct */
     corio__loop *loop;
     struct corio_task *next_ready;
-    corio__link wnode;           /* in the wait list of whatever it waits on */
-    corio__link *waitq;          /* that list, NULL when not on one */
-    corio__link all;             /* in loop->tasks */
-    corio__link sibling;         /* in its group's list of children */
+    corio__link wnode;   /* in the wait list of whatever it waits on */
+    corio__link *waitq;  /* that list, NULL when not on one */
+    corio__link all;     /* in loop->tasks */
+    corio__link sibling; /* in its group's list of children */
     corio__timer timer;
-    int64_t op_deadline;         /* the deadline of the current wait itself (sleep, wait_for) */
-    int64_t scope_deadline;      /* the innermost timeout scope's, CORIO__INF if none */
-    corio_timeout *scope;        /* innermost open timeout scope */
+    int64_t op_deadline;    /* the deadline of the current wait itself (sleep, wait_for) */
+    int64_t scope_deadline; /* the innermost timeout scope's, CORIO__INF if none */
+    corio_timeout *scope;   /* innermost open timeout scope */
     corio_fn fn;
     void *arg;
     corio__stack *stack;
     corio__pool *pool;
-    char *stack_limit;           /* lowest stack pointer allowed at a switch; NULL on a guarded stack */
-    struct corio_task *joiner;   /* the task in corio_await/wait_for on this one */
-    struct corio_task *watcher;  /* the task in corio_gather on this one */
-    struct corio_group *group;   /* owning group, if any */
-    void *xfer;                  /* an item handed over by a queue */
-    uint64_t end_seq;            /* order of ending: gather's "first failure in time" */
+    char *stack_limit;          /* lowest stack pointer allowed at a switch; NULL on a guarded stack */
+    struct corio_task *joiner;  /* the task in corio_await/wait_for on this one */
+    struct corio_task *watcher; /* the task in corio_gather on this one */
+    struct corio_group *group;  /* owning group, if any */
+    void *xfer;                 /* an item handed over by a queue */
+    uint64_t end_seq;           /* order of ending: gather's "first failure in time" */
     int64_t spawned_ns;
-    int64_t ran_ns;              /* debug mode: when it was last switched in */
+    int64_t ran_ns; /* debug mode: when it was last switched in */
     /* what this task waits for in corio_gather: */
     size_t gather_pending;
     bool gather_failed;
@@ -161,7 +162,7 @@ struct corio_task {
     uint8_t state;
     bool started;
     bool cancelled;
-    bool shielded;               /* the current wait ignores cancellation and timeout scopes */
+    bool shielded; /* the current wait ignores cancellation and timeout scopes */
     bool detached;
     bool gather_mark;
     char name[CORIO__NAME_MAX];
@@ -170,8 +171,8 @@ struct corio_task {
 /* ---- the I/O backend: what the scheduler needs from epoll (and later io_uring) ------------------------------ */
 
 typedef struct corio__backend {
-    int fd;          /* the epoll descriptor */
-    size_t waiters;  /* tasks waiting on the backend: while 0, the loop never polls it when tasks are ready */
+    int fd;         /* the epoll descriptor */
+    size_t waiters; /* tasks waiting on the backend: while 0, the loop never polls it when tasks are ready */
 } corio__backend;
 
 int corio__backend_init(corio__backend *b);
@@ -181,31 +182,32 @@ int corio__backend_poll(corio__loop *l, int timeout_ms); /* waits for events and
 /* ---- the loop -------------------------------------------------------------------------------------------- */
 
 struct corio__loop {
-    corio__ctx sched_ctx;        /* the scheduler's context: corio_run's own stack */
+    corio__ctx sched_ctx; /* the scheduler's context: corio_run's own stack */
     corio_task *current;
     corio_task *main;
     corio_task *ready_head, *ready_tail;
     size_t nready;
-    corio_task *zombie;          /* a task that ended and must be freed once we are off its stack */
-    int budget;                  /* switches left before the scheduler gets a turn (timers, I/O) */
+    corio_task *zombie; /* a task that ended and must be freed once we are off its stack */
+    int budget;         /* switches left before the scheduler gets a turn (timers, I/O) */
     int64_t now_ns;
     corio__heap timers;
-    corio__link tasks;           /* every task alive */
-    size_t ntasks, nrunning;     /* alive; alive and not ended */
-    corio__link groups;          /* every group not yet waited */
-    corio__pool pool;            /* stacks of the default size; other sizes hang off pool.next */
-    corio_task *free_tasks;      /* task structs kept for reuse */
+    corio__link tasks;       /* every task alive */
+    size_t ntasks, nrunning; /* alive; alive and not ended */
+    corio__link groups;      /* every group not yet waited */
+    corio__pool pool;        /* stacks of the default size; other sizes hang off pool.next */
+    corio_task *free_tasks;  /* task structs kept for reuse */
     size_t nfree_tasks;
     corio__backend backend;
     uint64_t switches;
     uint64_t end_seq;
     bool debug;
     bool shutting_down;
-    void *sched_stack_lo;        /* the scheduler stack's bounds, for the sanitizer's fiber switch */
+    void *sched_stack_lo; /* the scheduler stack's bounds, for the sanitizer's fiber switch */
     size_t sched_stack_size;
 };
 
 extern _Thread_local corio__loop *corio__cur;
+extern _Thread_local uint64_t corio__next_id;
 
 int64_t corio__clock_ns(void);
 static inline int64_t corio__update_now(corio__loop *l) { return l->now_ns = corio__clock_ns(); }

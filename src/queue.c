@@ -8,8 +8,8 @@
 
 struct corio_queue {
     void **buf;
-    size_t cap;   /* slots in buf */
-    size_t head;  /* index of the oldest item */
+    size_t cap;  /* slots in buf */
+    size_t head; /* index of the oldest item */
     size_t count;
     size_t limit; /* capacity promised to the user, 0 = unbounded */
     bool closed;
@@ -73,7 +73,7 @@ static int get_now(corio_queue *q, void **item) {
     if (q->count == 0) return q->closed ? -EPIPE : -EAGAIN;
     *item = pop(q);
     corio_task *putter = corio__first_waiter(&q->putters);
-    if (putter) { /* room for exactly one: the first waiting putter's item goes in and its put succeeds */
+    if (putter) {              /* room for exactly one: the first waiting putter's item goes in and its put succeeds */
         push(q, putter->xfer); /* cannot fail: pop just freed a slot */
         corio__wake(putter->loop, putter, 0);
     }

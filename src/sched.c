@@ -22,6 +22,7 @@
 #define DEBUG_SLOW_NS (100 * 1000000LL)
 
 _Thread_local corio__loop *corio__cur;
+_Thread_local uint64_t corio__next_id;
 
 int64_t corio__clock_ns(void) {
     struct timespec ts;
@@ -126,8 +127,8 @@ int corio_yield(void) {
     int rc = corio__check(l, self);
     if (rc < 0) return rc;
     corio_task *next = l->ready_head;
-    if (__builtin_expect(!next || l->budget <= 0 || l->debug ||
-                             (char *)__builtin_frame_address(0) < self->stack_limit, 0)) {
+    if (__builtin_expect(!next || l->budget <= 0 || l->debug || (char *)__builtin_frame_address(0) < self->stack_limit,
+                         0)) {
         corio__make_ready(l, self);
         corio__schedule(l);
         return 0;
@@ -281,13 +282,14 @@ static int run_loop(corio__loop *l) {
             /* every task waits on another task: nothing outside can ever wake them. Rather than hang, cancel
              * them all (their waits return -ECANCELED); if even that wakes nobody, give up. */
             if (cancelled_all_for_deadlock) {
-                fprintf(stderr, "corio: deadlock: %zu tasks wait forever, even after cancellation\n",
-                        l->nrunning);
+                fprintf(stderr, "corio: deadlock: %zu tasks wait forever, even after cancellation\n", l->nrunning);
                 return -EDEADLK;
             }
             if (l->debug)
-                fprintf(stderr, "corio: deadlock: %zu tasks wait on each other and nothing can wake them; "
-                                "cancelling them\n", l->nrunning);
+                fprintf(stderr,
+                        "corio: deadlock: %zu tasks wait on each other and nothing can wake them; "
+                        "cancelling them\n",
+                        l->nrunning);
             cancelled_all_for_deadlock = true;
             cancel_all(l);
             continue;

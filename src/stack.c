@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -31,6 +32,7 @@
 
 #define GUARDED_PER_SLAB 64
 #define UNGUARDED_PER_SLAB 256
+#define MAX_DEPTH ((size_t)1 << 30) /* how far below its stack a runaway task may be found */
 #define HOT_MAX 64 /* freed stacks kept resident for reuse: covers bench_spawn's churn without page faults */
 
 struct corio__slab {
@@ -101,8 +103,8 @@ static int new_slab(corio__pool *p) {
 
     struct corio__slab *slab = malloc(sizeof *slab + count * sizeof(corio__stack));
     if (!slab) goto fail_budget;
-    char *base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                      -1, 0);
+    char *base =
+        mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) goto fail_slab;
     /* a huge page would commit 2 MiB where a task touches 4 KiB */
     (void)madvise(base, bytes, MADV_NOHUGEPAGE);
@@ -240,10 +242,18 @@ static void on_fault(int sig, siginfo_t *si, void *uctx) {
     corio__loop *l = corio__cur;
     corio_task *t = l ? l->current : NULL;
     if (t && t->stack) {
-        char *addr = si->si_addr;
-        size_t pg = corio__page_size();
-        /* the guard page, or (a large frame) anywhere in the 64 KiB below the stack */
-        if (addr < t->stack->lo && addr + 64 * 1024 + pg >= t->stack->lo) corio__stack_overflow(t, "");
+        char *addr = si->si_addr, *lo = t->stack->lo;
+        char *sp = addr;
+#if defined(__x86_64__)
+        sp = (char *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+        sp = (char *)((ucontext_t *)uctx)->uc_mcontext.sp;
+#endif
+        /* the guard page or (a large frame) the 64 KiB below the stack; or, from a stack without a guard page,
+         * the task ran through its neighbours' stacks until it hit unmapped memory: its sp is below its stack */
+        if ((addr < lo && addr + 64 * 1024 + corio__page_size() >= lo) || (sp < lo && (size_t)(lo - sp) < MAX_DEPTH))
+            corio__stack_overflow(t,
+                                  t->stack->guarded ? "" : " (it has no guard page: neighbouring stacks are damaged)");
     }
     /* not ours: hand the fault to whoever handled it before us (by default, the core dump) */
     struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;

@@ -9,6 +9,7 @@
 
 struct corio_lock {
     corio_task *owner;
+    uint64_t owner_id; /* the owner's id: its struct may be reused by a later task once it has ended */
     corio__link waiters;
 };
 
@@ -50,15 +51,22 @@ static void wake_all(corio__link *q, int rc) {
 
 corio_lock *corio_lock_new(void) { return new_with_list(sizeof(corio_lock), offsetof(corio_lock, waiters)); }
 
+static bool holds(const corio_lock *lk, const corio_task *t) { return t && lk->owner == t && lk->owner_id == t->id; }
+
+static void set_owner(corio_lock *lk, corio_task *t) {
+    lk->owner = t;
+    lk->owner_id = t ? t->id : 0;
+}
+
 static int lock_acquire(corio_lock *lk, bool shield) {
     corio__loop *l;
     corio_task *self = corio__self(&l);
     if (!self) return -EPERM;
     if (!lk->owner) {
-        lk->owner = self;
+        set_owner(lk, self);
         return 0;
     }
-    if (lk->owner == self) return -EDEADLK;
+    if (holds(lk, self)) return -EDEADLK;
     return corio__park(l, &lk->waiters, CORIO__INF, shield); /* 0: the releaser made us the owner */
 }
 
@@ -69,14 +77,14 @@ int corio_lock_try_acquire(corio_lock *lk) {
     corio_task *self = corio_current();
     if (!self) return -EPERM;
     if (lk->owner) return -EBUSY;
-    lk->owner = self;
+    set_owner(lk, self);
     return 0;
 }
 
 int corio_lock_release(corio_lock *lk) {
     if (!lk) return -EINVAL;
-    if (!lk->owner || lk->owner != corio_current()) return -EPERM;
-    lk->owner = corio__first_waiter(&lk->waiters);
+    if (!holds(lk, corio_current())) return -EPERM;
+    set_owner(lk, corio__first_waiter(&lk->waiters));
     if (lk->owner) corio__wake(lk->owner->loop, lk->owner, 0);
     return 0;
 }
@@ -174,7 +182,7 @@ int corio_cond_wait(corio_cond *c, corio_lock *lk) {
     corio__loop *l;
     corio_task *self = corio__self(&l);
     if (!self) return -EPERM;
-    if (lk->owner != self) return -EPERM;
+    if (!holds(lk, self)) return -EPERM;
     int rc = corio__check(l, self);
     if (rc < 0) return rc; /* fails before letting go of the lock: the caller still holds it, as promised */
     corio_lock_release(lk);

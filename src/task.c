@@ -95,6 +95,7 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     t->started = t->cancelled = t->shielded = t->detached = t->gather_mark = false;
     t->name[0] = 0;
     t->magic = CORIO__TASK_MAGIC;
+    t->id = ++corio__next_id;
     t->loop = l;
     t->fn = fn;
     t->arg = arg;
@@ -260,6 +261,8 @@ int corio_timeout_enter(corio_timeout *scope, int64_t ms) {
     corio_task *self = corio__self(&l);
     if (!self) return -EPERM;
     if (!scope || ms < 0) return -EINVAL;
+    for (corio_timeout *open = self->scope; open; open = open->outer)
+        if (open == scope) return -EINVAL; /* already open: it would become its own outer scope */
     int64_t deadline = deadline_after(l, ms);
     scope->deadline_ns = deadline;
     scope->outer_deadline_ns = self->scope_deadline;
