@@ -206,8 +206,10 @@ struct corio__loop {
     size_t sched_stack_size;
 };
 
-extern _Thread_local corio__loop *corio__cur;
-extern _Thread_local uint64_t corio__next_id;
+/* initial-exec: in the shared library the default model would call __tls_get_addr on every corio call */
+#define CORIO__TLS _Thread_local __attribute__((tls_model("initial-exec")))
+extern CORIO__TLS corio__loop *corio__cur;
+extern CORIO__TLS uint64_t corio__next_id;
 
 int64_t corio__clock_ns(void);
 static inline int64_t corio__update_now(corio__loop *l) { return l->now_ns = corio__clock_ns(); }

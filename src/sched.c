@@ -21,8 +21,8 @@
 #define BATCH 64
 #define DEBUG_SLOW_NS (100 * 1000000LL)
 
-_Thread_local corio__loop *corio__cur;
-_Thread_local uint64_t corio__next_id;
+CORIO__TLS corio__loop *corio__cur;
+CORIO__TLS uint64_t corio__next_id;
 
 int64_t corio__clock_ns(void) {
     struct timespec ts;
