@@ -19,8 +19,9 @@
  *     corio_detach makes it free itself when it ends. A handle must not be used after it was freed.
  *  2. Tasks spawned into a group (corio_group_spawn) belong to the group; corio_group_wait frees them and the
  *     group.
- *  3. When the main task of corio_run returns, every task still running is cancelled and corio_run waits for
- *     all of them to end before it returns; tasks never awaited are freed then (and listed when CORIO_DEBUG=1).
+ *  3. When the main task of corio_run returns, every task still running is cancelled (and so is any task
+ *     spawned after that) and corio_run waits for all of them to end before it returns; tasks never awaited
+ *     are freed then (and listed when CORIO_DEBUG=1).
  *  4. A cancelled call leaves nothing behind: a cancelled queue_put did not enqueue its item, a cancelled
  *     lock_acquire does not hold the lock, and a waiter that had already been handed a wakeup, an item or the
  *     lock returns success (the cancellation then shows at its next suspension).
@@ -64,7 +65,8 @@ typedef int (*corio_fn)(void *arg); /* a task: its return value is its status (0
  * (reports tasks never awaited or detached, and tasks that run over 100 ms without suspending). */
 CORIO_EXTERN int corio_run(corio_fn fn, void *arg);
 
-/* Monotonic time in ms, read once per loop iteration (cheap; libuv's uv_now). 0 outside a loop. */
+/* Monotonic time in ms, read once per loop iteration (cheap; libuv's uv_now) and refreshed when a task starts a
+ * timed wait. 0 outside a loop. */
 CORIO_EXTERN int64_t corio_now(void);
 
 /* Sets the stack size of tasks in loops started afterwards (default 64 KiB), rounded up to whole pages.
@@ -99,7 +101,7 @@ CORIO_EXTERN corio_task *corio_spawn(corio_fn fn, void *arg);
 CORIO_EXTERN corio_task *corio_spawn_opts(corio_fn fn, void *arg, const corio_task_opts *opts);
 
 /* Suspends until t ends, returns t's status and frees t. -EDEADLK if t is the calling task, -EINVAL if t is
- * NULL, detached or already freed, -EBUSY if another task already awaits t. A cancelled waiter (or one whose
+ * NULL, detached, in a group, the main task or already freed, -EBUSY if another task already awaits t. A cancelled waiter (or one whose
  * timeout scope expires) returns -ECANCELED (or -ETIMEDOUT) and t is left running, still awaitable. */
 CORIO_EXTERN int corio_await(corio_task *t);
 
@@ -111,8 +113,9 @@ CORIO_EXTERN int corio_wait_for(corio_task *t, int64_t ms);
 /* Awaits all n tasks and frees them. statuses == NULL: the first failure (in time) cancels the others, and once
  * they have ended it is returned (asyncio.gather). statuses != NULL: waits for all, stores each status in
  * statuses[i] and returns 0 (return_exceptions=True). If the caller is cancelled, every task is cancelled and
- * waited for, and -ECANCELED is returned. -EINVAL if t is NULL with n > 0 or a task is invalid or repeated
- * (then none is touched); -EDEADLK if the caller is among them. */
+ * waited for, and -ECANCELED is returned. -EINVAL if t is NULL with n > 0 or a task is invalid or repeated,
+ * -EBUSY if one is already awaited by another task, -EDEADLK if the caller is among them (in each case no task
+ * is touched). */
 CORIO_EXTERN int corio_gather(corio_task **t, size_t n, int *statuses);
 
 /* t frees itself when it ends; its status is discarded. Ignores NULL and invalid handles. */
@@ -152,8 +155,8 @@ typedef struct corio_timeout {
  * nested scope cannot extend its outer one's deadline). -EPERM outside a task, -EINVAL if scope is NULL, already
  * open, or ms < 0. */
 CORIO_EXTERN int corio_timeout_enter(corio_timeout *scope, int64_t ms);
-/* Closes the innermost scope: -ETIMEDOUT if its deadline has passed, else 0. -EINVAL if scope is not this
- * task's innermost open scope. */
+/* Closes the innermost scope: -ETIMEDOUT if its own deadline has passed (an outer scope's expiry is reported
+ * by that scope's exit), else 0. -EINVAL if scope is not this task's innermost open scope. */
 CORIO_EXTERN int corio_timeout_exit(corio_timeout *scope);
 
 /* ---- task groups (asyncio.TaskGroup, Trio's nursery) ------------------------------------------------------- */

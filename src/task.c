@@ -112,6 +112,8 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     l->ntasks++;
     l->nrunning++;
     if (opts) set_name(t, opts->name);
+    /* spawned by cleanup code after the main task returned: it belongs to the shutdown too */
+    if (l->shutting_down) t->cancelled = true;
     return t;
 }
 
