@@ -1,0 +1,151 @@
+/* test_debug.c - tests of CORIO_DEBUG=1: tasks never awaited nor detached, and tasks that run over 100 ms without
+ * suspending, are reported by name on stderr; without CORIO_DEBUG nothing is printed. Each scenario runs in a
+ * child process whose stderr is captured through a pipe. */
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define CHILD_CHECK(c)                                                                                                 \
+    do {                                                                                                               \
+        if (!(c)) {                                                                                                    \
+            fprintf(stderr, "child check failed at line %d: %s\n", __LINE__, #c);                                      \
+            _exit(3);                                                                                                  \
+        }                                                                                                              \
+    } while (0)
+
+struct child {
+    int status;
+    char err[16384];
+};
+
+/* Runs corio_run(fn, NULL) in a child with CORIO_DEBUG set to debug (or unset if NULL), capturing stderr. */
+static void run_child(corio_fn fn, const char *debug, struct child *c) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        close(fds[1]);
+        alarm(30);
+        if (debug)
+            setenv("CORIO_DEBUG", debug, 1);
+        else
+            unsetenv("CORIO_DEBUG");
+        int rc = corio_run(fn, NULL);
+        fflush(stderr);
+        _exit(rc == 0 ? 0 : 5);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    for (;;) {
+        char tmp[4096];
+        ssize_t n = read(fds[0], tmp, sizeof tmp);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        size_t keep = (size_t)n;
+        if (keep > sizeof c->err - 1 - len) keep = sizeof c->err - 1 - len;
+        memcpy(c->err + len, tmp, keep);
+        len += keep;
+    }
+    c->err[len] = '\0';
+    close(fds[0]);
+    while (waitpid(pid, &c->status, 0) < 0) ASSERT_EQ(errno, EINTR);
+    if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0)
+        TEST_FAIL_("child ended with status 0x%x; its stderr:\n%s", c->status, c->err);
+}
+
+static void expect_in(const struct child *c, const char *needle) {
+    if (!strstr(c->err, needle)) TEST_FAIL_("\"%s\" not in the child's stderr:\n%s", needle, c->err);
+}
+
+static corio_task *spawn_named(corio_fn fn, const char *name) {
+    corio_task_opts opts = {.name = name};
+    corio_task *t = corio_spawn_opts(fn, NULL, &opts);
+    CHILD_CHECK(t != NULL);
+    return t;
+}
+
+/* ---- scenarios ---------------------------------------------------------------------------------------------- */
+
+static int quick(void *arg) {
+    (void)arg;
+    return 0;
+}
+
+static int sleepy(void *arg) {
+    (void)arg;
+    corio_sleep(10000); /* cancelled when the main task returns */
+    return 0;
+}
+
+/* One forgotten task ends on its own, one is still sleeping when main returns; neither is awaited. */
+static int forgotten_main(void *arg) {
+    (void)arg;
+    spawn_named(quick, "forgotten-quick");
+    spawn_named(sleepy, "forgotten-sleepy");
+    corio_detach(spawn_named(quick, "detached-quick"));
+    CHILD_CHECK(corio_await(spawn_named(quick, "awaited-quick")) == 0);
+    CHILD_CHECK(corio_sleep(5) == 0);
+    return 0;
+}
+
+static int hog(void *arg) {
+    (void)arg;
+    int64_t t0 = test_now_ms();
+    while (test_now_ms() - t0 < 150) {
+    }
+    CHILD_CHECK(corio_yield() == 0);
+    return 0;
+}
+
+static int hog_main(void *arg) {
+    (void)arg;
+    CHILD_CHECK(corio_await(spawn_named(hog, "busy-hog")) == 0);
+    return 0;
+}
+
+/* Task names set after spawning count too. */
+static int renamed_main(void *arg) {
+    (void)arg;
+    corio_task *t = corio_spawn(sleepy, NULL);
+    CHILD_CHECK(t != NULL);
+    CHILD_CHECK(corio_task_set_name(t, "renamed-orphan") == 0);
+    CHILD_CHECK(corio_yield() == 0);
+    return 0;
+}
+
+/* ---- cases -------------------------------------------------------------------------------------------------- */
+
+TEST(debug_reports_tasks_never_awaited) {
+    struct child c;
+    run_child(forgotten_main, "1", &c);
+    expect_in(&c, "forgotten-quick");
+    expect_in(&c, "forgotten-sleepy");
+}
+
+TEST(debug_reports_renamed_task_never_awaited) {
+    struct child c;
+    run_child(renamed_main, "1", &c);
+    expect_in(&c, "renamed-orphan");
+}
+
+TEST(debug_reports_task_running_150ms_without_suspending) {
+    struct child c;
+    run_child(hog_main, "1", &c);
+    expect_in(&c, "busy-hog");
+}
+
+TEST(debug_off_prints_nothing) {
+    struct child c;
+    run_child(forgotten_main, NULL, &c);
+    if (c.err[0]) TEST_FAIL_("unexpected stderr without CORIO_DEBUG:\n%s", c.err);
+    run_child(hog_main, NULL, &c);
+    if (c.err[0]) TEST_FAIL_("unexpected stderr without CORIO_DEBUG:\n%s", c.err);
+    run_child(renamed_main, NULL, &c);
+    if (c.err[0]) TEST_FAIL_("unexpected stderr without CORIO_DEBUG:\n%s", c.err);
+}

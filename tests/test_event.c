@@ -1,0 +1,267 @@
+/* test_event.c - tests of corio_event: waiting until set, set waking every waiter, clear, and what cancellation,
+ * timeouts and misuse do to waiters. */
+#include "test.h"
+
+static corio_task *spawn(corio_fn fn, void *arg) {
+    corio_task *t = corio_spawn(fn, arg);
+    ASSERT_NOT_NULL(t);
+    return t;
+}
+
+static void settle(void) {
+    for (int i = 0; i < 5; i++) ASSERT_RC(corio_yield(), 0);
+}
+
+struct ew {
+    corio_event *e;
+    int rc, done, next_rc;
+};
+
+static int ew_waiter(void *arg) {
+    struct ew *w = arg;
+    w->rc = corio_event_wait(w->e);
+    w->done = 1;
+    w->next_rc = corio_yield();
+    return 0;
+}
+
+/* ---- waiting and setting ------------------------------------------------------------------------------------ */
+
+static int wakes_all_main(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    ASSERT_EQ(corio_event_is_set(e), 0);
+    struct ew w[4];
+    corio_task *t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct ew){.e = e};
+        t[i] = spawn(ew_waiter, &w[i]);
+    }
+    settle();
+    ASSERT_RC(corio_sleep(5), 0);
+    for (int i = 0; i < 4; i++) ASSERT_EQ(w[i].done, 0);
+    corio_event_set(e);
+    ASSERT_EQ(corio_event_is_set(e), 1);
+    for (int i = 0; i < 4; i++) ASSERT_RC(corio_await(t[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        ASSERT_EQ(w[i].done, 1);
+        ASSERT_RC(w[i].rc, 0);
+        ASSERT_RC(w[i].next_rc, 0);
+    }
+    ASSERT_EQ(corio_event_is_set(e), 1); /* setting is not consumed by the waiters */
+    ASSERT_RC(corio_event_free(e), 0);
+    return 0;
+}
+
+TEST(event_set_wakes_every_waiter) { ASSERT_RC(corio_run(wakes_all_main, NULL), 0); }
+
+static int set_at_once_main(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    corio_event_set(e);
+    corio_event_set(e); /* setting twice is harmless */
+    ASSERT_EQ(corio_event_is_set(e), 1);
+    ASSERT_RC(corio_event_wait(e), 0);
+    /* Waiting on a set event does not suspend, so it succeeds even for a cancelled task. */
+    ASSERT_RC(corio_cancel(corio_current()), 0);
+    ASSERT_RC(corio_event_wait(e), 0);
+    ASSERT_RC(corio_event_free(e), 0);
+    return 0;
+}
+
+TEST(event_wait_on_set_event_returns_at_once) { ASSERT_RC(corio_run(set_at_once_main, NULL), 0); }
+
+static int clear_main(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    corio_event_set(e);
+    corio_event_clear(e);
+    ASSERT_EQ(corio_event_is_set(e), 0);
+    corio_event_clear(e);
+    ASSERT_EQ(corio_event_is_set(e), 0);
+    struct ew w = {.e = e};
+    corio_task *t = spawn(ew_waiter, &w);
+    settle();
+    ASSERT_EQ(w.done, 0); /* cleared: waits again */
+    corio_event_set(e);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(w.rc, 0);
+    ASSERT_RC(corio_event_free(e), 0);
+    return 0;
+}
+
+TEST(event_clear_makes_waiters_wait) { ASSERT_RC(corio_run(clear_main, NULL), 0); }
+
+/* set wakes the waiters of that moment; a clear before they run does not take the wakeup back. */
+static int set_clear_main(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    struct ew w[3];
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (struct ew){.e = e};
+        t[i] = spawn(ew_waiter, &w[i]);
+    }
+    settle();
+    corio_event_set(e);
+    corio_event_clear(e);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_RC(corio_await(t[i]), 0);
+        ASSERT_RC(w[i].rc, 0);
+    }
+    ASSERT_EQ(corio_event_is_set(e), 0);
+    ASSERT_RC(corio_event_free(e), 0);
+    return 0;
+}
+
+TEST(event_set_then_clear_still_wakes_waiters) { ASSERT_RC(corio_run(set_clear_main, NULL), 0); }
+
+/* ---- cancellation and timeouts ------------------------------------------------------------------------------ */
+
+static int cancel_main(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    struct ew a = {.e = e}, b = {.e = e};
+    corio_task *ta = spawn(ew_waiter, &a);
+    corio_task *tb = spawn(ew_waiter, &b);
+    settle();
+    ASSERT_RC(corio_cancel(ta), 0);
+    ASSERT_RC(corio_await(ta), 0);
+    ASSERT_RC(a.rc, -ECANCELED);
+    ASSERT_RC(a.next_rc, -ECANCELED);
+    ASSERT_EQ(b.done, 0);
+    ASSERT_EQ(corio_event_is_set(e), 0);
+    ASSERT_RC(corio_event_free(e), -EBUSY); /* b still waits; the cancelled a must not */
+    corio_event_set(e);
+    ASSERT_RC(corio_await(tb), 0);
+    ASSERT_RC(b.rc, 0);
+    ASSERT_RC(corio_event_free(e), 0);
+    return 0;
+}
+
+TEST(event_cancelled_waiter) { ASSERT_RC(corio_run(cancel_main, NULL), 0); }
+
+static int set_then_cancel_main(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    struct ew a = {.e = e};
+    corio_task *ta = spawn(ew_waiter, &a);
+    settle();
+    corio_event_set(e);
+    ASSERT_RC(corio_cancel(ta), 0); /* after the wakeup was handed over */
+    ASSERT_RC(corio_await(ta), 0);
+    ASSERT_RC(a.rc, 0);
+    ASSERT_RC(a.next_rc, -ECANCELED);
+    ASSERT_RC(corio_event_free(e), 0);
+    return 0;
+}
+
+TEST(event_woken_then_cancelled_returns_success) { ASSERT_RC(corio_run(set_then_cancel_main, NULL), 0); }
+
+static int timed_waiter(void *arg) {
+    corio_event *e = arg;
+    corio_timeout to;
+    ASSERT_RC(corio_timeout_enter(&to, 20), 0);
+    ASSERT_RC(corio_event_wait(e), -ETIMEDOUT);
+    ASSERT_RC(corio_timeout_exit(&to), -ETIMEDOUT);
+    return 0;
+}
+
+static int timeout_main(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    int64_t t0 = test_now_ms();
+    ASSERT_RC(corio_await(spawn(timed_waiter, e)), 0);
+    ASSERT_GE(test_now_ms() - t0, 15);
+    ASSERT_RC(corio_event_free(e), 0); /* the timed-out waiter left nothing behind */
+    return 0;
+}
+
+TEST(event_wait_times_out) { ASSERT_RC(corio_run(timeout_main, NULL), 0); }
+
+/* ---- misuse and lifetime ------------------------------------------------------------------------------------ */
+
+static int free_busy_main(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    struct ew w = {.e = e};
+    corio_task *t = spawn(ew_waiter, &w);
+    settle();
+    ASSERT_RC(corio_event_free(e), -EBUSY);
+    ASSERT_EQ(corio_event_is_set(e), 0); /* still usable: nothing was freed */
+    corio_event_set(e);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(corio_event_free(e), 0);
+    return 0;
+}
+
+TEST(event_free_with_waiters_is_ebusy) { ASSERT_RC(corio_run(free_busy_main, NULL), 0); }
+
+static int null_main(void *arg) {
+    (void)arg;
+    ASSERT_RC(corio_event_wait(NULL), -EINVAL);
+    ASSERT_RC(corio_event_is_set(NULL), -EINVAL);
+    ASSERT_RC(corio_event_free(NULL), 0);
+    return 0;
+}
+
+TEST(event_null_is_einval) {
+    ASSERT_RC(corio_run(null_main, NULL), 0);
+    ASSERT_RC(corio_event_is_set(NULL), -EINVAL);
+}
+
+/* set and clear return nothing, so the only sane answer to NULL is to ignore it. */
+TEST(event_set_clear_null_ignored) {
+    corio_event_set(NULL);
+    corio_event_clear(NULL);
+}
+
+static int outside_main(void *arg) {
+    corio_event *e = arg;
+    ASSERT_EQ(corio_event_is_set(e), 1);
+    ASSERT_RC(corio_event_wait(e), 0);
+    corio_event_clear(e);
+    struct ew w = {.e = e};
+    corio_task *t = spawn(ew_waiter, &w);
+    settle();
+    corio_event_set(e);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(w.rc, 0);
+    return 0;
+}
+
+TEST(event_created_outside_loop) {
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    corio_event_set(e); /* usable outside a loop for calls that never suspend */
+    ASSERT_RC(corio_run(outside_main, e), 0);
+    ASSERT_RC(corio_run(outside_main, e), 0);
+    ASSERT_RC(corio_event_free(e), 0);
+}
+
+/* Tasks still waiting when the main task returns are cancelled and leave the event, so it can be freed. */
+static int waits_forever(void *arg) {
+    ASSERT_RC(corio_event_wait(arg), -ECANCELED);
+    return 0;
+}
+
+static int loop_end_main(void *arg) {
+    for (int i = 0; i < 3; i++) corio_detach(spawn(waits_forever, arg));
+    ASSERT_RC(corio_yield(), 0);
+    return 0;
+}
+
+TEST(event_waiters_cancelled_at_loop_end) {
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    ASSERT_RC(corio_run(loop_end_main, e), 0);
+    ASSERT_RC(corio_event_free(e), 0);
+}

@@ -1,0 +1,492 @@
+/* test_lock.c - tests of corio_lock: mutual exclusion, FIFO hand-off with no barging, misuse errors, and what a
+ * cancelled or timed-out acquire leaves behind (corio.h lifetime rule 4). */
+#include "test.h"
+
+static corio_task *spawn(corio_fn fn, void *arg) {
+    corio_task *t = corio_spawn(fn, arg);
+    ASSERT_NOT_NULL(t);
+    return t;
+}
+
+/* A few rounds of corio_yield let every spawned task run until it blocks, whatever the ready-queue order. */
+static void settle(void) {
+    for (int i = 0; i < 5; i++) ASSERT_RC(corio_yield(), 0);
+}
+
+/* ---- mutual exclusion --------------------------------------------------------------------------------------- */
+
+struct mx {
+    corio_lock *l;
+    int inside, max_inside, entries;
+};
+
+static int mx_worker(void *arg) {
+    struct mx *m = arg;
+    for (int i = 0; i < 5; i++) {
+        ASSERT_RC(corio_lock_acquire(m->l), 0);
+        m->inside++;
+        if (m->inside > m->max_inside) m->max_inside = m->inside;
+        /* Suspend twice while holding, so the other workers get every chance to break in. */
+        ASSERT_RC(corio_sleep(1), 0);
+        ASSERT_RC(corio_yield(), 0);
+        m->inside--;
+        m->entries++;
+        ASSERT_RC(corio_lock_release(m->l), 0);
+    }
+    return 0;
+}
+
+static int mx_main(void *arg) {
+    (void)arg;
+    struct mx m = {.l = corio_lock_new()};
+    ASSERT_NOT_NULL(m.l);
+    corio_task *t[8];
+    for (int i = 0; i < 8; i++) t[i] = spawn(mx_worker, &m);
+    for (int i = 0; i < 8; i++) ASSERT_RC(corio_await(t[i]), 0);
+    ASSERT_EQ(m.max_inside, 1);
+    ASSERT_EQ(m.entries, 40);
+    ASSERT_RC(corio_lock_free(m.l), 0);
+    return 0;
+}
+
+TEST(lock_mutual_exclusion) { ASSERT_RC(corio_run(mx_main, NULL), 0); }
+
+/* ---- FIFO fairness ------------------------------------------------------------------------------------------ */
+
+#define FIFO_N 6
+
+struct fifo {
+    corio_lock *l;
+    int order[FIFO_N + 1];
+    int n;
+};
+struct fifo_waiter {
+    struct fifo *f;
+    int id;
+};
+
+static int fifo_waiter(void *arg) {
+    struct fifo_waiter *w = arg;
+    ASSERT_RC(corio_lock_acquire(w->f->l), 0);
+    w->f->order[w->f->n++] = w->id;
+    ASSERT_RC(corio_yield(), 0);
+    ASSERT_RC(corio_lock_release(w->f->l), 0);
+    return 0;
+}
+
+static int fifo_main(void *arg) {
+    (void)arg;
+    struct fifo f = {.l = corio_lock_new()};
+    ASSERT_NOT_NULL(f.l);
+    struct fifo_waiter w[FIFO_N];
+    corio_task *t[FIFO_N];
+    ASSERT_RC(corio_lock_acquire(f.l), 0);
+    /* Queue the waiters one at a time so the queueing order is known. */
+    for (int i = 0; i < FIFO_N; i++) {
+        w[i] = (struct fifo_waiter){&f, i};
+        t[i] = spawn(fifo_waiter, &w[i]);
+        settle();
+    }
+    ASSERT_EQ(f.n, 0);
+    ASSERT_RC(corio_lock_release(f.l), 0);
+    /* The lock now belongs to waiter 0 even though it has not run: nobody may barge in. */
+    ASSERT_RC(corio_lock_try_acquire(f.l), -EBUSY);
+    ASSERT_RC(corio_lock_release(f.l), -EPERM);
+    /* Our own acquire queues behind all of them. */
+    ASSERT_RC(corio_lock_acquire(f.l), 0);
+    ASSERT_EQ(f.n, FIFO_N);
+    for (int i = 0; i < FIFO_N; i++) ASSERT_EQ(f.order[i], i);
+    ASSERT_RC(corio_lock_release(f.l), 0);
+    for (int i = 0; i < FIFO_N; i++) ASSERT_RC(corio_await(t[i]), 0);
+    ASSERT_RC(corio_lock_free(f.l), 0);
+    return 0;
+}
+
+TEST(lock_fifo_no_barging) { ASSERT_RC(corio_run(fifo_main, NULL), 0); }
+
+/* ---- misuse ------------------------------------------------------------------------------------------------- */
+
+static int self_deadlock_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_RC(corio_lock_release(l), -EPERM); /* not held by anyone */
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    ASSERT_RC(corio_lock_acquire(l), -EDEADLK);
+    ASSERT_RC(corio_lock_try_acquire(l), -EBUSY);
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_lock_release(l), -EPERM);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(lock_acquire_held_by_self_is_edeadlk) { ASSERT_RC(corio_run(self_deadlock_main, NULL), 0); }
+
+static int other_release(void *arg) {
+    corio_lock *l = arg;
+    ASSERT_RC(corio_lock_release(l), -EPERM);
+    ASSERT_RC(corio_lock_try_acquire(l), -EBUSY);
+    return 0;
+}
+
+static int non_holder_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    ASSERT_RC(corio_await(spawn(other_release, l)), 0);
+    /* The failed release must not have taken the lock away from us. */
+    ASSERT_RC(corio_lock_acquire(l), -EDEADLK);
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(lock_release_by_non_holder_is_eperm) { ASSERT_RC(corio_run(non_holder_main, NULL), 0); }
+
+static int try_other(void *arg) {
+    corio_lock *l = arg;
+    ASSERT_RC(corio_lock_try_acquire(l), -EBUSY);
+    return 0;
+}
+
+static int try_other_takes(void *arg) {
+    corio_lock *l = arg;
+    ASSERT_RC(corio_lock_try_acquire(l), 0);
+    ASSERT_RC(corio_lock_release(l), 0);
+    return 0;
+}
+
+static int try_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_RC(corio_lock_try_acquire(l), 0);
+    ASSERT_RC(corio_await(spawn(try_other, l)), 0);
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_await(spawn(try_other_takes, l)), 0);
+    ASSERT_RC(corio_lock_try_acquire(l), 0);
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(lock_try_acquire) { ASSERT_RC(corio_run(try_main, NULL), 0); }
+
+static int null_main(void *arg) {
+    (void)arg;
+    ASSERT_RC(corio_lock_acquire(NULL), -EINVAL);
+    ASSERT_RC(corio_lock_try_acquire(NULL), -EINVAL);
+    ASSERT_RC(corio_lock_release(NULL), -EINVAL);
+    ASSERT_RC(corio_lock_free(NULL), 0);
+    return 0;
+}
+
+TEST(lock_null_is_einval) {
+    ASSERT_RC(corio_run(null_main, NULL), 0);
+    ASSERT_RC(corio_lock_try_acquire(NULL), -EINVAL);
+    ASSERT_RC(corio_lock_release(NULL), -EINVAL);
+    ASSERT_RC(corio_lock_free(NULL), 0);
+}
+
+/* ---- cancellation ------------------------------------------------------------------------------------------- */
+
+struct cw {
+    corio_lock *l;
+    int acquire_rc, release_rc, next_rc;
+    int ran;
+};
+
+static int cw_waiter(void *arg) {
+    struct cw *c = arg;
+    c->acquire_rc = corio_lock_acquire(c->l);
+    c->ran = 1;
+    /* Whether or not it got the lock, release tells us whether it holds it. */
+    c->release_rc = corio_lock_release(c->l);
+    c->next_rc = corio_yield();
+    return 0;
+}
+
+/* Cancels waiter a, then releases the lock; when settle_between is set the cancelled task has run first. */
+static void cancel_waiter_case(int settle_between) {
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    struct cw a = {.l = l}, b = {.l = l};
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    corio_task *ta = spawn(cw_waiter, &a);
+    settle();
+    corio_task *tb = spawn(cw_waiter, &b);
+    settle();
+    ASSERT_EQ(a.ran + b.ran, 0);
+    ASSERT_RC(corio_cancel(ta), 0);
+    if (settle_between) {
+        settle();
+        ASSERT_EQ(a.ran, 1);
+        ASSERT_RC(a.acquire_rc, -ECANCELED);
+        ASSERT_EQ(b.ran, 0);
+    }
+    /* a's cancellation came first, so the hand-off must skip it and reach b. */
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_await(ta), 0);
+    ASSERT_RC(corio_await(tb), 0);
+    ASSERT_RC(a.acquire_rc, -ECANCELED);
+    ASSERT_RC(a.release_rc, -EPERM);
+    ASSERT_RC(a.next_rc, -ECANCELED);
+    ASSERT_RC(b.acquire_rc, 0);
+    ASSERT_RC(b.release_rc, 0);
+    ASSERT_RC(b.next_rc, 0);
+    ASSERT_RC(corio_lock_try_acquire(l), 0);
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+}
+
+static int cancel_then_release_main(void *arg) {
+    (void)arg;
+    cancel_waiter_case(0);
+    return 0;
+}
+
+static int cancel_settle_release_main(void *arg) {
+    (void)arg;
+    cancel_waiter_case(1);
+    return 0;
+}
+
+TEST(lock_cancel_waiter_then_release_reaches_next) { ASSERT_RC(corio_run(cancel_then_release_main, NULL), 0); }
+TEST(lock_cancelled_waiter_leaves_queue) { ASSERT_RC(corio_run(cancel_settle_release_main, NULL), 0); }
+
+static int handoff_cancel_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    struct cw a = {.l = l}, b = {.l = l};
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    corio_task *ta = spawn(cw_waiter, &a);
+    settle();
+    corio_task *tb = spawn(cw_waiter, &b);
+    settle();
+    ASSERT_RC(corio_lock_release(l), 0); /* handed to a, which has not run yet */
+    ASSERT_RC(corio_cancel(ta), 0);
+    ASSERT_RC(corio_await(ta), 0);
+    /* a was handed the lock before the cancel: it returns success, holds it, and the cancel shows later. */
+    ASSERT_RC(a.acquire_rc, 0);
+    ASSERT_RC(a.release_rc, 0);
+    ASSERT_RC(a.next_rc, -ECANCELED);
+    ASSERT_RC(corio_await(tb), 0);
+    ASSERT_RC(b.acquire_rc, 0);
+    ASSERT_RC(b.release_rc, 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(lock_handed_then_cancelled_still_holds) { ASSERT_RC(corio_run(handoff_cancel_main, NULL), 0); }
+
+/* A cancelled task (or one past its deadline) can still take a free lock, so its cleanup can run; only an
+ * acquire that would have to suspend fails. */
+struct two_locks {
+    corio_lock *free_lock, *held_lock;
+};
+
+static int cancelled_taker(void *arg) {
+    struct two_locks *tl = arg;
+    ASSERT_RC(corio_cancel(corio_current()), 0);
+    ASSERT_RC(corio_lock_acquire(tl->free_lock), 0);
+    ASSERT_RC(corio_lock_release(tl->free_lock), 0);
+    ASSERT_RC(corio_lock_try_acquire(tl->free_lock), 0);
+    ASSERT_RC(corio_lock_release(tl->free_lock), 0);
+    ASSERT_RC(corio_lock_acquire(tl->held_lock), -ECANCELED);
+    ASSERT_RC(corio_lock_release(tl->held_lock), -EPERM);
+    return 0;
+}
+
+static int expired_taker(void *arg) {
+    struct two_locks *tl = arg;
+    corio_timeout to;
+    ASSERT_RC(corio_timeout_enter(&to, 1), 0);
+    ASSERT_RC(corio_sleep(1000), -ETIMEDOUT);
+    ASSERT_RC(corio_lock_acquire(tl->free_lock), 0);
+    ASSERT_RC(corio_lock_release(tl->free_lock), 0);
+    ASSERT_RC(corio_lock_acquire(tl->held_lock), -ETIMEDOUT);
+    ASSERT_RC(corio_timeout_exit(&to), -ETIMEDOUT);
+    return 0;
+}
+
+static int free_lock_main(void *arg) {
+    (void)arg;
+    struct two_locks tl = {corio_lock_new(), corio_lock_new()};
+    ASSERT_NOT_NULL(tl.free_lock);
+    ASSERT_NOT_NULL(tl.held_lock);
+    ASSERT_RC(corio_lock_acquire(tl.held_lock), 0);
+    ASSERT_RC(corio_await(spawn(cancelled_taker, &tl)), 0);
+    ASSERT_RC(corio_await(spawn(expired_taker, &tl)), 0);
+    ASSERT_RC(corio_lock_release(tl.held_lock), 0);
+    ASSERT_RC(corio_lock_free(tl.free_lock), 0);
+    ASSERT_RC(corio_lock_free(tl.held_lock), 0);
+    return 0;
+}
+
+TEST(lock_free_lock_taken_even_when_cancelled) { ASSERT_RC(corio_run(free_lock_main, NULL), 0); }
+
+/* ---- timeouts ----------------------------------------------------------------------------------------------- */
+
+struct tw {
+    corio_lock *l;
+    int64_t ms; /* < 0: no timeout scope */
+    int acquire_rc, exit_rc, release_rc;
+    int *order, *n, id;
+};
+
+static int tw_waiter(void *arg) {
+    struct tw *w = arg;
+    corio_timeout to;
+    if (w->ms >= 0) ASSERT_RC(corio_timeout_enter(&to, w->ms), 0);
+    w->acquire_rc = corio_lock_acquire(w->l);
+    if (w->acquire_rc == 0) w->order[(*w->n)++] = w->id;
+    if (w->ms >= 0) w->exit_rc = corio_timeout_exit(&to);
+    w->release_rc = corio_lock_release(w->l);
+    return 0;
+}
+
+static int timeout_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    int order[3] = {-1, -1, -1}, n = 0;
+    struct tw w[3] = {
+        {.l = l, .ms = -1, .order = order, .n = &n, .id = 0},
+        {.l = l, .ms = 20, .order = order, .n = &n, .id = 1},
+        {.l = l, .ms = -1, .order = order, .n = &n, .id = 2},
+    };
+    corio_task *t[3];
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    for (int i = 0; i < 3; i++) {
+        t[i] = spawn(tw_waiter, &w[i]);
+        settle();
+    }
+    int64_t t0 = test_now_ms();
+    ASSERT_RC(corio_await(t[1]), 0); /* the middle waiter gives up while we still hold the lock */
+    ASSERT_GE(test_now_ms() - t0, 15);
+    ASSERT_RC(w[1].acquire_rc, -ETIMEDOUT);
+    ASSERT_RC(w[1].exit_rc, -ETIMEDOUT);
+    ASSERT_RC(w[1].release_rc, -EPERM);
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_await(t[0]), 0);
+    ASSERT_RC(corio_await(t[2]), 0);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(order[0], 0);
+    ASSERT_EQ(order[1], 2);
+    ASSERT_RC(w[0].release_rc, 0);
+    ASSERT_RC(w[2].release_rc, 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(lock_acquire_times_out) { ASSERT_RC(corio_run(timeout_main, NULL), 0); }
+
+/* ---- free and lifetime -------------------------------------------------------------------------------------- */
+
+static int acquire_release(void *arg) {
+    corio_lock *l = arg;
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    ASSERT_RC(corio_lock_release(l), 0);
+    return 0;
+}
+
+static int free_busy_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    ASSERT_RC(corio_lock_free(l), -EBUSY); /* held */
+    corio_task *t = spawn(acquire_release, l);
+    settle();
+    ASSERT_RC(corio_lock_free(l), -EBUSY); /* held and waited on */
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_lock_free(l), -EBUSY); /* handed to the waiter, which has not run yet */
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(lock_free_busy) { ASSERT_RC(corio_run(free_busy_main, NULL), 0); }
+
+static int outside_main(void *arg) {
+    corio_lock *l = arg;
+    corio_task *t[4];
+    for (int i = 0; i < 4; i++) t[i] = spawn(acquire_release, l);
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    ASSERT_RC(corio_yield(), 0);
+    ASSERT_RC(corio_lock_release(l), 0);
+    for (int i = 0; i < 4; i++) ASSERT_RC(corio_await(t[i]), 0);
+    return 0;
+}
+
+TEST(lock_created_outside_loop_used_by_two_loops) {
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_RC(corio_run(outside_main, l), 0);
+    ASSERT_RC(corio_run(outside_main, l), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+}
+
+/* A task that ends while holding the lock keeps it held; a later task, which never took it, may not release it
+ * (even if it happens to reuse the ended task's memory). */
+static int take_and_end(void *arg) {
+    ASSERT_RC(corio_lock_acquire(arg), 0);
+    return 0;
+}
+
+static int stranger(void *arg) {
+    corio_lock *l = arg;
+    ASSERT_RC(corio_lock_try_acquire(l), -EBUSY);
+    ASSERT_RC(corio_lock_release(l), -EPERM);
+    return 0;
+}
+
+static corio_lock *volatile forever_held; /* can never be freed; a global so LeakSanitizer does not count it */
+
+static int ended_holder_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    forever_held = l;
+    ASSERT_RC(corio_await(spawn(take_and_end, l)), 0);
+    for (int i = 0; i < 4; i++) ASSERT_RC(corio_await(spawn(stranger, l)), 0);
+    ASSERT_RC(corio_lock_release(l), -EPERM);
+    ASSERT_RC(corio_lock_free(l), -EBUSY);
+    return 0;
+}
+
+TEST(lock_held_by_ended_task_not_released_by_another) { ASSERT_RC(corio_run(ended_holder_main, NULL), 0); }
+
+/* When the main task returns, the holder and the waiter are cancelled; the holder's cleanup releases the lock
+ * and the cancelled waiter leaves the queue, so the lock can be freed once corio_run has returned. */
+static int holder_cleans_up(void *arg) {
+    corio_lock *l = arg;
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    ASSERT_RC(corio_sleep(100000), -ECANCELED);
+    ASSERT_RC(corio_lock_release(l), 0);
+    return 0;
+}
+
+static int waits_forever(void *arg) {
+    ASSERT_RC(corio_lock_acquire(arg), -ECANCELED);
+    return 0;
+}
+
+static int loop_end_main(void *arg) {
+    corio_lock *l = arg;
+    corio_detach(spawn(holder_cleans_up, l));
+    ASSERT_RC(corio_yield(), 0);
+    corio_detach(spawn(waits_forever, l));
+    corio_detach(spawn(waits_forever, l));
+    ASSERT_RC(corio_yield(), 0);
+    return 0;
+}
+
+TEST(lock_waiters_cancelled_at_loop_end) {
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_RC(corio_run(loop_end_main, l), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+}

@@ -1,0 +1,737 @@
+/* test_queue.c - tests of corio_queue: FIFO order, bounded and unbounded capacity, try_ variants, close, and
+ * cancellation safety (no item lost or duplicated), ending with a randomised many-producer/consumer check. */
+#include "test.h"
+
+static corio_task *spawn(corio_fn fn, void *arg) {
+    corio_task *t = corio_spawn(fn, arg);
+    ASSERT_NOT_NULL(t);
+    return t;
+}
+
+static void settle(void) {
+    for (int i = 0; i < 5; i++) ASSERT_RC(corio_yield(), 0);
+}
+
+/* Items are small integers carried in the pointer; 0 stays free to mean "nothing". */
+#define ITEM(i) ((void *)(uintptr_t)(i))
+#define NUM(p) ((long)(uintptr_t)(p))
+
+/* ---- order and capacity ------------------------------------------------------------------------------------- */
+
+static int fifo_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(200);
+    ASSERT_NOT_NULL(q);
+    ASSERT_EQ(corio_queue_size(q), 0);
+    for (long i = 1; i <= 100; i++) ASSERT_RC(corio_queue_put(q, ITEM(i)), 0);
+    ASSERT_EQ(corio_queue_size(q), 100);
+    for (long i = 1; i <= 50; i++) {
+        void *p = NULL;
+        ASSERT_RC(corio_queue_get(q, &p), 0);
+        ASSERT_EQ(NUM(p), i);
+    }
+    /* Wrap around the ring: interleave puts and gets. */
+    for (long i = 101; i <= 300; i++) {
+        ASSERT_RC(corio_queue_put(q, ITEM(i)), 0);
+        void *p = NULL;
+        ASSERT_RC(corio_queue_get(q, &p), 0);
+        ASSERT_EQ(NUM(p), i - 50);
+    }
+    ASSERT_EQ(corio_queue_size(q), 50);
+    for (long i = 251; i <= 300; i++) {
+        void *p = NULL;
+        ASSERT_RC(corio_queue_try_get(q, &p), 0);
+        ASSERT_EQ(NUM(p), i);
+    }
+    ASSERT_EQ(corio_queue_size(q), 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_fifo_order) { ASSERT_RC(corio_run(fifo_main, NULL), 0); }
+
+static int null_item_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(2);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_put(q, NULL), 0); /* NULL is a value like any other */
+    ASSERT_EQ(corio_queue_size(q), 1);
+    void *p = ITEM(7);
+    ASSERT_RC(corio_queue_get(q, &p), 0);
+    ASSERT_NULL(p);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_null_item_is_an_item) { ASSERT_RC(corio_run(null_item_main, NULL), 0); }
+
+struct putter {
+    corio_queue *q;
+    long first, count;
+    int rc, done, next_rc;
+    long put; /* how many puts returned 0 */
+};
+
+static int putter(void *arg) {
+    struct putter *p = arg;
+    for (long i = 0; i < p->count; i++) {
+        p->rc = corio_queue_put(p->q, ITEM(p->first + i));
+        if (p->rc != 0) break;
+        p->put++;
+    }
+    p->done = 1;
+    p->next_rc = corio_yield();
+    return 0;
+}
+
+struct getter {
+    corio_queue *q;
+    int rc, done, next_rc;
+    void *item;
+};
+
+static int getter(void *arg) {
+    struct getter *g = arg;
+    g->item = NULL;
+    g->rc = corio_queue_get(g->q, &g->item);
+    g->done = 1;
+    g->next_rc = corio_yield();
+    return 0;
+}
+
+static int bounded_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(2);
+    ASSERT_NOT_NULL(q);
+    struct putter p = {.q = q, .first = 1, .count = 5};
+    corio_task *t = spawn(putter, &p);
+    settle();
+    ASSERT_EQ(p.put, 2); /* blocked on the third put */
+    ASSERT_EQ(p.done, 0);
+    ASSERT_EQ(corio_queue_size(q), 2);
+    for (long i = 1; i <= 5; i++) {
+        void *item = NULL;
+        ASSERT_RC(corio_queue_get(q, &item), 0);
+        ASSERT_EQ(NUM(item), i);
+        settle();
+        ASSERT_LE(corio_queue_size(q), 2);
+    }
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_EQ(p.put, 5);
+    ASSERT_EQ(corio_queue_size(q), 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_bounded_put_waits_while_full) { ASSERT_RC(corio_run(bounded_main, NULL), 0); }
+
+static int get_waits_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(4);
+    ASSERT_NOT_NULL(q);
+    struct getter g = {.q = q};
+    corio_task *t = spawn(getter, &g);
+    settle();
+    ASSERT_RC(corio_sleep(5), 0);
+    ASSERT_EQ(g.done, 0);
+    ASSERT_RC(corio_queue_put(q, ITEM(42)), 0);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(g.rc, 0);
+    ASSERT_EQ(NUM(g.item), 42);
+    ASSERT_EQ(corio_queue_size(q), 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_get_waits_while_empty) { ASSERT_RC(corio_run(get_waits_main, NULL), 0); }
+
+#define UNBOUNDED_N 100000
+
+static int unbounded_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(0);
+    ASSERT_NOT_NULL(q);
+    /* A cancelled task's put fails if it would suspend, so success proves none of them blocked. */
+    ASSERT_RC(corio_cancel(corio_current()), 0);
+    for (long i = 1; i <= UNBOUNDED_N; i++) ASSERT_RC(corio_queue_put(q, ITEM(i)), 0);
+    ASSERT_EQ(corio_queue_size(q), UNBOUNDED_N);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(UNBOUNDED_N + 1)), 0);
+    for (long i = 1; i <= UNBOUNDED_N + 1; i++) {
+        void *p = NULL;
+        ASSERT_RC(corio_queue_get(q, &p), 0);
+        ASSERT_EQ(NUM(p), i);
+    }
+    void *p = NULL;
+    ASSERT_RC(corio_queue_get(q, &p), -ECANCELED); /* now it would have to suspend */
+    ASSERT_EQ(corio_queue_size(q), 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_unbounded_never_blocks_put) { ASSERT_RC(corio_run(unbounded_main, NULL), 0); }
+
+static int try_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(2);
+    ASSERT_NOT_NULL(q);
+    void *p = ITEM(99);
+    ASSERT_RC(corio_queue_try_get(q, &p), -EAGAIN);
+    ASSERT_EQ(NUM(p), 99); /* untouched on failure */
+    ASSERT_RC(corio_queue_try_put(q, ITEM(1)), 0);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(2)), 0);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(3)), -EAGAIN);
+    ASSERT_EQ(corio_queue_size(q), 2);
+    ASSERT_RC(corio_queue_try_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), 1);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(3)), 0);
+    ASSERT_RC(corio_queue_try_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), 2);
+    ASSERT_RC(corio_queue_try_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), 3);
+    ASSERT_RC(corio_queue_try_get(q, &p), -EAGAIN);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_try_put_try_get) { ASSERT_RC(corio_run(try_main, NULL), 0); }
+
+TEST(queue_try_calls_outside_loop) {
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    void *p = NULL;
+    ASSERT_RC(corio_queue_try_put(q, ITEM(5)), 0);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(6)), -EAGAIN);
+    ASSERT_EQ(corio_queue_size(q), 1);
+    ASSERT_RC(corio_queue_try_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), 5);
+    ASSERT_RC(corio_queue_try_get(q, &p), -EAGAIN);
+    ASSERT_RC(corio_queue_free(q), 0);
+}
+
+/* ---- fairness: items and slots go to waiters in order, nobody barges in ------------------------------------- */
+
+static int fair_get_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(4);
+    ASSERT_NOT_NULL(q);
+    struct getter g[3];
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++) {
+        g[i] = (struct getter){.q = q};
+        t[i] = spawn(getter, &g[i]);
+        settle();
+    }
+    for (long i = 1; i <= 3; i++) ASSERT_RC(corio_queue_put(q, ITEM(i)), 0);
+    void *p = NULL;
+    ASSERT_RC(corio_queue_try_get(q, &p), -EAGAIN); /* every item already belongs to a waiter */
+    for (int i = 0; i < 3; i++) {
+        ASSERT_RC(corio_await(t[i]), 0);
+        ASSERT_RC(g[i].rc, 0);
+        ASSERT_EQ(NUM(g[i].item), i + 1);
+    }
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_waiting_getters_served_fifo) { ASSERT_RC(corio_run(fair_get_main, NULL), 0); }
+
+static int fair_put_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
+    struct putter p[3];
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++) {
+        p[i] = (struct putter){.q = q, .first = i + 2, .count = 1};
+        t[i] = spawn(putter, &p[i]);
+        settle();
+    }
+    for (long i = 1; i <= 4; i++) {
+        void *item = NULL;
+        ASSERT_RC(corio_queue_get(q, &item), 0);
+        ASSERT_EQ(NUM(item), i);
+        /* The freed slot went to the first waiting putter, so there is no room for us. */
+        if (i < 4) ASSERT_RC(corio_queue_try_put(q, ITEM(100)), -EAGAIN);
+    }
+    for (int i = 0; i < 3; i++) {
+        ASSERT_RC(corio_await(t[i]), 0);
+        ASSERT_EQ(p[i].put, 1);
+    }
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_waiting_putters_served_fifo) { ASSERT_RC(corio_run(fair_put_main, NULL), 0); }
+
+/* ---- close -------------------------------------------------------------------------------------------------- */
+
+static int close_getters_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(4);
+    ASSERT_NOT_NULL(q);
+    struct getter g[3];
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++) {
+        g[i] = (struct getter){.q = q};
+        t[i] = spawn(getter, &g[i]);
+    }
+    settle();
+    corio_queue_close(q);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_RC(corio_await(t[i]), 0);
+        ASSERT_RC(g[i].rc, -EPIPE);
+        ASSERT_RC(g[i].next_rc, 0); /* closing is not a cancellation */
+    }
+    void *p = NULL;
+    ASSERT_RC(corio_queue_get(q, &p), -EPIPE);
+    ASSERT_RC(corio_queue_try_get(q, &p), -EPIPE);
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), -EPIPE);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(1)), -EPIPE);
+    corio_queue_close(q); /* closing twice is harmless */
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_close_wakes_getters_with_epipe) { ASSERT_RC(corio_run(close_getters_main, NULL), 0); }
+
+static int close_putters_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(2);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
+    ASSERT_RC(corio_queue_put(q, ITEM(2)), 0);
+    struct putter p[3];
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++) {
+        p[i] = (struct putter){.q = q, .first = 10 + i, .count = 1};
+        t[i] = spawn(putter, &p[i]);
+    }
+    settle();
+    corio_queue_close(q);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_RC(corio_await(t[i]), 0);
+        ASSERT_RC(p[i].rc, -EPIPE);
+        ASSERT_EQ(p[i].put, 0);
+    }
+    ASSERT_EQ(corio_queue_size(q), 2); /* the blocked putters' items were not enqueued */
+    ASSERT_RC(corio_queue_put(q, ITEM(3)), -EPIPE);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(3)), -EPIPE);
+    /* Gets drain what was queued, then fail. */
+    void *item = NULL;
+    ASSERT_RC(corio_queue_get(q, &item), 0);
+    ASSERT_EQ(NUM(item), 1);
+    ASSERT_RC(corio_queue_try_get(q, &item), 0);
+    ASSERT_EQ(NUM(item), 2);
+    ASSERT_RC(corio_queue_get(q, &item), -EPIPE);
+    ASSERT_RC(corio_queue_try_get(q, &item), -EPIPE);
+    ASSERT_EQ(corio_queue_size(q), 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_close_fails_waiting_putters) { ASSERT_RC(corio_run(close_putters_main, NULL), 0); }
+
+TEST(queue_close_outside_loop) {
+    corio_queue *q = corio_queue_new(0);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(1)), 0);
+    corio_queue_close(q);
+    void *p = NULL;
+    ASSERT_RC(corio_queue_try_put(q, ITEM(2)), -EPIPE);
+    ASSERT_RC(corio_queue_try_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), 1);
+    ASSERT_RC(corio_queue_try_get(q, &p), -EPIPE);
+    ASSERT_RC(corio_queue_free(q), 0);
+}
+
+/* ---- cancellation and timeouts ------------------------------------------------------------------------------ */
+
+static int cancel_getter_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(4);
+    ASSERT_NOT_NULL(q);
+    struct getter a = {.q = q}, b = {.q = q};
+    corio_task *ta = spawn(getter, &a);
+    settle();
+    corio_task *tb = spawn(getter, &b);
+    settle();
+    ASSERT_RC(corio_cancel(ta), 0);
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0); /* must go to b: a was cancelled first */
+    ASSERT_RC(corio_await(ta), 0);
+    ASSERT_RC(corio_await(tb), 0);
+    ASSERT_RC(a.rc, -ECANCELED);
+    ASSERT_NULL(a.item);
+    ASSERT_RC(b.rc, 0);
+    ASSERT_EQ(NUM(b.item), 1);
+    ASSERT_EQ(corio_queue_size(q), 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_cancelled_getter_takes_nothing) { ASSERT_RC(corio_run(cancel_getter_main, NULL), 0); }
+
+static int handed_getter_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(4);
+    ASSERT_NOT_NULL(q);
+    struct getter a = {.q = q}, b = {.q = q};
+    corio_task *ta = spawn(getter, &a);
+    settle();
+    corio_task *tb = spawn(getter, &b);
+    settle();
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0); /* handed straight to a */
+    ASSERT_RC(corio_cancel(ta), 0);
+    ASSERT_RC(corio_await(ta), 0);
+    ASSERT_RC(a.rc, 0);
+    ASSERT_EQ(NUM(a.item), 1);
+    ASSERT_RC(a.next_rc, -ECANCELED);
+    ASSERT_EQ(b.done, 0);
+    ASSERT_RC(corio_queue_put(q, ITEM(2)), 0);
+    ASSERT_RC(corio_await(tb), 0);
+    ASSERT_RC(b.rc, 0);
+    ASSERT_EQ(NUM(b.item), 2);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_item_handed_to_cancelled_getter_is_returned) { ASSERT_RC(corio_run(handed_getter_main, NULL), 0); }
+
+static int cancel_putter_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
+    struct putter a = {.q = q, .first = 2, .count = 1}, b = {.q = q, .first = 3, .count = 1};
+    corio_task *ta = spawn(putter, &a);
+    settle();
+    corio_task *tb = spawn(putter, &b);
+    settle();
+    ASSERT_RC(corio_cancel(ta), 0);
+    void *item = NULL;
+    ASSERT_RC(corio_queue_get(q, &item), 0); /* frees a slot, which must go to b */
+    ASSERT_EQ(NUM(item), 1);
+    ASSERT_RC(corio_await(ta), 0);
+    ASSERT_RC(corio_await(tb), 0);
+    ASSERT_RC(a.rc, -ECANCELED);
+    ASSERT_EQ(a.put, 0);
+    ASSERT_EQ(b.put, 1);
+    ASSERT_EQ(corio_queue_size(q), 1);
+    ASSERT_RC(corio_queue_try_get(q, &item), 0);
+    ASSERT_EQ(NUM(item), 3);
+    ASSERT_RC(corio_queue_try_get(q, &item), -EAGAIN); /* a's item never got in */
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_cancelled_putter_enqueues_nothing) { ASSERT_RC(corio_run(cancel_putter_main, NULL), 0); }
+
+static int handed_putter_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
+    struct putter a = {.q = q, .first = 2, .count = 1};
+    corio_task *ta = spawn(putter, &a);
+    settle();
+    void *item = NULL;
+    ASSERT_RC(corio_queue_get(q, &item), 0); /* a's item moves into the freed slot */
+    ASSERT_RC(corio_cancel(ta), 0);
+    ASSERT_RC(corio_await(ta), 0);
+    ASSERT_RC(a.rc, 0);
+    ASSERT_EQ(a.put, 1);
+    ASSERT_RC(a.next_rc, -ECANCELED);
+    ASSERT_EQ(corio_queue_size(q), 1);
+    ASSERT_RC(corio_queue_try_get(q, &item), 0);
+    ASSERT_EQ(NUM(item), 2);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_putter_accepted_then_cancelled_returns_success) { ASSERT_RC(corio_run(handed_putter_main, NULL), 0); }
+
+static int cancelled_ops(void *arg) {
+    corio_queue *q = arg; /* capacity 1, holding one item */
+    ASSERT_RC(corio_cancel(corio_current()), 0);
+    ASSERT_RC(corio_queue_put(q, ITEM(2)), -ECANCELED); /* full: would suspend */
+    void *p = NULL;
+    ASSERT_RC(corio_queue_get(q, &p), 0); /* an item is there: completes */
+    ASSERT_EQ(NUM(p), 1);
+    ASSERT_RC(corio_queue_put(q, ITEM(3)), 0); /* room now: completes */
+    ASSERT_RC(corio_queue_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), 3);
+    ASSERT_RC(corio_queue_get(q, &p), -ECANCELED);
+    return 0;
+}
+
+static int timed_ops(void *arg) {
+    corio_queue *q = arg; /* capacity 1, holding one item */
+    corio_timeout to;
+    void *p = NULL;
+    ASSERT_RC(corio_timeout_enter(&to, 20), 0);
+    ASSERT_RC(corio_queue_put(q, ITEM(2)), -ETIMEDOUT);
+    ASSERT_RC(corio_queue_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), 1);
+    ASSERT_RC(corio_queue_get(q, &p), -ETIMEDOUT);
+    ASSERT_RC(corio_timeout_exit(&to), -ETIMEDOUT);
+    return 0;
+}
+
+static int cancel_timeout_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
+    ASSERT_RC(corio_await(spawn(cancelled_ops, q)), 0);
+    ASSERT_EQ(corio_queue_size(q), 0);
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
+    int64_t t0 = test_now_ms();
+    ASSERT_RC(corio_await(spawn(timed_ops, q)), 0);
+    ASSERT_GE(test_now_ms() - t0, 15);
+    ASSERT_EQ(corio_queue_size(q), 0);
+    ASSERT_RC(corio_queue_free(q), 0); /* no waiter was left behind */
+    return 0;
+}
+
+TEST(queue_cancelled_and_timed_out_calls) { ASSERT_RC(corio_run(cancel_timeout_main, NULL), 0); }
+
+/* ---- randomised cancellation: every item put is got exactly once -------------------------------------------- */
+
+#define ST_ITEMS 20000
+#define ST_MAX_TASKS 8192
+
+struct stress {
+    corio_queue *q;
+    unsigned char put_ok[ST_ITEMS];
+    unsigned char got[ST_ITEMS];
+    int next_item;
+    uint64_t rng;
+    int cancelled_puts, cancelled_gets, closed_puts, consumed;
+    corio_task *tasks[ST_MAX_TASKS];
+    int ntasks;
+};
+
+/* xorshift64: a fixed seed makes every run schedule and cancel the same way. */
+static uint32_t st_rand(struct stress *s) {
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return (uint32_t)(s->rng >> 32);
+}
+
+static int st_producer(void *arg) {
+    struct stress *s = arg;
+    for (int k = 0; k < 40 && s->next_item < ST_ITEMS; k++) {
+        int item = s->next_item++;
+        int rc = corio_queue_put(s->q, ITEM(item + 1));
+        if (rc == -ECANCELED) {
+            s->cancelled_puts++;
+            return 0;
+        }
+        if (rc == -EPIPE) {
+            s->closed_puts++;
+            return 0;
+        }
+        ASSERT_RC(rc, 0);
+        s->put_ok[item] = 1;
+        if (st_rand(s) % 4 == 0 && corio_yield() != 0) return 0;
+    }
+    return 0;
+}
+
+static void st_record(struct stress *s, void *p) {
+    long item = NUM(p) - 1;
+    ASSERT_GE(item, 0);
+    ASSERT_LT(item, ST_ITEMS);
+    ASSERT_EQ(s->got[item], 0); /* never twice */
+    s->got[item] = 1;
+    s->consumed++;
+}
+
+static int st_consumer(void *arg) {
+    struct stress *s = arg;
+    for (;;) {
+        void *p = NULL;
+        int rc = corio_queue_get(s->q, &p);
+        if (rc == -ECANCELED) {
+            s->cancelled_gets++;
+            return 0;
+        }
+        if (rc == -EPIPE) return 0;
+        ASSERT_RC(rc, 0);
+        st_record(s, p);
+        if (st_rand(s) % 3 == 0 && corio_yield() != 0) return 0;
+    }
+}
+
+static void st_spawn(struct stress *s, corio_fn fn) {
+    ASSERT_LT(s->ntasks, ST_MAX_TASKS);
+    s->tasks[s->ntasks++] = spawn(fn, s);
+}
+
+static int stress_main(void *arg) {
+    (void)arg;
+    struct stress *s = calloc(1, sizeof *s);
+    ASSERT_NOT_NULL(s);
+    s->rng = 0x9e3779b97f4a7c15u;
+    s->q = corio_queue_new(2);
+    ASSERT_NOT_NULL(s->q);
+    while (s->next_item < ST_ITEMS) {
+        uint32_t r = st_rand(s);
+        if (r % 3 == 0) st_spawn(s, st_producer);
+        if (r % 7 == 0) st_spawn(s, st_consumer);
+        for (uint32_t y = st_rand(s) % 4; y > 0; y--) ASSERT_RC(corio_yield(), 0);
+        /* Sometimes move an item ourselves first, so that a waiting getter has just been handed an item or a
+         * waiting putter's item has just been let in when the cancellation below hits it. */
+        uint32_t what = st_rand(s) % 4;
+        if (what == 1 && s->next_item < ST_ITEMS) {
+            int item = s->next_item++;
+            int rc = corio_queue_try_put(s->q, ITEM(item + 1));
+            if (rc == 0)
+                s->put_ok[item] = 1;
+            else
+                ASSERT_RC(rc, -EAGAIN);
+        } else if (what == 2) {
+            void *p = NULL;
+            int rc = corio_queue_try_get(s->q, &p);
+            if (rc == 0)
+                st_record(s, p);
+            else
+                ASSERT_RC(rc, -EAGAIN);
+        }
+        /* Cancel one of the recent tasks, blocked or not. */
+        if (what != 3) {
+            int back = (int)(st_rand(s) % 16);
+            if (back < s->ntasks) {
+                int rc = corio_cancel(s->tasks[s->ntasks - 1 - back]);
+                if (rc != -ESRCH) ASSERT_RC(rc, 0);
+            }
+        }
+    }
+    corio_queue_close(s->q);
+    st_spawn(s, st_consumer); /* in case every consumer was cancelled */
+    for (int i = 0; i < s->ntasks; i++) ASSERT_RC(corio_await(s->tasks[i]), 0);
+    void *p = NULL;
+    int rc;
+    while ((rc = corio_queue_try_get(s->q, &p)) == 0) st_record(s, p);
+    ASSERT_RC(rc, -EPIPE);
+    long put = 0;
+    for (int i = 0; i < ST_ITEMS; i++) {
+        if (s->put_ok[i] != s->got[i])
+            TEST_FAIL_("item %d: put returned %s but it was got %d times", i, s->put_ok[i] ? "0" : "an error",
+                       s->got[i]);
+        put += s->put_ok[i];
+    }
+    ASSERT_EQ(s->consumed, put);
+    /* The run must really have exercised the interesting paths. */
+    ASSERT_GT(put, ST_ITEMS / 2);
+    ASSERT_GT(s->cancelled_puts, 0);
+    ASSERT_GT(s->cancelled_gets, 0);
+    ASSERT_RC(corio_queue_free(s->q), 0);
+    free(s);
+    return 0;
+}
+
+TEST(queue_random_cancellation_loses_nothing) { ASSERT_RC(corio_run(stress_main, NULL), 0); }
+
+/* ---- misuse and lifetime ------------------------------------------------------------------------------------ */
+
+static int free_busy_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    struct getter g = {.q = q};
+    corio_task *tg = spawn(getter, &g);
+    settle();
+    ASSERT_RC(corio_queue_free(q), -EBUSY); /* a getter waits */
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
+    ASSERT_RC(corio_await(tg), 0);
+    ASSERT_RC(corio_queue_put(q, ITEM(2)), 0);
+    struct putter p = {.q = q, .first = 3, .count = 1};
+    corio_task *tp = spawn(putter, &p);
+    settle();
+    ASSERT_RC(corio_queue_free(q), -EBUSY); /* a putter waits */
+    corio_queue_close(q);
+    ASSERT_RC(corio_await(tp), 0);
+    ASSERT_RC(p.rc, -EPIPE);
+    ASSERT_RC(corio_queue_free(q), 0); /* items still queued are the caller's business */
+    return 0;
+}
+
+TEST(queue_free_with_waiters_is_ebusy) { ASSERT_RC(corio_run(free_busy_main, NULL), 0); }
+
+static int null_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    void *p = NULL;
+    ASSERT_RC(corio_queue_put(NULL, ITEM(1)), -EINVAL);
+    ASSERT_RC(corio_queue_try_put(NULL, ITEM(1)), -EINVAL);
+    ASSERT_RC(corio_queue_get(NULL, &p), -EINVAL);
+    ASSERT_RC(corio_queue_try_get(NULL, &p), -EINVAL);
+    ASSERT_RC(corio_queue_get(q, NULL), -EINVAL);
+    ASSERT_RC(corio_queue_try_get(q, NULL), -EINVAL);
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
+    ASSERT_RC(corio_queue_get(q, NULL), -EINVAL); /* even with an item ready, and it stays queued */
+    ASSERT_RC(corio_queue_try_get(q, NULL), -EINVAL);
+    ASSERT_EQ(corio_queue_size(q), 1);
+    ASSERT_EQ(corio_queue_size(NULL), 0);
+    corio_queue_close(NULL);
+    ASSERT_RC(corio_queue_free(NULL), 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_null_is_einval) { ASSERT_RC(corio_run(null_main, NULL), 0); }
+
+static int outside_main(void *arg) {
+    corio_queue *q = arg;
+    struct getter g = {.q = q};
+    corio_task *t = spawn(getter, &g);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(g.rc, 0);
+    ASSERT_EQ(NUM(g.item), 1);
+    return 0;
+}
+
+TEST(queue_created_outside_loop) {
+    corio_queue *q = corio_queue_new(4);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(1)), 0);
+    ASSERT_RC(corio_run(outside_main, q), 0);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(1)), 0);
+    ASSERT_RC(corio_run(outside_main, q), 0);
+    ASSERT_EQ(corio_queue_size(q), 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+}
+
+/* Tasks still blocked on a queue when the main task returns are cancelled and leave it, so it can be freed. */
+static int blocked_forever(void *arg) {
+    corio_queue *q = arg;
+    void *p = NULL;
+    if (corio_queue_size(q) == 0)
+        ASSERT_RC(corio_queue_get(q, &p), -ECANCELED);
+    else
+        ASSERT_RC(corio_queue_put(q, ITEM(2)), -ECANCELED);
+    return 0;
+}
+
+static int loop_end_main(void *arg) {
+    corio_queue **qs = arg;
+    corio_detach(spawn(blocked_forever, qs[0]));
+    corio_detach(spawn(blocked_forever, qs[1]));
+    ASSERT_RC(corio_yield(), 0);
+    return 0;
+}
+
+TEST(queue_waiters_cancelled_at_loop_end) {
+    corio_queue *qs[2] = {corio_queue_new(1), corio_queue_new(1)};
+    ASSERT_NOT_NULL(qs[0]);
+    ASSERT_NOT_NULL(qs[1]);
+    ASSERT_RC(corio_queue_try_put(qs[1], ITEM(1)), 0);
+    ASSERT_RC(corio_run(loop_end_main, qs), 0);
+    ASSERT_EQ(corio_queue_size(qs[0]), 0);
+    ASSERT_EQ(corio_queue_size(qs[1]), 1);
+    ASSERT_RC(corio_queue_free(qs[0]), 0);
+    ASSERT_RC(corio_queue_free(qs[1]), 0);
+}
