@@ -62,7 +62,8 @@ typedef int (*corio_fn)(void *arg); /* a task: its return value is its status (0
 /* Runs fn(arg) as the main task of a new loop in this thread; when fn returns, cancels the tasks still running,
  * waits for them, frees everything and returns fn's status. -EBUSY if a loop already runs in this thread,
  * -EINVAL if fn is NULL, -ENOMEM if the loop cannot be set up. Environment: CORIO_DEBUG=1 turns on debug mode
- * (reports tasks never awaited or detached, and tasks that run over 100 ms without suspending). */
+ * (reports tasks never awaited or detached, and tasks that run over 100 ms without suspending);
+ * CORIO_GUARD_STACKS=N caps the stacks given a guard page (default: a quarter of vm.max_map_count), read once. */
 CORIO_EXTERN int corio_run(corio_fn fn, void *arg);
 
 /* Monotonic time in ms, read once per loop iteration (cheap; libuv's uv_now) and refreshed when a task starts a

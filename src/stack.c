@@ -32,7 +32,8 @@
 
 #define GUARDED_PER_SLAB 64
 #define UNGUARDED_PER_SLAB 256
-#define MAX_DEPTH ((size_t)1 << 30) /* how far below its stack a runaway task may be found */
+#define SLAB_BYTES ((size_t)4 << 20) /* a guarded slab of 64 default stacks; unguarded slabs are 4x that */
+#define MAX_DEPTH ((size_t)1 << 30)  /* how far below its stack a runaway task may be found */
 #define HOT_MAX 64 /* freed stacks kept resident for reuse: covers bench_spawn's churn without page faults */
 
 struct corio__slab {
@@ -53,6 +54,9 @@ size_t corio__page_size(void) {
 }
 
 static long compute_guard_budget(void) {
+    /* a knob for tests: how many guarded stacks before the rest come unguarded */
+    const char *forced = getenv("CORIO_GUARD_STACKS");
+    if (forced && *forced) return strtol(forced, NULL, 10) > 0 ? strtol(forced, NULL, 10) : 0;
     long max_maps = 65530;
     int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -95,9 +99,11 @@ int corio__pool_init(corio__pool *p, size_t size) {
 
 static int new_slab(corio__pool *p) {
     size_t pg = corio__page_size();
-    size_t count = take_guard_budget(GUARDED_PER_SLAB);
+    /* a slab holds 64 (or 256) default stacks; big stacks come fewer to a slab, down to one */
+    size_t per = SLAB_BYTES / p->size;
+    size_t count = take_guard_budget(per < 1 ? 1 : per > GUARDED_PER_SLAB ? GUARDED_PER_SLAB : per);
     bool guarded = count > 0;
-    if (!guarded) count = UNGUARDED_PER_SLAB;
+    if (!guarded) count = per * 4 < 1 ? 1 : per * 4 > UNGUARDED_PER_SLAB ? UNGUARDED_PER_SLAB : per * 4;
     size_t stride = p->size + (guarded ? pg : 0);
     size_t bytes = stride * count;
 

@@ -15,32 +15,34 @@
 typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn, int timeout_s);
 int64_t test_now_ms(void); /* fresh monotonic clock, for measuring elapsed time in tests */
+/* 1 where each task costs far more and heavy cases must shrink: under valgrind, or with CORIO_TEST_SMALL set
+ * (make test-aarch64 sets it for qemu). */
+int test_small(void);
 
-#define TEST_TIMEOUT(name, secs)                                                                                  \
-    static void test_##name(void);                                                                                \
-    __attribute__((constructor)) static void test_reg_##name(void) { test_register(#name, test_##name, secs); }   \
+#define TEST_TIMEOUT(name, secs)                                                                                       \
+    static void test_##name(void);                                                                                     \
+    __attribute__((constructor)) static void test_reg_##name(void) { test_register(#name, test_##name, secs); }        \
     static void test_##name(void)
 #define TEST(name) TEST_TIMEOUT(name, 60)
 
-#define TEST_FAIL_(...)                                                                                           \
-    do {                                                                                                          \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                                           \
-        fprintf(stderr, __VA_ARGS__);                                                                             \
-        fputc('\n', stderr);                                                                                      \
-        abort();                                                                                                  \
+#define TEST_FAIL_(...)                                                                                                \
+    do {                                                                                                               \
+        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                                                \
+        fprintf(stderr, __VA_ARGS__);                                                                                  \
+        fputc('\n', stderr);                                                                                           \
+        abort();                                                                                                       \
     } while (0)
 
-#define ASSERT_TRUE(c)                                                                                            \
-    do {                                                                                                          \
-        if (!(c)) TEST_FAIL_("assertion failed: %s", #c);                                                         \
+#define ASSERT_TRUE(c)                                                                                                 \
+    do {                                                                                                               \
+        if (!(c)) TEST_FAIL_("assertion failed: %s", #c);                                                              \
     } while (0)
 
 /* Integers, compared as int64_t; both values are printed on failure. */
-#define ASSERT_INT_(a, op, b)                                                                                     \
-    do {                                                                                                          \
-        int64_t a_ = (int64_t)(a), b_ = (int64_t)(b);                                                             \
-        if (!(a_ op b_))                                                                                          \
-            TEST_FAIL_("expected %s %s %s, got %lld vs %lld", #a, #op, #b, (long long)a_, (long long)b_);         \
+#define ASSERT_INT_(a, op, b)                                                                                          \
+    do {                                                                                                               \
+        int64_t a_ = (int64_t)(a), b_ = (int64_t)(b);                                                                  \
+        if (!(a_ op b_)) TEST_FAIL_("expected %s %s %s, got %lld vs %lld", #a, #op, #b, (long long)a_, (long long)b_); \
     } while (0)
 #define ASSERT_EQ(a, b) ASSERT_INT_(a, ==, b)
 #define ASSERT_NE(a, b) ASSERT_INT_(a, !=, b)
@@ -50,29 +52,29 @@ int64_t test_now_ms(void); /* fresh monotonic clock, for measuring elapsed time 
 #define ASSERT_GE(a, b) ASSERT_INT_(a, >=, b)
 
 /* corio return codes: prints the error names, e.g. "got ETIMEDOUT, want ECANCELED". */
-#define ASSERT_RC(got, want)                                                                                      \
-    do {                                                                                                          \
-        int g_ = (int)(got), w_ = (int)(want);                                                                    \
-        if (g_ != w_)                                                                                             \
-            TEST_FAIL_("%s: got %d (%s), want %d (%s)", #got, g_, corio_err_name(g_), w_, corio_err_name(w_));    \
+#define ASSERT_RC(got, want)                                                                                           \
+    do {                                                                                                               \
+        int g_ = (int)(got), w_ = (int)(want);                                                                         \
+        if (g_ != w_)                                                                                                  \
+            TEST_FAIL_("%s: got %d (%s), want %d (%s)", #got, g_, corio_err_name(g_), w_, corio_err_name(w_));         \
     } while (0)
 
-#define ASSERT_PTR_EQ(a, b)                                                                                       \
-    do {                                                                                                          \
-        const void *a_ = (const void *)(a), *b_ = (const void *)(b);                                              \
-        if (a_ != b_) TEST_FAIL_("expected %s == %s, got %p vs %p", #a, #b, a_, b_);                              \
+#define ASSERT_PTR_EQ(a, b)                                                                                            \
+    do {                                                                                                               \
+        const void *a_ = (const void *)(a), *b_ = (const void *)(b);                                                   \
+        if (a_ != b_) TEST_FAIL_("expected %s == %s, got %p vs %p", #a, #b, a_, b_);                                   \
     } while (0)
 #define ASSERT_NULL(a) ASSERT_PTR_EQ(a, NULL)
-#define ASSERT_NOT_NULL(a)                                                                                        \
-    do {                                                                                                          \
-        if ((a) == NULL) TEST_FAIL_("expected %s != NULL", #a);                                                   \
+#define ASSERT_NOT_NULL(a)                                                                                             \
+    do {                                                                                                               \
+        if ((a) == NULL) TEST_FAIL_("expected %s != NULL", #a);                                                        \
     } while (0)
 
-#define ASSERT_STREQ(a, b)                                                                                        \
-    do {                                                                                                          \
-        const char *a_ = (a), *b_ = (b);                                                                          \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                                    \
-            TEST_FAIL_("expected %s == %s, got \"%s\" vs \"%s\"", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
+#define ASSERT_STREQ(a, b)                                                                                             \
+    do {                                                                                                               \
+        const char *a_ = (a), *b_ = (b);                                                                               \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                                         \
+            TEST_FAIL_("expected %s == %s, got \"%s\" vs \"%s\"", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");     \
     } while (0)
 
 #endif

@@ -7,6 +7,15 @@
 
 #include "test.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #define MAX_TESTS 512
 
 static struct {
@@ -32,6 +41,8 @@ int64_t test_now_ms(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int test_small(void) { return RUNNING_ON_VALGRIND || getenv("CORIO_TEST_SMALL") != NULL; }
 
 static int run_one(int i) {
     fflush(stdout);
