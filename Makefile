@@ -32,6 +32,20 @@ endif
 ifeq ($(SWITCH),ucontext)
 CFLAGS_BASE += -DCORIO_SWITCH_UCONTEXT
 endif
+# Optional pieces, built when their Debian -dev package is present:
+#   liburing-dev        the io_uring backend (CORIO_BACKEND=uring; `make test BACKEND=uring` runs the suite on it)
+#   libhttp-parser-dev  examples/http_server.c (Node's http-parser)
+have = $(shell printf '#include <$(1)>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+HAVE_URING := $(call have,liburing.h)
+HAVE_HTTP_PARSER := $(call have,http_parser.h)
+ifeq ($(HAVE_URING),1)
+CFLAGS_BASE += -DCORIO_HAVE_URING
+LDLIBS += -luring
+endif
+ifdef BACKEND
+RUNNER := env CORIO_BACKEND=$(BACKEND) $(RUNNER)
+endif
+
 CFLAGS_LIB := $(CFLAGS_BASE) -fPIC -fvisibility=hidden
 # gcc's SLP vectoriser pairs the ready queue's head and tail stores into one 16-byte store, which the next
 # task's 8-byte loads cannot forward from: bench_switch measured 10-20% slower with it.
@@ -57,6 +71,9 @@ TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 EXAMPLE_SRC := $(wildcard examples/*.c)
+ifneq ($(HAVE_HTTP_PARSER),1)
+EXAMPLE_SRC := $(filter-out examples/http_server.c,$(EXAMPLE_SRC))
+endif
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
 .PHONY: all lib run test test-aarch64 bench clean format
@@ -87,12 +104,13 @@ $(BUILD)/bench/%: bench/%.c $(STATIC) $(wildcard bench/*.h)
 $(BUILD)/examples/%: examples/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
+$(BUILD)/examples/http_server: LDLIBS += -lhttp_parser
 
 run: all
 	$(RUNNER) $(BUILD)/examples/tour
 
-test: lib $(TESTS)
-	@RUNNER="$(RUNNER)" tests/run.sh $(TESTS)
+test: lib $(TESTS) $(EXAMPLES)
+	@RUNNER="$(RUNNER)" BUILD="$(BUILD)" tests/run.sh $(TESTS)
 
 # The AArch64 build runs every test under qemu-user (Debian: qemu-user gcc-aarch64-linux-gnu).
 test-aarch64:

@@ -32,6 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -250,6 +254,182 @@ CORIO_EXTERN void corio_queue_close(corio_queue *q);
 CORIO_EXTERN size_t corio_queue_size(const corio_queue *q);
 /* Frees q (the items are the caller's): -EBUSY while tasks wait on it. */
 CORIO_EXTERN int corio_queue_free(corio_queue *q);
+
+/* ---- I/O: waiting on file descriptors -----------------------------------------------------------------------
+ * Every I/O call suspends only the calling task, honours cancellation and timeout scopes like any suspension,
+ * and leaves no descriptor behind on failure. Descriptors corio creates are non-blocking and close-on-exec.
+ * A descriptor that tasks have waited on is registered with the loop's backend until corio_close(fd): close it
+ * with corio_close, never with close(2) while a loop may still know it. */
+
+/* Suspends until fd is readable (data, EOF, an error or a hang-up: the next read will not block). For C libraries
+ * with a pollable descriptor (libpq, libcurl, c-ares). 0, -ECANCELED, -ETIMEDOUT, -EBADF if fd is invalid or is
+ * closed with corio_close meanwhile, -EPERM outside a task. */
+CORIO_EXTERN int corio_wait_readable(int fd);
+/* The same for writability. */
+CORIO_EXTERN int corio_wait_writable(int fd);
+/* Wakes every task waiting on fd with -EBADF, forgets fd and closes it. 0, or -EBADF if fd is not open. Works
+ * outside a loop too (then it is close(2)). */
+CORIO_EXTERN int corio_close(int fd);
+
+/* Reads up to len bytes, suspending until at least one is there: the count, 0 at end of file, or -errno
+ * (-ECONNRESET, -EBADF, -ECANCELED, -ETIMEDOUT...). Works on sockets, pipes and terminals. */
+CORIO_EXTERN ssize_t corio_read(int fd, void *buf, size_t len);
+/* Writes all len bytes, suspending while the descriptor is full: len, or -errno (-EPIPE, -ECONNRESET, -ECANCELED
+ * ...). After a failure part of the data may have been written. */
+CORIO_EXTERN ssize_t corio_write(int fd, const void *buf, size_t len);
+
+/* ---- sockets (IPv4, IPv6, Unix) --------------------------------------------------------------------------- */
+
+/* Resolves host and service with getaddrinfo on the thread pool (hints: any family, the given socktype, or any
+ * if 0). 0 and *res (free it with freeaddrinfo), or -ENOENT (no such name), -EAGAIN (temporary failure),
+ * -EINVAL, -ENOMEM, -ECANCELED / -ETIMEDOUT (the lookup finishes in the background and is freed). */
+CORIO_EXTERN int corio_resolve(const char *host, const char *service, int socktype, struct addrinfo **res);
+
+/* Connects a TCP socket to host:port, trying every address the name resolves to in turn: the connected fd, or
+ * -errno (-ECONNREFUSED, -ENOENT, -ETIMEDOUT...; the last address's error). */
+CORIO_EXTERN int corio_tcp_connect(const char *host, int port);
+/* A listening TCP socket on host:port (host NULL or "" = every address, IPv6 and IPv4; port 0 = a free port,
+ * see corio_local_port), SO_REUSEADDR set. The fd, or -errno (-EADDRINUSE, -ENOENT, -EINVAL). */
+CORIO_EXTERN int corio_tcp_listen(const char *host, int port, int backlog);
+/* Waits for a connection on a listening socket: the new fd, or -errno (-EMFILE/-ENFILE when out of descriptors,
+ * -EBADF, -ECANCELED...). peer and peer_len may be NULL. */
+CORIO_EXTERN int corio_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peer_len);
+/* The local port a socket is bound to, or -errno. */
+CORIO_EXTERN int corio_local_port(int fd);
+/* Shuts down one or both directions (SHUT_RD, SHUT_WR, SHUT_RDWR): 0 or -errno. */
+CORIO_EXTERN int corio_shutdown(int fd, int how);
+
+/* Unix stream sockets: connect to / listen on a filesystem path (an existing socket file is replaced by listen).
+ * The fd, or -errno (-ENOENT, -ECONNREFUSED, -ENAMETOOLONG...). */
+CORIO_EXTERN int corio_unix_connect(const char *path);
+CORIO_EXTERN int corio_unix_listen(const char *path, int backlog);
+
+/* A UDP socket bound to host:port (host NULL = every address; port 0 = a free port): the fd or -errno. */
+CORIO_EXTERN int corio_udp_bind(const char *host, int port);
+/* Sends one datagram: len, or -errno. */
+CORIO_EXTERN ssize_t corio_sendto(int fd, const void *buf, size_t len, const struct sockaddr *to, socklen_t to_len);
+/* Receives one datagram, suspending until one arrives: its length (truncated to len), or -errno. from and
+ * from_len may be NULL. */
+CORIO_EXTERN ssize_t corio_recvfrom(int fd, void *buf, size_t len, struct sockaddr_storage *from,
+                                    socklen_t *from_len);
+
+/* ---- streams (asyncio's StreamReader / StreamWriter) -------------------------------------------------------- */
+
+typedef struct corio_stream corio_stream;
+/* A buffered stream over fd (a connected socket or a pipe; the stream owns it from now on). NULL and errno
+ * EINVAL (fd < 0) or ENOMEM. */
+CORIO_EXTERN corio_stream *corio_stream_new(int fd);
+/* The stream's descriptor. */
+CORIO_EXTERN int corio_stream_fd(const corio_stream *s);
+/* Reads what is buffered or, if nothing is, what arrives next (up to len): the count, 0 at EOF, or -errno. */
+CORIO_EXTERN ssize_t corio_stream_read(corio_stream *s, void *buf, size_t len);
+/* Reads exactly len bytes: 0, -EPIPE if the stream ended first (the bytes read are lost), or -errno. */
+CORIO_EXTERN int corio_stream_read_exactly(corio_stream *s, void *buf, size_t len);
+/* Reads up to and including the first '\n' into buf and NUL-terminates it: the line's length (with its '\n'; the
+ * last line may lack it), 0 at EOF, -EMSGSIZE if the line does not fit in max - 1 bytes (the bytes read so far
+ * are dropped; the stream is no longer at a line start), or -errno. */
+CORIO_EXTERN ssize_t corio_stream_read_line(corio_stream *s, char *buf, size_t max);
+/* Like read_line with a delimiter of dlen bytes (not NUL-terminated; the delimiter is included): the length, 0 at
+ * EOF with nothing read, -EPIPE at EOF before the delimiter, -EMSGSIZE, -EINVAL (dlen 0), or -errno. */
+CORIO_EXTERN ssize_t corio_stream_read_until(corio_stream *s, const void *delim, size_t dlen, void *buf, size_t max);
+/* Buffers len bytes for writing, writing the buffer out whenever it fills: len, or -errno. */
+CORIO_EXTERN ssize_t corio_stream_write(corio_stream *s, const void *buf, size_t len);
+/* Writes out everything buffered, suspending as needed: 0 or -errno. */
+CORIO_EXTERN int corio_stream_drain(corio_stream *s);
+/* Frees s and corio_close()s its descriptor. Unwritten buffered data is dropped (drain first). 0, -EINVAL. */
+CORIO_EXTERN int corio_stream_free(corio_stream *s);
+
+/* ---- servers (asyncio.start_server) ------------------------------------------------------------------------ */
+
+/* A connection handler: runs as its own task; corio closes fd when it returns (the handler must not). */
+typedef int (*corio_conn_fn)(int fd, void *arg);
+typedef struct corio_server corio_server;
+typedef struct corio_server_opts {
+    int backlog;          /* listen backlog, 0 for 511 */
+    size_t max_conns;     /* connections served at once, 0 for 10000: beyond it, accepting pauses */
+} corio_server_opts;
+/* Listens on host:port (as corio_tcp_listen). NULL and errno on failure (EADDRINUSE, EINVAL, ENOMEM...). */
+CORIO_EXTERN corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler, void *arg,
+                                            const corio_server_opts *opts);
+/* The port the server listens on. */
+CORIO_EXTERN int corio_server_port(const corio_server *srv);
+/* Accepts and serves, one task per connection, until corio_server_stop or until the caller is cancelled; then
+ * stops accepting, cancels the handlers still running and waits for them. Runs out of descriptors gracefully
+ * (keeps serving, retries accepting as connections end). 0 after a stop, -ECANCELED, -errno. */
+CORIO_EXTERN int corio_server_run(corio_server *srv);
+/* Makes corio_server_run return (from another task). */
+CORIO_EXTERN void corio_server_stop(corio_server *srv);
+/* Closes the listening socket and frees srv: -EBUSY while corio_server_run runs. */
+CORIO_EXTERN int corio_server_free(corio_server *srv);
+/* new + run + free: serves until cancelled or stopped. */
+CORIO_EXTERN int corio_serve(const char *host, int port, corio_conn_fn handler, void *arg);
+/* Connections being served now. */
+CORIO_EXTERN size_t corio_server_conns(const corio_server *srv);
+
+/* ---- the thread pool (asyncio.to_thread) ------------------------------------------------------------------- */
+
+typedef int (*corio_work_fn)(void *arg);
+/* Runs fn(arg) on the process-wide thread pool and suspends until it returns: fn's result. A cancelled (or timed
+ * out) caller returns -ECANCELED (-ETIMEDOUT) at once; fn runs on, its result is discarded, and then
+ * abandoned(arg) is called on the pool thread if abandoned is not NULL (to free arg: arg must stay valid until
+ * fn returns). -ENOMEM, -EAGAIN (no thread could be started), -EPERM outside a task. */
+CORIO_EXTERN int corio_to_thread_ex(corio_work_fn fn, void *arg, void (*abandoned)(void *arg));
+/* corio_to_thread_ex without the abandoned callback: arg must outlive fn even if the caller is cancelled. */
+CORIO_EXTERN int corio_to_thread(corio_work_fn fn, void *arg);
+/* Sets the pool's thread count (default 4, at most 256; threads start on demand). 0 or -EINVAL. */
+CORIO_EXTERN int corio_pool_set_size(unsigned n);
+
+/* ---- files (on the thread pool; a call in flight completes even if the caller is cancelled meanwhile, and
+ * returns its real result: the cancellation shows at the next suspension) -------------------------------------- */
+
+/* open(2): the fd or -errno. */
+CORIO_EXTERN int corio_file_open(const char *path, int flags, mode_t mode);
+/* pread(2) / pwrite(2) at offset (offset -1: at the current position, read(2) / write(2)): count or -errno.
+ * corio_file_write writes everything or fails. */
+CORIO_EXTERN ssize_t corio_file_read(int fd, void *buf, size_t len, int64_t offset);
+CORIO_EXTERN ssize_t corio_file_write(int fd, const void *buf, size_t len, int64_t offset);
+/* close(2) on the pool (closing can flush to slow storage): 0 or -errno. */
+CORIO_EXTERN int corio_file_close(int fd);
+/* stat(2): 0 or -errno. */
+CORIO_EXTERN int corio_file_stat(const char *path, struct stat *st);
+
+/* ---- subprocesses (asyncio.create_subprocess_exec) ---------------------------------------------------------- */
+
+enum { CORIO_STDIO_INHERIT = 0, CORIO_STDIO_PIPE = 1, CORIO_STDIO_DEVNULL = 2 };
+typedef struct corio_process corio_process;
+typedef struct corio_process_opts {
+    int stdin_mode, stdout_mode, stderr_mode; /* CORIO_STDIO_*: inherit (the default), a pipe, /dev/null */
+    char *const *envp;                        /* NULL: the caller's environment */
+    const char *cwd;                          /* NULL: the caller's */
+} corio_process_opts;
+/* Starts file (searched in PATH if it has no '/') with argv (argv[0] included, NULL-terminated). NULL and errno:
+ * ENOENT (no such program), EACCES, ENOMEM, EINVAL. */
+CORIO_EXTERN corio_process *corio_process_spawn(const char *file, char *const argv[], const corio_process_opts *opts);
+/* The process id. */
+CORIO_EXTERN int corio_process_pid(const corio_process *p);
+/* The parent's end of a CORIO_STDIO_PIPE (0 = stdin, 1 = stdout, 2 = stderr), for corio_read / corio_write or
+ * corio_stream_new (which then owns it); -EBADF if that stream is not a pipe. */
+CORIO_EXTERN int corio_process_fd(const corio_process *p, int which);
+/* Closes the parent's end of a pipe (e.g. stdin, so the child sees EOF): 0 or -EBADF. */
+CORIO_EXTERN int corio_process_close_fd(corio_process *p, int which);
+/* Suspends until the process exits and stores its wait status in *status (may be NULL; read it with
+ * WIFEXITED/WEXITSTATUS/WIFSIGNALED/WTERMSIG from <sys/wait.h>): 0, or -ECANCELED / -ETIMEDOUT (the process keeps
+ * running and can be waited for again), -EINVAL. Once it has returned 0, it returns 0 and the same status again. */
+CORIO_EXTERN int corio_process_wait(corio_process *p, int *status);
+/* Sends signo to the process: 0 or -errno (-ESRCH once it has been waited for). */
+CORIO_EXTERN int corio_process_kill(corio_process *p, int signo);
+/* Closes the pipes and frees p. A process still running is killed with SIGKILL and reaped first. 0, -EINVAL. */
+CORIO_EXTERN int corio_process_free(corio_process *p);
+
+/* ---- signals ------------------------------------------------------------------------------------------------ */
+
+/* Suspends until signo is delivered to the process: signo, or -ECANCELED / -ETIMEDOUT, -EINVAL (a signal that
+ * cannot be caught, or SIGSEGV/SIGBUS which corio uses). The signal is blocked in this thread from the first call
+ * and read from a signalfd; each delivery wakes every task waiting for it. */
+CORIO_EXTERN int corio_signal_wait(int signo);
+/* From now on, signo (typically SIGINT) cancels the main task of this thread's loop instead of its default
+ * action. 0, -EINVAL, -EPERM outside a loop. */
+CORIO_EXTERN int corio_signal_cancel_main(int signo);
 
 #ifdef __cplusplus
 }

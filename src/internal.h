@@ -168,16 +168,60 @@ struct corio_task {
     char name[CORIO__NAME_MAX];
 };
 
-/* ---- the I/O backend: what the scheduler needs from epoll (and later io_uring) ------------------------------ */
+/* ---- the I/O backend: what the scheduler needs from epoll or io_uring ---------------------------------------
+ * A descriptor is armed once (edge-triggered for both directions, as Go's netpoller does) and stays armed until
+ * corio_close. The backend reports readiness through corio__fd_ready; corio's own I/O always tries the system
+ * call first and waits only after EAGAIN, so an edge is never missed. */
+
+typedef struct corio__fdent corio__fdent;
+/* A callback the loop runs itself when an fd is ready (the thread pool's eventfd, the signalfd), no task. */
+typedef void (*corio__fd_cb)(corio__loop *l, int fd, void *data);
+
+struct corio__fdent {
+    corio__link readers, writers; /* tasks waiting, through corio_task.wnode */
+    corio__fd_cb cb;              /* if set, readiness calls cb instead of waking tasks */
+    void *cb_data;
+    bool armed;
+};
+
+typedef struct corio__backend_ops {
+    const char *name;
+    int (*init)(corio__loop *l);
+    void (*close)(corio__loop *l);
+    int (*poll)(corio__loop *l, int timeout_ms); /* waits up to timeout_ms (-1: no limit) and reports readiness */
+    int (*arm)(corio__loop *l, int fd);          /* starts watching fd for both directions: 0 or -errno */
+    void (*disarm)(corio__loop *l, int fd);      /* stops watching fd (before it is closed) */
+} corio__backend_ops;
+
+extern const corio__backend_ops corio__epoll_ops;
+#ifdef CORIO_HAVE_URING
+extern const corio__backend_ops corio__uring_ops;
+#endif
 
 typedef struct corio__backend {
-    int fd;         /* the epoll descriptor */
-    size_t waiters; /* tasks waiting on the backend: while 0, the loop never polls it when tasks are ready */
+    const corio__backend_ops *ops;
+    int fd;     /* the epoll or io_uring descriptor */
+    void *impl; /* backend-private state */
 } corio__backend;
 
-int corio__backend_init(corio__backend *b);
-void corio__backend_close(corio__backend *b);
-int corio__backend_poll(corio__loop *l, int timeout_ms); /* waits for events and wakes their tasks */
+/* Called by a backend: fd became readable and/or writable (an error or hang-up counts as both). */
+void corio__fd_ready(corio__loop *l, int fd, bool readable, bool writable);
+/* The registry entry of fd, created if need be; NULL (and -ENOMEM / -EBADF via *rc) on failure. */
+corio__fdent *corio__fd_entry(corio__loop *l, int fd, int *rc);
+/* Suspends the running task until fd's next readiness edge in one direction (0 read, 1 write): 0, -EBADF if it
+ * is closed meanwhile, -ECANCELED, -ETIMEDOUT. Call it after the operation returned EAGAIN. */
+int corio__fd_wait(corio__loop *l, int fd, int dir);
+/* Has the loop run cb(l, fd, data) whenever fd becomes readable (edge-triggered: cb must drain fd). */
+int corio__fd_watch(corio__loop *l, int fd, corio__fd_cb cb, void *data);
+/* Frees the registry (at the end of corio_run). */
+void corio__fd_registry_free(corio__loop *l);
+
+/* ---- the thread pool's loop side ---------------------------------------------------------------------------- */
+
+/* Runs fn(arg) on the pool; the caller waits even if cancelled meanwhile (files: the buffer must stay valid), and
+ * gets fn's result. -ENOMEM, -EAGAIN, -EPERM outside a task. */
+int corio__to_thread_shielded(corio_work_fn fn, void *arg);
+void corio__pool_loop_free(corio__loop *l); /* at the end of corio_run */
 
 /* ---- the loop -------------------------------------------------------------------------------------------- */
 
@@ -198,6 +242,12 @@ struct corio__loop {
     corio_task *free_tasks;  /* task structs kept for reuse */
     size_t nfree_tasks;
     corio__backend backend;
+    size_t io_waiters;           /* tasks waiting on something outside the loop (fds, the pool, signals): while
+                                  * 0 the loop never polls the backend when tasks are ready, and a loop with
+                                  * nothing ready and no timer is deadlocked */
+    corio__fdent **fd_chunks;    /* the fd registry, in chunks that never move (wait lists point into them) */
+    size_t fd_nchunks;
+    struct corio__pool_link *pool_link; /* the thread pool's completion queue for this loop (pool.c) */
     uint64_t switches;
     uint64_t end_seq;
     bool debug;

@@ -5,6 +5,7 @@
  * after BATCH switches, to read the clock, fire timers and poll I/O, so a task that keeps yielding cannot starve
  * the timers or the network. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,7 +269,7 @@ static int run_loop(corio__loop *l) {
         if (l->nrunning == 0) return 0;
         if (l->ready_head) {
             cancelled_all_for_deadlock = false;
-            if (l->backend.waiters) corio__backend_poll(l, 0);
+            if (l->io_waiters) l->backend.ops->poll(l, 0);
             l->budget = BATCH - 1;
             corio_task *next = pop_ready(l);
             prepare(l, next);
@@ -278,7 +279,7 @@ static int run_loop(corio__loop *l) {
         }
         trim_pools(l);
         corio__timer *m = corio__heap_min(&l->timers);
-        if (!m && !l->backend.waiters) {
+        if (!m && !l->io_waiters) {
             /* every task waits on another task: nothing outside can ever wake them. Rather than hang, cancel
              * them all (their waits return -ECANCELED); if even that wakes nobody, give up. */
             if (cancelled_all_for_deadlock) {
@@ -300,7 +301,7 @@ static int run_loop(corio__loop *l) {
             int64_t ms = (ns + 999999) / 1000000; /* round up: waking early would just spin */
             timeout = ms > 1000000 ? 1000000 : (int)ms;
         }
-        corio__backend_poll(l, timeout);
+        l->backend.ops->poll(l, timeout);
     }
 }
 
@@ -323,6 +324,24 @@ static void sched_stack_bounds(corio__loop *l) {
 
 extern size_t corio__default_stack_size(void);
 
+/* CORIO_BACKEND=epoll|uring picks the backend; io_uring falls back to epoll when the kernel refuses it. */
+static int backend_init(corio__loop *l) {
+    const char *want = getenv("CORIO_BACKEND");
+#ifdef CORIO_HAVE_URING
+    if (want && strcmp(want, "uring") == 0) {
+        l->backend.ops = &corio__uring_ops;
+        int rc = l->backend.ops->init(l);
+        if (rc == 0) return 0;
+        if (l->debug) fprintf(stderr, "corio: io_uring refused (%s), using epoll\n", corio_strerror(rc));
+    }
+#else
+    if (want && strcmp(want, "uring") == 0 && l->debug)
+        fprintf(stderr, "corio: built without io_uring (liburing-dev), using epoll\n");
+#endif
+    l->backend.ops = &corio__epoll_ops;
+    return l->backend.ops->init(l);
+}
+
 int corio_run(corio_fn fn, void *arg) {
     if (!fn) return -EINVAL;
     if (corio__cur) return -EBUSY;
@@ -331,14 +350,17 @@ int corio_run(corio_fn fn, void *arg) {
     corio__list_init(&l->tasks);
     corio__list_init(&l->groups);
     corio__pool_init(&l->pool, corio__default_stack_size());
-    int rc = corio__backend_init(&l->backend);
+    const char *dbg = getenv("CORIO_DEBUG");
+    l->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+    int rc = backend_init(l);
     if (rc < 0) {
         free(l);
         return rc;
     }
-    const char *dbg = getenv("CORIO_DEBUG");
-    l->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
     sched_stack_bounds(l);
+    /* as Go does: a write to a closed socket or pipe returns -EPIPE rather than killing the process */
+    struct sigaction pipe_action;
+    if (sigaction(SIGPIPE, NULL, &pipe_action) == 0 && pipe_action.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
     corio__cur = l;
     corio__stack_guard_install();
     corio__update_now(l);
@@ -377,7 +399,9 @@ int corio_run(corio_fn fn, void *arg) {
     }
     corio__pool_destroy(&l->pool);
     corio__heap_free(&l->timers);
-    corio__backend_close(&l->backend);
+    corio__pool_loop_free(l);
+    corio__fd_registry_free(l);
+    l->backend.ops->close(l);
     corio__stack_guard_uninstall();
     corio__cur = NULL;
     free(l);

@@ -1,0 +1,188 @@
+/* io.c - waiting on file descriptors: the per-loop registry of descriptors the backend watches, the waits, and
+ * the basic reads, writes and close that every other I/O file builds on.
+ *
+ * The registry is indexed by descriptor number in chunks of 256 entries that never move (tasks' wait-list nodes
+ * point into them). A descriptor is prepared on first use — made non-blocking and armed with the backend, one
+ * time each — and forgotten by corio_close. */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define CHUNK 256
+
+corio__fdent *corio__fd_entry(corio__loop *l, int fd, int *rc) {
+    if (fd < 0) {
+        *rc = -EBADF;
+        return NULL;
+    }
+    size_t c = (size_t)fd / CHUNK;
+    if (c >= l->fd_nchunks) {
+        size_t n = l->fd_nchunks ? l->fd_nchunks : 4;
+        while (n <= c) n *= 2;
+        corio__fdent **chunks = realloc(l->fd_chunks, n * sizeof *chunks);
+        if (!chunks) goto nomem;
+        for (size_t i = l->fd_nchunks; i < n; i++) chunks[i] = NULL;
+        l->fd_chunks = chunks;
+        l->fd_nchunks = n;
+    }
+    if (!l->fd_chunks[c]) {
+        corio__fdent *chunk = calloc(CHUNK, sizeof *chunk);
+        if (!chunk) goto nomem;
+        for (size_t i = 0; i < CHUNK; i++) {
+            corio__list_init(&chunk[i].readers);
+            corio__list_init(&chunk[i].writers);
+        }
+        l->fd_chunks[c] = chunk;
+    }
+    return &l->fd_chunks[c][(size_t)fd % CHUNK];
+nomem:
+    *rc = -ENOMEM;
+    return NULL;
+}
+
+static corio__fdent *lookup(corio__loop *l, int fd) {
+    if (fd < 0 || (size_t)fd / CHUNK >= l->fd_nchunks || !l->fd_chunks[(size_t)fd / CHUNK]) return NULL;
+    return &l->fd_chunks[(size_t)fd / CHUNK][(size_t)fd % CHUNK];
+}
+
+void corio__fd_registry_free(corio__loop *l) {
+    for (size_t i = 0; i < l->fd_nchunks; i++) free(l->fd_chunks[i]);
+    free(l->fd_chunks);
+    l->fd_chunks = NULL;
+    l->fd_nchunks = 0;
+}
+
+static void wake_list(corio__loop *l, corio__link *q, int rc) {
+    corio_task *t;
+    while ((t = corio__first_waiter(q))) corio__wake(l, t, rc);
+}
+
+void corio__fd_ready(corio__loop *l, int fd, bool readable, bool writable) {
+    corio__fdent *e = lookup(l, fd);
+    if (!e) return;
+    if (e->cb) {
+        if (readable) e->cb(l, fd, e->cb_data);
+        return;
+    }
+    if (readable) wake_list(l, &e->readers, 0);
+    if (writable) wake_list(l, &e->writers, 0);
+}
+
+/* Arms fd with the backend the first time: 0, or -errno. A regular file cannot be watched (always ready). */
+static int arm(corio__loop *l, corio__fdent *e, int fd) {
+    if (e->armed) return 0;
+    int rc = l->backend.ops->arm(l, fd);
+    if (rc < 0 && rc != -EPERM) return rc;
+    e->armed = true;
+    return 0;
+}
+
+int corio__fd_wait(corio__loop *l, int fd, int dir) {
+    int rc;
+    corio__fdent *e = corio__fd_entry(l, fd, &rc);
+    if (!e) return rc;
+    if (e->cb) return -EBUSY; /* the loop itself watches it */
+    if ((rc = arm(l, e, fd)) < 0) return rc;
+    l->io_waiters++;
+    rc = corio__park(l, dir ? &e->writers : &e->readers, CORIO__INF, false);
+    l->io_waiters--;
+    return rc;
+}
+
+int corio__fd_watch(corio__loop *l, int fd, corio__fd_cb cb, void *data) {
+    int rc;
+    corio__fdent *e = corio__fd_entry(l, fd, &rc);
+    if (!e) return rc;
+    if ((rc = arm(l, e, fd)) < 0) return rc;
+    e->cb = cb;
+    e->cb_data = data;
+    return 0;
+}
+
+/* The public waits have level semantics (a C library may wait without having drained the descriptor): a poll(2)
+ * with no timeout answers "ready now?", and only then does the task wait for the next edge. */
+static int wait_level(int fd, short events, int dir) {
+    corio__loop *l;
+    if (!corio__self(&l)) return -EPERM;
+    if (fd < 0) return -EBADF;
+    struct pollfd p = {.fd = fd, .events = events};
+    int n = poll(&p, 1, 0);
+    if (n < 0) return -errno;
+    if (n > 0) return p.revents & POLLNVAL ? -EBADF : 0;
+    return corio__fd_wait(l, fd, dir);
+}
+
+int corio_wait_readable(int fd) { return wait_level(fd, POLLIN, 0); }
+int corio_wait_writable(int fd) { return wait_level(fd, POLLOUT, 1); }
+
+int corio_close(int fd) {
+    if (fd < 0) return -EBADF;
+    corio__loop *l = corio__cur;
+    corio__fdent *e = l ? lookup(l, fd) : NULL;
+    if (e) {
+        wake_list(l, &e->readers, -EBADF);
+        wake_list(l, &e->writers, -EBADF);
+        if (e->armed) l->backend.ops->disarm(l, fd);
+        e->armed = false;
+        e->cb = NULL;
+    }
+    /* Linux releases the descriptor even when close reports EINTR: never retry */
+    if (close(fd) < 0 && errno != EINTR) return -errno;
+    return 0;
+}
+
+/* First use of fd by corio's I/O: make it non-blocking (our waits depend on EAGAIN). */
+static int prepare(corio__loop *l, int fd, corio__fdent **ep) {
+    int rc;
+    corio__fdent *e = corio__fd_entry(l, fd, &rc);
+    if (!e) return rc;
+    if (!e->armed) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0) return -errno;
+        if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+        if ((rc = arm(l, e, fd)) < 0) return rc;
+    }
+    *ep = e;
+    return 0;
+}
+
+ssize_t corio_read(int fd, void *buf, size_t len) {
+    corio__loop *l;
+    if (!corio__self(&l)) return -EPERM;
+    if (!buf && len) return -EINVAL;
+    corio__fdent *e;
+    int rc = prepare(l, fd, &e);
+    if (rc < 0) return rc;
+    for (;;) {
+        ssize_t n = read(fd, buf, len);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return -errno;
+        if ((rc = corio__fd_wait(l, fd, 0)) < 0) return rc;
+    }
+}
+
+ssize_t corio_write(int fd, const void *buf, size_t len) {
+    corio__loop *l;
+    if (!corio__self(&l)) return -EPERM;
+    if (!buf && len) return -EINVAL;
+    corio__fdent *e;
+    int rc = prepare(l, fd, &e);
+    if (rc < 0) return rc;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, (const char *)buf + done, len - done);
+        if (n >= 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return -errno;
+        if ((rc = corio__fd_wait(l, fd, 1)) < 0) return rc;
+    }
+    return (ssize_t)len;
+}
