@@ -80,7 +80,7 @@ EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 all: lib $(TESTS) $(BENCHES) $(EXAMPLES)
 lib: $(STATIC) $(SHARED)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/corio.h
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/corio.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) -c $< -o $@
 $(BUILD)/obj/arch_%.o: src/arch/%.S

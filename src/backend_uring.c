@@ -1,0 +1,132 @@
+/* backend_uring.c - the io_uring backend (CORIO_BACKEND=uring, built when liburing-dev is present): readiness
+ * through one multishot poll request per descriptor, armed once like the epoll registration, with every
+ * submission batched into the loop's next wait (io_uring_submit_and_wait_timeout: one system call per loop turn
+ * for both). A request is tagged with the descriptor and a generation, so completions of a closed descriptor's
+ * request never reach a later descriptor with the same number. */
+#ifdef CORIO_HAVE_URING
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define ENTRIES 1024
+#define REMOVE_TAG UINT64_MAX /* the completions of poll-remove requests: nothing to do */
+
+typedef struct uring {
+    struct io_uring ring;
+    uint32_t *gen; /* per descriptor: the generation of its current poll request, 0 when none */
+    size_t ngen;
+} uring;
+
+static uring *U(corio__loop *l) { return l->backend.impl; }
+
+static struct io_uring_sqe *get_sqe(uring *u) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe) { /* the submission queue is full: flush it and try again */
+        io_uring_submit(&u->ring);
+        sqe = io_uring_get_sqe(&u->ring);
+    }
+    return sqe;
+}
+
+static int ur_init(corio__loop *l) {
+    uring *u = calloc(1, sizeof *u);
+    if (!u) return -ENOMEM;
+    int rc = io_uring_queue_init(ENTRIES, &u->ring, 0);
+    if (rc < 0) {
+        free(u);
+        return rc;
+    }
+    l->backend.impl = u;
+    l->backend.fd = u->ring.ring_fd;
+    return 0;
+}
+
+static void ur_close(corio__loop *l) {
+    uring *u = U(l);
+    if (!u) return;
+    io_uring_queue_exit(&u->ring);
+    free(u->gen);
+    free(u);
+    l->backend.impl = NULL;
+    l->backend.fd = -1;
+}
+
+static int submit_poll(uring *u, int fd) {
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe) return -EAGAIN;
+    io_uring_prep_poll_multishot(sqe, fd, POLLIN | POLLOUT | POLLRDHUP);
+    io_uring_sqe_set_data64(sqe, (uint64_t)u->gen[fd] << 32 | (uint32_t)fd);
+    return 0;
+}
+
+static int ur_arm(corio__loop *l, int fd) {
+    uring *u = U(l);
+    if ((size_t)fd >= u->ngen) {
+        size_t n = u->ngen ? u->ngen : 256;
+        while (n <= (size_t)fd) n *= 2;
+        uint32_t *gen = realloc(u->gen, n * sizeof *gen);
+        if (!gen) return -ENOMEM;
+        for (size_t i = u->ngen; i < n; i++) gen[i] = 0;
+        u->gen = gen;
+        u->ngen = n;
+    }
+    static uint32_t next_gen;
+    if (++next_gen == 0) next_gen = 1;
+    u->gen[fd] = next_gen;
+    return submit_poll(u, fd);
+}
+
+static void ur_disarm(corio__loop *l, int fd) {
+    uring *u = U(l);
+    if ((size_t)fd >= u->ngen || !u->gen[fd]) return;
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (sqe) {
+        io_uring_prep_poll_remove(sqe, (uint64_t)u->gen[fd] << 32 | (uint32_t)fd);
+        io_uring_sqe_set_data64(sqe, REMOVE_TAG);
+    }
+    u->gen[fd] = 0;
+}
+
+static int ur_poll(corio__loop *l, int timeout_ms) {
+    uring *u = U(l);
+    struct io_uring_cqe *cqe;
+    int rc;
+    if (timeout_ms == 0) {
+        rc = io_uring_submit(&u->ring);
+    } else {
+        struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000LL};
+        rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, timeout_ms < 0 ? NULL : &ts, NULL);
+    }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) return rc;
+    corio__update_now(l);
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&u->ring, head, cqe) {
+        n++;
+        uint64_t tag = io_uring_cqe_get_data64(cqe);
+        if (tag == REMOVE_TAG) continue;
+        int fd = (int)(uint32_t)tag;
+        uint32_t gen = (uint32_t)(tag >> 32);
+        if ((size_t)fd >= u->ngen || u->gen[fd] != gen) continue; /* a closed descriptor's request */
+        int res = cqe->res;
+        bool more = cqe->flags & IORING_CQE_F_MORE;
+        if (res < 0) /* the request failed (e.g. the descriptor went bad): let the waiters find out */
+            corio__fd_ready(l, fd, true, true);
+        else
+            corio__fd_ready(l, fd, res & (POLLIN | POLLRDHUP | POLLERR | POLLHUP),
+                            res & (POLLOUT | POLLERR | POLLHUP));
+        /* the kernel ended the multishot request (overflow, or an error): arm a new one if fd is still ours */
+        if (!more && res != -ECANCELED && (size_t)fd < u->ngen && u->gen[fd] == gen) submit_poll(u, fd);
+    }
+    io_uring_cq_advance(&u->ring, n);
+    return (int)n;
+}
+
+const corio__backend_ops corio__uring_ops = {
+    .name = "io_uring", .init = ur_init, .close = ur_close, .poll = ur_poll, .arm = ur_arm, .disarm = ur_disarm,
+};
+#else
+/* ISO C forbids an empty translation unit. */
+typedef int corio__backend_uring_unused;
+#endif
