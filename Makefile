@@ -67,6 +67,9 @@ STATIC := $(BUILD)/libcorio.a
 SHARED := $(BUILD)/libcorio.so.0.1.0
 
 TEST_SRC := $(filter-out tests/test_main.c,$(wildcard tests/test_*.c))
+ifneq ($(HAVE_HTTP_PARSER),1)
+TEST_SRC := $(filter-out tests/test_http.c,$(TEST_SRC))
+endif
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)

@@ -1,6 +1,7 @@
 /* test_main.c - the runner linked into every test binary: forks one process per registered case, enforces its
  * timeout, and prints "N passed, N failed". With a case name as argument it runs just that case in-process. */
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +78,12 @@ static int run_one(int i) {
 }
 
 int main(int argc, char **argv) {
+    /* I/O tests open thousands of descriptors: lift the soft limit (often 1024) to the hard one */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     if (argc > 1) {
         for (int i = 0; i < ntests; i++)
             if (strcmp(tests[i].name, argv[1]) == 0) {
