@@ -278,7 +278,11 @@ CORIO_EXTERN ssize_t corio_read(int fd, void *buf, size_t len);
  * ...). After a failure part of the data may have been written. */
 CORIO_EXTERN ssize_t corio_write(int fd, const void *buf, size_t len);
 
-/* ---- sockets (IPv4, IPv6, Unix) --------------------------------------------------------------------------- */
+/* ---- sockets (IPv4, IPv6, Unix) ---------------------------------------------------------------------------
+ * Ports are 0..65535 (-EINVAL otherwise), a negative descriptor gives -EBADF. Calls that never suspend
+ * (corio_tcp_listen and corio_udp_bind with a NULL or numeric host, corio_unix_listen, corio_local_port,
+ * corio_shutdown) work outside a task too; the others return -EPERM there. Names under ".invalid" fail with
+ * -ENOENT without a lookup (RFC 6761). */
 
 /* Resolves host and service with getaddrinfo on the thread pool (hints: any family, the given socktype, or any
  * if 0). 0 and *res (free it with freeaddrinfo), or -ENOENT (no such name), -EAGAIN (temporary failure),

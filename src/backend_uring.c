@@ -85,6 +85,9 @@ static void ur_disarm(corio__loop *l, int fd) {
     if (sqe) {
         io_uring_prep_poll_remove(sqe, (uint64_t)u->gen[fd] << 32 | (uint32_t)fd);
         io_uring_sqe_set_data64(sqe, REMOVE_TAG);
+        /* submitted now, not with the next wait: the poll request holds a reference to the file, and until it
+         * is gone close(2) does not really close it (a listening port stays bound, the peer sees no EOF) */
+        io_uring_submit(&u->ring);
     }
     u->gen[fd] = 0;
 }

@@ -199,6 +199,10 @@ static int run(corio_work_fn fn, void *arg, void (*abandoned)(void *), bool shie
     for (;;) {
         rc = corio__park(l, NULL, CORIO__INF, shield);
         if (j->handed) break;
+        if (rc == -ENOMEM) { /* no room for the scope's timer: wait without it rather than abandon the job */
+            shield = true;
+            continue;
+        }
         if (rc < 0) {
             int expected = JOB_RUNNING;
             if (atomic_compare_exchange_strong(&j->state, &expected, JOB_ABANDONED)) {
