@@ -11,7 +11,7 @@
 #include "internal.h"
 
 #define ENTRIES 1024
-#define REMOVE_TAG UINT64_MAX /* the completions of poll-remove requests: nothing to do */
+#define REMOVE_TAG UINT64_MAX /* the completions of cancel requests: nothing to do */
 
 typedef struct uring {
     struct io_uring ring;
@@ -81,15 +81,23 @@ static int ur_arm(corio__loop *l, int fd) {
 static void ur_disarm(corio__loop *l, int fd) {
     uring *u = U(l);
     if ((size_t)fd >= u->ngen || !u->gen[fd]) return;
-    struct io_uring_sqe *sqe = get_sqe(u);
-    if (sqe) {
-        io_uring_prep_poll_remove(sqe, (uint64_t)u->gen[fd] << 32 | (uint32_t)fd);
-        io_uring_sqe_set_data64(sqe, REMOVE_TAG);
-        /* submitted now, not with the next wait: the poll request holds a reference to the file, and until it
-         * is gone close(2) does not really close it (a listening port stays bound, the peer sees no EOF) */
-        io_uring_submit(&u->ring);
-    }
     u->gen[fd] = 0;
+    /* The poll request holds a reference to the file: until it is gone, close(2) does not really close it (a
+     * listening port stays bound, the peer sees no EOF). An asynchronous poll-remove can miss a request that
+     * is completing (-EALREADY), so cancel synchronously by descriptor, after submitting any queued request of
+     * fd (one more system call per close only when something is queued). */
+    if (io_uring_sq_ready(&u->ring)) io_uring_submit(&u->ring);
+    struct io_uring_sync_cancel_reg reg = {
+        .fd = fd, .flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL, .timeout = {-1, -1}};
+    int rc = io_uring_register_sync_cancel(&u->ring, &reg);
+    if (rc == -EINVAL || rc == -EOPNOTSUPP) { /* kernels before 6.0: cancel by descriptor, asynchronously */
+        struct io_uring_sqe *sqe = get_sqe(u);
+        if (sqe) {
+            io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(sqe, REMOVE_TAG);
+            io_uring_submit(&u->ring);
+        }
+    }
 }
 
 static int ur_poll(corio__loop *l, int timeout_ms) {
