@@ -35,9 +35,11 @@ endif
 # Optional pieces, built when their Debian -dev package is present:
 #   liburing-dev        the io_uring backend (CORIO_BACKEND=uring; `make test BACKEND=uring` runs the suite on it)
 #   libhttp-parser-dev  examples/http_server.c (Node's http-parser)
-have = $(shell printf '#include <$(1)>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
-HAVE_URING := $(call have,liburing.h)
-HAVE_HTTP_PARSER := $(call have,http_parser.h)
+# (a link test: a cross compiler finds the build machine's headers in /usr/include but not its libraries)
+have = $(shell printf '#include <$(1)>\nint main(void) { return 0; }\n' | \
+	$(CC) -x c - -l$(2) -o /dev/null >/dev/null 2>&1 && echo 1)
+HAVE_URING := $(call have,liburing.h,uring)
+HAVE_HTTP_PARSER := $(call have,http_parser.h,http_parser)
 ifeq ($(HAVE_URING),1)
 CFLAGS_BASE += -DCORIO_HAVE_URING
 LDLIBS += -luring

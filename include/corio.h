@@ -411,9 +411,12 @@ typedef struct corio_process_opts {
 CORIO_EXTERN corio_process *corio_process_spawn(const char *file, char *const argv[], const corio_process_opts *opts);
 /* The process id. */
 CORIO_EXTERN int corio_process_pid(const corio_process *p);
-/* The parent's end of a CORIO_STDIO_PIPE (0 = stdin, 1 = stdout, 2 = stderr), for corio_read / corio_write or
- * corio_stream_new (which then owns it); -EBADF if that stream is not a pipe. */
+/* The parent's end of a CORIO_STDIO_PIPE (0 = stdin, 1 = stdout, 2 = stderr), for corio_read / corio_write; p
+ * still owns it (corio_process_free closes it). -EBADF if that stream is not a pipe, -EINVAL. */
 CORIO_EXTERN int corio_process_fd(const corio_process *p, int which);
+/* Like corio_process_fd, but hands the descriptor over: p forgets it, and the caller closes it (for example by
+ * giving it to corio_stream_new). */
+CORIO_EXTERN int corio_process_take_fd(corio_process *p, int which);
 /* Closes the parent's end of a pipe (e.g. stdin, so the child sees EOF): 0 or -EBADF. */
 CORIO_EXTERN int corio_process_close_fd(corio_process *p, int which);
 /* Suspends until the process exits and stores its wait status in *status (may be NULL; read it with

@@ -72,7 +72,7 @@ static int ur_arm(corio__loop *l, int fd) {
         u->gen = gen;
         u->ngen = n;
     }
-    static uint32_t next_gen;
+    static _Thread_local uint32_t next_gen; /* one loop per thread */
     if (++next_gen == 0) next_gen = 1;
     u->gen[fd] = next_gen;
     return submit_poll(u, fd);

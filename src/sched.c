@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "signals.h"
 
 #if defined(CORIO_ASAN)
 #include <sanitizer/common_interface_defs.h>
@@ -400,6 +401,7 @@ int corio_run(corio_fn fn, void *arg) {
     corio__pool_destroy(&l->pool);
     corio__heap_free(&l->timers);
     corio__pool_loop_free(l);
+    corio__signal_loop_free(l);
     corio__fd_registry_free(l);
     l->backend.ops->close(l);
     corio__stack_guard_uninstall();

@@ -1,9 +1,10 @@
 /* switch_ucontext.c - the portable context switch (build with SWITCH=ucontext): makecontext/swapcontext. It is
- * ~200x slower than the assembly (swapcontext saves the signal mask with a system call each time) but runs
+ * ~200x slower than the assembly (swapcontext sets the signal mask with a system call each time) but runs
  * wherever libc has ucontext, and CI runs the whole suite on it to keep the assembly honest. */
 #include "internal.h"
 
 #ifdef CORIO_SWITCH_UCONTEXT
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -25,7 +26,12 @@ void corio__ctx_make_uc(corio__ctx *ctx, void *lo, size_t size, void (*entry)(vo
                 (unsigned)f);
 }
 
-void corio__ctx_switch(corio__ctx *from, corio__ctx *to) { swapcontext(&from->uc, &to->uc); }
+void corio__ctx_switch(corio__ctx *from, corio__ctx *to) {
+    /* the signal mask belongs to the thread, not to a task: swapcontext would reinstate the mask `to` was saved
+     * with and undo any pthread_sigmask since (corio_signal_wait blocks signals), so give it the current one */
+    pthread_sigmask(SIG_SETMASK, NULL, &to->uc.uc_sigmask);
+    swapcontext(&from->uc, &to->uc);
+}
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int corio__switch_ucontext_unused;
