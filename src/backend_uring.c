@@ -125,8 +125,7 @@ static int ur_poll(corio__loop *l, int timeout_ms) {
         if (res < 0) /* the request failed (e.g. the descriptor went bad): let the waiters find out */
             corio__fd_ready(l, fd, true, true);
         else
-            corio__fd_ready(l, fd, res & (POLLIN | POLLRDHUP | POLLERR | POLLHUP),
-                            res & (POLLOUT | POLLERR | POLLHUP));
+            corio__fd_ready(l, fd, res & (POLLIN | POLLRDHUP | POLLERR | POLLHUP), res & (POLLOUT | POLLERR | POLLHUP));
         /* the kernel ended the multishot request (overflow, or an error): arm a new one if fd is still ours */
         if (!more && res != -ECANCELED && (size_t)fd < u->ngen && u->gen[fd] == gen) submit_poll(u, fd);
     }
@@ -135,7 +134,12 @@ static int ur_poll(corio__loop *l, int timeout_ms) {
 }
 
 const corio__backend_ops corio__uring_ops = {
-    .name = "io_uring", .init = ur_init, .close = ur_close, .poll = ur_poll, .arm = ur_arm, .disarm = ur_disarm,
+    .name = "io_uring",
+    .init = ur_init,
+    .close = ur_close,
+    .poll = ur_poll,
+    .arm = ur_arm,
+    .disarm = ur_disarm,
 };
 #else
 /* ISO C forbids an empty translation unit. */

@@ -114,26 +114,12 @@ static int do_close(void *arg) {
     return 0;
 }
 
-/* If the loop knows fd (a task waited on it), wake its waiters and disarm it as corio_close does, so the number
- * can be reused by a later descriptor without a stale registration. */
-static void forget(corio__loop *l, int fd) {
-    int rc;
-    corio__fdent *e = corio__fd_entry(l, fd, &rc);
-    if (!e) return;
-    corio_task *t;
-    while ((t = corio__first_waiter(&e->readers))) corio__wake(l, t, -EBADF);
-    while ((t = corio__first_waiter(&e->writers))) corio__wake(l, t, -EBADF);
-    if (e->armed) l->backend.ops->disarm(l, fd);
-    e->armed = false;
-    e->cb = NULL;
-}
-
 int corio_file_close(int fd) {
     if (fd < 0) return -EBADF;
     corio__loop *l;
     corio_task *self = corio__self(&l);
     file_req r = {.fd = fd};
-    if (l) forget(l, fd);
+    if (l) corio__fd_forget(l, fd); /* as corio_close: the number may be reused by a later descriptor */
     /* a cancelled task or code outside a task still gets its descriptor closed, here in this thread */
     if (!self || corio__check(l, self) < 0) {
         do_close(&r);

@@ -181,7 +181,8 @@ struct corio__fdent {
     corio__link readers, writers; /* tasks waiting, through corio_task.wnode */
     corio__fd_cb cb;              /* if set, readiness calls cb instead of waking tasks */
     void *cb_data;
-    bool armed;
+    bool armed;    /* watched by the backend */
+    bool nonblock; /* O_NONBLOCK checked (set if need be) by corio's I/O */
 };
 
 typedef struct corio__backend_ops {
@@ -211,6 +212,11 @@ corio__fdent *corio__fd_entry(corio__loop *l, int fd, int *rc);
 /* Suspends the running task until fd's next readiness edge in one direction (0 read, 1 write): 0, -EBADF if it
  * is closed meanwhile, -ECANCELED, -ETIMEDOUT. Call it after the operation returned EAGAIN. */
 int corio__fd_wait(corio__loop *l, int fd, int dir);
+/* Wakes fd's waiters with -EBADF and stops watching it: what closing it means to the loop (corio_close). */
+void corio__fd_forget(corio__loop *l, int fd);
+/* First use of fd by corio's own I/O: makes it non-blocking (the waits depend on EAGAIN) and arms it, once per
+ * descriptor lifetime. 0 or -errno. */
+int corio__fd_prepare(corio__loop *l, int fd);
 /* Has the loop run cb(l, fd, data) whenever fd becomes readable (edge-triggered: cb must drain fd). */
 int corio__fd_watch(corio__loop *l, int fd, corio__fd_cb cb, void *data);
 /* Frees the registry (at the end of corio_run). */
@@ -242,10 +248,10 @@ struct corio__loop {
     corio_task *free_tasks;  /* task structs kept for reuse */
     size_t nfree_tasks;
     corio__backend backend;
-    size_t io_waiters;           /* tasks waiting on something outside the loop (fds, the pool, signals): while
-                                  * 0 the loop never polls the backend when tasks are ready, and a loop with
-                                  * nothing ready and no timer is deadlocked */
-    corio__fdent **fd_chunks;    /* the fd registry, in chunks that never move (wait lists point into them) */
+    size_t io_waiters;        /* tasks waiting on something outside the loop (fds, the pool, signals): while
+                               * 0 the loop never polls the backend when tasks are ready, and a loop with
+                               * nothing ready and no timer is deadlocked */
+    corio__fdent **fd_chunks; /* the fd registry, in chunks that never move (wait lists point into them) */
     size_t fd_nchunks;
     struct corio__pool_link *pool_link; /* the thread pool's completion queue for this loop (pool.c) */
     uint64_t switches;

@@ -119,43 +119,42 @@ static int wait_level(int fd, short events, int dir) {
 int corio_wait_readable(int fd) { return wait_level(fd, POLLIN, 0); }
 int corio_wait_writable(int fd) { return wait_level(fd, POLLOUT, 1); }
 
+void corio__fd_forget(corio__loop *l, int fd) {
+    corio__fdent *e = lookup(l, fd);
+    if (!e) return;
+    wake_list(l, &e->readers, -EBADF);
+    wake_list(l, &e->writers, -EBADF);
+    if (e->armed) l->backend.ops->disarm(l, fd);
+    e->armed = e->nonblock = false;
+    e->cb = NULL;
+}
+
 int corio_close(int fd) {
     if (fd < 0) return -EBADF;
-    corio__loop *l = corio__cur;
-    corio__fdent *e = l ? lookup(l, fd) : NULL;
-    if (e) {
-        wake_list(l, &e->readers, -EBADF);
-        wake_list(l, &e->writers, -EBADF);
-        if (e->armed) l->backend.ops->disarm(l, fd);
-        e->armed = false;
-        e->cb = NULL;
-    }
+    if (corio__cur) corio__fd_forget(corio__cur, fd);
     /* Linux releases the descriptor even when close reports EINTR: never retry */
     if (close(fd) < 0 && errno != EINTR) return -errno;
     return 0;
 }
 
-/* First use of fd by corio's I/O: make it non-blocking (our waits depend on EAGAIN). */
-static int prepare(corio__loop *l, int fd, corio__fdent **ep) {
+int corio__fd_prepare(corio__loop *l, int fd) {
     int rc;
     corio__fdent *e = corio__fd_entry(l, fd, &rc);
     if (!e) return rc;
-    if (!e->armed) {
+    if (!e->nonblock) { /* apart from armed: corio_wait_readable arms a descriptor without touching its flags */
         int fl = fcntl(fd, F_GETFL);
         if (fl < 0) return -errno;
         if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
-        if ((rc = arm(l, e, fd)) < 0) return rc;
+        e->nonblock = true;
     }
-    *ep = e;
-    return 0;
+    return arm(l, e, fd);
 }
 
 ssize_t corio_read(int fd, void *buf, size_t len) {
     corio__loop *l;
     if (!corio__self(&l)) return -EPERM;
     if (!buf && len) return -EINVAL;
-    corio__fdent *e;
-    int rc = prepare(l, fd, &e);
+    int rc = corio__fd_prepare(l, fd);
     if (rc < 0) return rc;
     for (;;) {
         ssize_t n = read(fd, buf, len);
@@ -170,8 +169,7 @@ ssize_t corio_write(int fd, const void *buf, size_t len) {
     corio__loop *l;
     if (!corio__self(&l)) return -EPERM;
     if (!buf && len) return -EINVAL;
-    corio__fdent *e;
-    int rc = prepare(l, fd, &e);
+    int rc = corio__fd_prepare(l, fd);
     if (rc < 0) return rc;
     size_t done = 0;
     while (done < len) {

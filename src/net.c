@@ -307,18 +307,8 @@ int corio_udp_bind(const char *host, int port) { return bind_host(host, port, SO
 /* ---- accepting ------------------------------------------------------------------------------------------- */
 
 /* Sockets corio made are non-blocking from birth; one from elsewhere is made so on first use, as corio_read
- * does, since a blocking accept would stall the whole loop. Once the registry entry is armed (the first wait)
- * this costs nothing. */
-static int nonblocking(corio__loop *l, int fd) {
-    int rc;
-    corio__fdent *e = corio__fd_entry(l, fd, &rc);
-    if (!e) return rc;
-    if (e->armed) return 0;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0) return -errno;
-    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
-    return 0;
-}
+ * does, since a blocking accept would stall the whole loop (corio__fd_prepare: once per descriptor). */
+static int nonblocking(corio__loop *l, int fd) { return corio__fd_prepare(l, fd); }
 
 int corio_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peer_len) {
     corio__loop *l;

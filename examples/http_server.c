@@ -1,0 +1,251 @@
+/* http_server.c - an HTTP/1.1 "hello" server on Node's http-parser: `http_server [PORT [IDLE_MS]]` (PORT 0 or
+ * none: a free port; IDLE_MS, or the environment's HTTP_IDLE_MS, default 5000). Prints "listening on port N" and
+ * serves until SIGINT or SIGTERM.
+ *
+ * GET / (and HEAD /) answers "Hello, World!", any other path 404, another method on / 405. Connections are kept
+ * alive (HTTP/1.0 only with "Connection: keep-alive"; "Connection: close" is honoured). Pipelined requests are
+ * answered in order, and every response produced from one read goes out in one write. A malformed request gets
+ * 400 and a close, request headers over 8 KiB get 431, and a request not complete IDLE_MS after its first byte
+ * gets 408 (so a client trickling one byte at a time cannot hold the connection either); a connection idle
+ * between requests for IDLE_MS is closed without a word, as nginx does, since a client may be about to reuse it.
+ *
+ *     $ ./http_server 8080 &
+ *     $ curl http://127.0.0.1:8080/
+ */
+#include <corio.h>
+#include <errno.h>
+#include <http_parser.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define READ_SIZE 16384
+#define HEADER_MAX 8192 /* request line and header bytes; nginx's large_client_header_buffers is 8 KiB */
+
+static int64_t idle_ms = 5000;
+
+struct conn {
+    int fd;
+    http_parser parser;
+    int64_t deadline; /* the current request's, or the idle connection's, in corio_now() ms */
+    bool in_request;  /* a request has begun and not yet ended */
+    bool header_overflow;
+    bool closing; /* a response said "Connection: close": parse no further */
+    size_t header_bytes;
+    char *out; /* responses waiting to be written */
+    size_t out_len, out_cap;
+    size_t url_len;
+    char url[HEADER_MAX + 1]; /* the buffers last: only the fields above are cleared per connection */
+    char in[READ_SIZE];
+};
+
+/* ---- responses ----------------------------------------------------------------------------------------------- */
+
+/* The Date header, formatted once a second rather than once a response. */
+static const char *http_date(void) {
+    static time_t last = -1;
+    static char date[64];
+    time_t now = time(NULL);
+    if (now != last) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = now;
+    }
+    return date;
+}
+
+/* Appends one response to the connection's output: false only if memory ran out. */
+static bool append_response(struct conn *c, int status, const char *reason, const char *extra_headers, const char *body,
+                            bool send_body, bool keep_alive, bool http10) {
+    size_t blen = strlen(body);
+    size_t need = c->out_len + 512 + strlen(extra_headers) + blen;
+    if (need > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap * 2 : 4096;
+        while (cap < need) cap *= 2;
+        char *p = realloc(c->out, cap);
+        if (!p) return false;
+        c->out = p;
+        c->out_cap = cap;
+    }
+    const char *conn_header = !keep_alive ? "Connection: close\r\n" : http10 ? "Connection: keep-alive\r\n" : "";
+    int n = snprintf(c->out + c->out_len, c->out_cap - c->out_len,
+                     "HTTP/1.1 %d %s\r\nServer: corio\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %zu\r\n%s%s\r\n%s",
+                     status, reason, http_date(), blen, conn_header, extra_headers, send_body ? body : "");
+    c->out_len += (size_t)n;
+    return true;
+}
+
+/* The answer to a complete request. */
+static void respond(struct conn *c) {
+    http_parser *p = &c->parser;
+    bool keep_alive = http_should_keep_alive(p) && !p->upgrade; /* no protocol switching here */
+    bool http10 = p->http_major == 1 && p->http_minor == 0;
+    bool head = p->method == HTTP_HEAD;
+
+    /* the path of an origin-form ("/x?y") or absolute-form ("http://h/x") target */
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    bool root = false;
+    if (http_parser_parse_url(c->url, c->url_len, p->method == HTTP_CONNECT, &u) == 0 && (u.field_set & (1 << UF_PATH)))
+        root = u.field_data[UF_PATH].len == 1 && c->url[u.field_data[UF_PATH].off] == '/';
+
+    bool ok;
+    if (!root)
+        ok = append_response(c, 404, "Not Found", "", "Not Found\n", !head, keep_alive, http10);
+    else if (p->method == HTTP_GET || head)
+        ok = append_response(c, 200, "OK", "", "Hello, World!", !head, keep_alive, http10);
+    else
+        ok = append_response(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "Method Not Allowed\n", true,
+                             keep_alive, http10);
+    if (!keep_alive || !ok) c->closing = true;
+}
+
+/* ---- http-parser callbacks ------------------------------------------------------------------------------------ */
+
+static int on_message_begin(http_parser *p) {
+    struct conn *c = p->data;
+    c->in_request = true;
+    c->header_bytes = c->url_len = 0;
+    c->deadline = corio_now() + idle_ms; /* the whole request must arrive within the timeout */
+    return 0;
+}
+
+/* Counts request-line and header bytes; non-zero (a parse error) past the limit. */
+static int count_header(struct conn *c, size_t len) {
+    c->header_bytes += len;
+    if (c->header_bytes > HEADER_MAX) {
+        c->header_overflow = true;
+        return 1;
+    }
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len) {
+    struct conn *c = p->data;
+    if (count_header(c, len)) return 1;
+    memcpy(c->url + c->url_len, at, len); /* fits: the URL counts towards HEADER_MAX */
+    c->url_len += len;
+    return 0;
+}
+
+static int on_header(http_parser *p, const char *at, size_t len) {
+    (void)at;
+    return count_header(p->data, len);
+}
+
+static int on_message_complete(http_parser *p) {
+    struct conn *c = p->data;
+    c->in_request = false;
+    respond(c);
+    /* answer nothing pipelined after a request that closes the connection */
+    if (c->closing) http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header,
+    .on_header_value = on_header,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- the connection ----------------------------------------------------------------------------------------- */
+
+/* Writes what the last read produced, in one write, bounded by the idle timeout (a client that pipelines and
+ * never reads must not hold the task forever). */
+static int flush(struct conn *c) {
+    if (c->out_len == 0) return 0;
+    corio_timeout scope;
+    corio_timeout_enter(&scope, idle_ms);
+    ssize_t rc = corio_write(c->fd, c->out, c->out_len);
+    corio_timeout_exit(&scope);
+    c->out_len = 0;
+    return rc < 0 ? (int)rc : 0;
+}
+
+static void reply_error(struct conn *c, int status, const char *reason) {
+    char body[64];
+    snprintf(body, sizeof body, "%s\n", reason);
+    if (append_response(c, status, reason, "", body, true, false, false)) flush(c);
+}
+
+static int serve(struct conn *c) {
+    for (;;) {
+        int64_t left = c->deadline - corio_now();
+        corio_timeout scope;
+        corio_timeout_enter(&scope, left > 0 ? left : 0);
+        ssize_t n = corio_read(c->fd, c->in, sizeof c->in);
+        corio_timeout_exit(&scope);
+        if (n == -ETIMEDOUT) {
+            if (c->in_request) reply_error(c, 408, "Request Timeout");
+            return 0;
+        }
+        if (n < 0) return (int)n;
+        http_parser_execute(&c->parser, &settings, c->in, (size_t)n); /* n == 0 tells it EOF */
+        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+        if (n == 0) return flush(c);
+        if (err != HPE_OK && err != HPE_PAUSED) {
+            flush(c); /* the answers to the requests before the bad one come first */
+            if (c->header_overflow)
+                reply_error(c, 431, "Request Header Fields Too Large");
+            else
+                reply_error(c, 400, "Bad Request");
+            return 0;
+        }
+        int rc = flush(c);
+        if (rc < 0 || c->closing) return rc;
+        if (!c->in_request) c->deadline = corio_now() + idle_ms;
+    }
+}
+
+static int handle(int fd, void *arg) {
+    (void)arg;
+    struct conn *c = malloc(sizeof *c);
+    if (!c) return -ENOMEM;
+    memset(c, 0, offsetof(struct conn, url));
+    c->fd = fd;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->deadline = corio_now() + idle_ms;
+    int rc = serve(c);
+    free(c->out);
+    free(c);
+    return rc;
+}
+
+static int main_task(void *arg) {
+    int port = *(int *)arg;
+    corio_signal_cancel_main(SIGINT);
+    corio_signal_cancel_main(SIGTERM);
+    corio_server_opts opts = {.backlog = 4096, .max_conns = 0};
+    corio_server *srv = corio_server_new(NULL, port, handle, NULL, &opts);
+    if (!srv) {
+        fprintf(stderr, "http_server: port %d: %s\n", port, corio_strerror(-errno));
+        return -errno;
+    }
+    printf("listening on port %d\n", corio_server_port(srv));
+    fflush(stdout);
+    int rc = corio_server_run(srv);
+    corio_server_free(srv);
+    return rc == -ECANCELED ? 0 : rc; /* a signal is the normal way out */
+}
+
+int main(int argc, char **argv) {
+    int port = argc > 1 ? atoi(argv[1]) : 0;
+    const char *idle = argc > 2 ? argv[2] : getenv("HTTP_IDLE_MS");
+    if (idle && *idle) idle_ms = atoll(idle);
+    if (port < 0 || port > 65535 || idle_ms <= 0) {
+        fprintf(stderr, "usage: http_server [PORT [IDLE_MS]]\n");
+        return 2;
+    }
+    int rc = corio_run(main_task, &port);
+    if (rc < 0) fprintf(stderr, "http_server: %s\n", corio_strerror(rc));
+    return rc < 0;
+}

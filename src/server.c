@@ -1,0 +1,258 @@
+/* server.c - TCP servers (asyncio.start_server): an accept loop that runs each connection's handler as its own
+ * task, caps the connections served at once, survives running out of descriptors, and on stop or cancellation
+ * cancels the handlers still running and waits for them before it returns.
+ *
+ * The accept loop calls accept4 itself rather than corio_accept: it has to tell "no connection pending" from
+ * "out of descriptors", and corio_server_stop must be able to wake it with a code of its own. */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEFAULT_BACKLOG 511 /* nginx's and Redis's default; the kernel caps it at net.core.somaxconn */
+#define DEFAULT_MAX_CONNS 10000
+/* Accepts in a row before the acceptor yields, so a flood of connections lets their handlers start. */
+#define ACCEPT_BATCH 64
+/* Out of descriptors (or kernel memory) with no spare to shed with: retry accepting after this pause, doubling
+ * up to the maximum, or as soon as one of our connections ends and gives a descriptor back. */
+#define PAUSE_MIN_MS 10
+#define PAUSE_MAX_MS 1000
+#define WAKE_STOP 2 /* corio__park's result when corio_server_stop woke the runner */
+
+struct conn {
+    corio__link link; /* in srv->conns */
+    corio_server *srv;
+    corio_task *task;
+    int fd;
+};
+
+struct corio_server {
+    int lfd;
+    int spare; /* a descriptor held in reserve for shedding connections at EMFILE, or -1 */
+    corio_conn_fn handler;
+    void *arg;
+    size_t max_conns, nconns;
+    corio__link conns; /* connections being served */
+    corio__loop *loop;
+    corio_task *runner; /* the task in corio_server_run, NULL when not running */
+    bool runner_parked; /* parked in this file, waiting for a connection to end (or a stop) */
+    bool stopping;
+};
+
+corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler, void *arg,
+                               const corio_server_opts *opts) {
+    if (!handler || port < 0 || port > 65535 || (opts && opts->backlog < 0)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    corio_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int backlog = opts && opts->backlog ? opts->backlog : DEFAULT_BACKLOG;
+    int fd = corio_tcp_listen(host, port, backlog);
+    if (fd < 0) {
+        free(srv);
+        errno = -fd;
+        return NULL;
+    }
+    srv->lfd = fd;
+    srv->spare = -1;
+    srv->handler = handler;
+    srv->arg = arg;
+    srv->max_conns = opts && opts->max_conns ? opts->max_conns : DEFAULT_MAX_CONNS;
+    corio__list_init(&srv->conns);
+    return srv;
+}
+
+int corio_server_port(const corio_server *srv) { return srv ? corio_local_port(srv->lfd) : -EINVAL; }
+
+size_t corio_server_conns(const corio_server *srv) { return srv ? srv->nconns : 0; }
+
+void corio_server_stop(corio_server *srv) {
+    if (!srv) return;
+    srv->stopping = true;
+    if (srv->runner) corio__wake(srv->loop, srv->runner, WAKE_STOP);
+}
+
+int corio_server_free(corio_server *srv) {
+    if (!srv) return -EINVAL;
+    if (srv->runner) return -EBUSY;
+    corio_close(srv->lfd);
+    free(srv);
+    return 0;
+}
+
+/* One connection's task: the handler, then the close, then a word to the acceptor, which may be waiting for a
+ * free slot (max_conns) or, at shutdown, for the last handler to end. Its status is always 0: a handler's error
+ * concerns its connection only. */
+static int conn_main(void *arg) {
+    struct conn *c = arg;
+    corio_server *srv = c->srv;
+    srv->handler(c->fd, srv->arg);
+    corio_close(c->fd);
+    corio__list_remove(&c->link);
+    srv->nconns--;
+    if (srv->runner_parked) corio__wake(srv->loop, srv->runner, 0);
+    free(c);
+    return 0;
+}
+
+static int start_conn(corio_server *srv, int fd) {
+    /* small responses go out at once, as asyncio's transports do (Nagle plus delayed ACKs costs 40 ms) */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct conn *c = malloc(sizeof *c);
+    if (!c) return -ENOMEM;
+    c->srv = srv;
+    c->fd = fd;
+    corio_task_opts opts = {.name = "server conn", .stack_size = 0};
+    c->task = corio_spawn_opts(conn_main, c, &opts);
+    if (!c->task) {
+        free(c);
+        return -errno;
+    }
+    corio__list_push(&srv->conns, &c->link);
+    srv->nconns++;
+    /* the handle stays valid until conn_main returns, and conn_main leaves the list before that */
+    corio_detach(c->task);
+    return 0;
+}
+
+/* Parks the runner until a connection ends, a stop, or the deadline (ns; CORIO__INF for none): 0 or -errno. */
+static int wait_conn_end(corio_server *srv, corio__loop *l, int64_t deadline, bool shield) {
+    srv->runner_parked = true;
+    int rc = corio__park(l, NULL, deadline, shield);
+    srv->runner_parked = false;
+    return rc < 0 ? rc : 0;
+}
+
+/* libuv's EMFILE trick: give the spare descriptor back, accept each pending connection into it and close it at
+ * once, so those clients see a clean close instead of hanging in the backlog, then reserve the spare again.
+ * true if the backlog was emptied (the next readiness edge will bring a new connection). */
+static bool shed(corio_server *srv) {
+    if (srv->spare < 0) return false;
+    close(srv->spare);
+    srv->spare = -1;
+    int err;
+    for (;;) {
+        int fd = accept4(srv->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+            continue;
+        }
+        err = errno;
+        if (err != EINTR && err != ECONNABORTED) break;
+    }
+    srv->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
+    int64_t pause_ms = PAUSE_MIN_MS;
+    int batch = 0;
+    while (!srv->stopping) {
+        int rc = corio__check(l, self); /* accepting never suspends while connections keep coming */
+        if (rc < 0) return rc;
+        if (srv->nconns >= srv->max_conns) {
+            if ((rc = wait_conn_end(srv, l, CORIO__INF, false)) < 0) return rc;
+            continue;
+        }
+        if (++batch == ACCEPT_BATCH) {
+            batch = 0;
+            if ((rc = corio_yield()) < 0) return rc;
+            continue;
+        }
+        int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            pause_ms = PAUSE_MIN_MS;
+            if (start_conn(srv, fd) < 0) {
+                close(fd); /* no memory for a task: this client sees a close; pause as for ENOMEM */
+                corio__update_now(l);
+                if ((rc = wait_conn_end(srv, l, l->now_ns + pause_ms * 1000000, false)) < 0) return rc;
+            }
+            continue;
+        }
+        int err = errno;
+        switch (err) {
+        case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+        case EWOULDBLOCK:
+#endif
+            batch = 0;
+            if ((rc = corio__fd_wait(l, srv->lfd, 0)) < 0) return rc;
+            break;
+        /* the connection died in the queue, a network error was pending on it (accept(2) lists these), or a
+         * firewall rule refused it: not the listener's fault, take the next one */
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+        case EPERM:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case ENETUNREACH:
+            break;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+            /* Linux takes a descriptor before it looks at the queue, so at EMFILE accept4 fails even with no
+             * connection pending: after shedding, wait for the next one rather than ask again (that would spin) */
+            if ((err == EMFILE || err == ENFILE) && shed(srv)) {
+                batch = 0;
+                if ((rc = corio__fd_wait(l, srv->lfd, 0)) < 0) return rc;
+                break;
+            }
+            /* Nothing to shed with: stop accepting for a while (the pending clients wait in the backlog), and
+             * try again when one of our connections ends or the pause is over, whichever comes first. */
+            if (srv->spare < 0) srv->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            corio__update_now(l);
+            if ((rc = wait_conn_end(srv, l, l->now_ns + pause_ms * 1000000, false)) < 0) return rc;
+            if (pause_ms < PAUSE_MAX_MS) pause_ms *= 2;
+            break;
+        default:
+            return -err;
+        }
+    }
+    return 0;
+}
+
+int corio_server_run(corio_server *srv) {
+    if (!srv) return -EINVAL;
+    corio__loop *l;
+    corio_task *self = corio__self(&l);
+    if (!self) return -EPERM;
+    if (srv->runner) return -EBUSY;
+    srv->runner = self;
+    srv->loop = l;
+    srv->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    int rc = accept_loop(srv, l, self);
+
+    /* Shut down: cancel every handler and wait, shielded (the runner may itself be cancelled), until the last
+     * has ended; each leaves the list as it ends. */
+    for (corio__link *n = srv->conns.next; n != &srv->conns; n = n->next)
+        corio_cancel(corio__container_of(n, struct conn, link)->task);
+    while (srv->nconns > 0) wait_conn_end(srv, l, CORIO__INF, true);
+    if (srv->spare >= 0) close(srv->spare);
+    srv->spare = -1;
+    srv->runner = NULL;
+    srv->stopping = false;
+    return rc;
+}
+
+int corio_serve(const char *host, int port, corio_conn_fn handler, void *arg) {
+    corio_server *srv = corio_server_new(host, port, handler, arg, NULL);
+    if (!srv) return -errno;
+    int rc = corio_server_run(srv);
+    corio_server_free(srv);
+    return rc;
+}

@@ -1,0 +1,800 @@
+/* test_server.c - tests of corio_server_* and corio_serve as corio.h specifies them, with an echo server run
+ * in-process on 127.0.0.1 and driven by real clients: nc (netcat-openbsd) and tests/client.py started as child
+ * processes from a pool thread (corio_to_thread, so no fork happens on a task's stack), and in-process client
+ * tasks by the thousand. Also: peers resetting in the middle of a read and of a large write, running out of
+ * descriptors (RLIMIT_NOFILE 256) without dying or spinning, stop and cancellation waiting for the handlers,
+ * max_conns, bad arguments, and examples/echo_server as a separate process. */
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static void run_ok(corio_fn fn, void *arg) { ASSERT_RC(corio_run(fn, arg), 0); }
+
+/* ---- child processes ---------------------------------------------------------------------------------------- */
+
+/* A command to run to its end: its stdin is fed input, its stdout and stderr are collected in out. */
+struct cmd {
+    char *argv[16];
+    const char *input;
+    size_t inlen;
+    int timeout_ms;
+    int *reserve; /* descriptors to close just before the pipes are made (out of descriptors), or NULL */
+    size_t nreserve;
+    char *out; /* NUL-terminated, malloc'd */
+    size_t len;
+    int status; /* wait status; killed with SIGKILL past timeout_ms */
+};
+
+/* Runs c to its end; meant for corio_to_thread (so the loop goes on), or to be called outside any loop. */
+static int run_cmd(void *arg) {
+    struct cmd *c = arg;
+    for (size_t i = 0; i < c->nreserve; i++) close(c->reserve[i]);
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) < 0) return -errno;
+    if (pipe2(out, O_CLOEXEC) < 0) {
+        close(in[0]);
+        close(in[1]);
+        return -errno;
+    }
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that dies takes its clients along */
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(out[1], 2);
+        execvp(c->argv[0], c->argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    int wfd = in[1];
+    fcntl(wfd, F_SETFL, O_NONBLOCK);
+    size_t sent = 0, cap = 4096;
+    c->out = malloc(cap);
+    c->len = 0;
+    if (c->inlen == 0) {
+        close(wfd);
+        wfd = -1;
+    }
+    int64_t deadline = test_now_ms() + c->timeout_ms;
+    for (;;) {
+        int64_t left = deadline - test_now_ms();
+        if (left <= 0) {
+            kill(pid, SIGKILL);
+            break;
+        }
+        struct pollfd p[2] = {{.fd = out[0], .events = POLLIN}, {.fd = wfd, .events = POLLOUT}};
+        if (poll(p, wfd >= 0 ? 2 : 1, (int)left) < 0) continue;
+        if (wfd >= 0 && p[1].revents) {
+            ssize_t n = write(wfd, c->input + sent, c->inlen - sent);
+            if (n > 0) sent += (size_t)n;
+            if ((n < 0 && errno != EAGAIN) || sent == c->inlen) {
+                close(wfd);
+                wfd = -1;
+            }
+        }
+        if (p[0].revents) {
+            if (cap - c->len < 4096) c->out = realloc(c->out, cap *= 2);
+            ssize_t n = read(out[0], c->out + c->len, cap - c->len - 1);
+            if (n <= 0) break;
+            c->len += (size_t)n;
+        }
+    }
+    c->out[c->len] = '\0';
+    close(out[0]);
+    if (wfd >= 0) close(wfd);
+    while (waitpid(pid, &c->status, 0) < 0 && errno == EINTR) {
+    }
+    return 0;
+}
+
+/* A file next to the sources: from the current directory (make test runs at the top of the tree) or from where
+ * this binary lives (build/<config>/tests/). */
+static const char *source_path(const char *rel, char *buf, size_t len) {
+    if (access(rel, R_OK) == 0) return rel;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ASSERT_GT(n, 0);
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';
+    if (snprintf(buf, len, "%s/../../../%s", exe, rel) >= (int)len) TEST_FAIL_("path too long");
+    return buf;
+}
+
+/* The build directory's examples: $BUILD (make test sets it), else next to this binary. */
+static void example_path(const char *name, char *buf, size_t len) {
+    const char *build = getenv("BUILD");
+    if (build && *build) {
+        snprintf(buf, len, "%s/examples/%s", build, name);
+        if (access(buf, X_OK) == 0) return;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ASSERT_GT(n, 0);
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';
+    if (snprintf(buf, len, "%s/../examples/%s", exe, name) >= (int)len) TEST_FAIL_("path too long");
+    if (access(buf, X_OK) != 0) snprintf(buf, len, "build/x86_64-gcc-asm/examples/%s", name);
+}
+
+static void expect_exit_ok(const struct cmd *c) {
+    if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0) {
+        if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 127) TEST_FAIL_("%s is not installed", c->argv[0]);
+        TEST_FAIL_("%s %s failed (status %#x): %s", c->argv[0], c->argv[1], c->status, c->out);
+    }
+}
+
+/* ---- the server under test ---------------------------------------------------------------------------------- */
+
+/* What the handlers saw. */
+struct stats {
+    int started, ended, active, max_active;
+    int resets; /* handlers that ended with -ECONNRESET or -EPIPE */
+    int cancelled;
+    int last_rc;
+    size_t echoed;
+    bool in_write;
+    size_t max_server_conns;
+    corio_server *srv;
+};
+static struct stats st;
+
+static void handler_begin(void) {
+    st.started++;
+    if (++st.active > st.max_active) st.max_active = st.active;
+    size_t c = corio_server_conns(st.srv);
+    if (c > st.max_server_conns) st.max_server_conns = c;
+}
+
+static int handler_end(int rc) {
+    st.active--;
+    st.ended++;
+    st.last_rc = rc;
+    if (rc == -ECONNRESET || rc == -EPIPE) st.resets++;
+    if (rc == -ECANCELED) st.cancelled++;
+    return rc;
+}
+
+static int echo_handler(int fd, void *arg) {
+    int64_t delay_ms = (int64_t)(intptr_t)arg;
+    handler_begin();
+    int rc = delay_ms ? corio_sleep(delay_ms) : 0;
+    char buf[16384];
+    while (rc == 0) {
+        ssize_t n = corio_read(fd, buf, sizeof buf);
+        if (n <= 0) {
+            rc = (int)n;
+            break;
+        }
+        st.in_write = true;
+        ssize_t w = corio_write(fd, buf, (size_t)n);
+        st.in_write = false;
+        if (w < 0)
+            rc = (int)w;
+        else
+            st.echoed += (size_t)n;
+    }
+    return handler_end(rc);
+}
+
+/* A server on 127.0.0.1, a free port, run by its own task. */
+struct env {
+    corio_server *srv;
+    corio_task *runner;
+    int port;
+    int run_rc;
+};
+
+static int runner_fn(void *arg) {
+    struct env *e = arg;
+    e->run_rc = corio_server_run(e->srv);
+    return 0;
+}
+
+static void env_start(struct env *e, corio_conn_fn handler, void *arg, const corio_server_opts *opts) {
+    memset(&st, 0, sizeof st);
+    e->srv = corio_server_new("127.0.0.1", 0, handler, arg, opts);
+    ASSERT_NOT_NULL(e->srv);
+    st.srv = e->srv;
+    e->port = corio_server_port(e->srv);
+    ASSERT_GT(e->port, 0);
+    e->runner = corio_spawn(runner_fn, e);
+    ASSERT_NOT_NULL(e->runner);
+}
+
+/* Stops the server: run returns 0 once every handler has ended. */
+static void env_stop(struct env *e) {
+    corio_server_stop(e->srv);
+    ASSERT_RC(corio_await(e->runner), 0);
+    ASSERT_RC(e->run_rc, 0);
+    ASSERT_EQ(corio_server_conns(e->srv), 0);
+    ASSERT_EQ(st.active, 0);
+    ASSERT_RC(corio_server_free(e->srv), 0);
+}
+
+/* Waits (polling, up to ms) until *flag reaches want. */
+static void wait_until(const int *value, int want, int64_t ms) {
+    int64_t end = test_now_ms() + ms;
+    while (*value < want) {
+        if (test_now_ms() > end) TEST_FAIL_("waited %lld ms for %d, have %d", (long long)ms, want, *value);
+        ASSERT_RC(corio_sleep(2), 0);
+    }
+}
+
+/* ---- in-process clients ------------------------------------------------------------------------------------- */
+
+static unsigned char pattern(unsigned seed, size_t i) { return (unsigned char)((seed * 31 + i) % 251); }
+
+/* Connects, sends len bytes and reads them back: 0 or -errno. */
+static int echo_once(int port, size_t len, unsigned seed) {
+    int fd = corio_tcp_connect("127.0.0.1", port);
+    if (fd < 0) return fd;
+    unsigned char *buf = malloc(len ? len : 1);
+    for (size_t i = 0; i < len; i++) buf[i] = pattern(seed, i);
+    int rc = (int)corio_write(fd, buf, len);
+    size_t got = 0;
+    unsigned char in[4096];
+    while (rc >= 0 && got < len) {
+        ssize_t n = corio_read(fd, in, sizeof in);
+        if (n <= 0) {
+            rc = n == 0 ? -EPIPE : (int)n;
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++)
+            if (in[i] != buf[got + (size_t)i]) rc = -EILSEQ;
+        got += (size_t)n;
+    }
+    free(buf);
+    corio_close(fd);
+    return rc < 0 ? rc : 0;
+}
+
+struct client {
+    int port;
+    size_t len;
+    unsigned seed;
+};
+static int client_fn(void *arg) {
+    struct client *c = arg;
+    return echo_once(c->port, c->len, c->seed);
+}
+
+/* ---- real clients: nc and python ------------------------------------------------------------------------------ */
+
+static int main_nc(void *arg) {
+    (void)arg;
+    struct env e;
+    env_start(&e, echo_handler, NULL, NULL);
+    size_t len = 200 * 1024;
+    char *input = malloc(len);
+    for (size_t i = 0; i < len; i++) input[i] = i % 64 == 63 ? '\n' : (char)('a' + i % 26);
+    char port[16];
+    snprintf(port, sizeof port, "%d", e.port);
+    struct cmd c = {
+        .argv = {"nc", "-N", "-w", "10", "127.0.0.1", port, NULL}, .input = input, .inlen = len, .timeout_ms = 20000};
+    ASSERT_RC(corio_to_thread(run_cmd, &c), 0);
+    expect_exit_ok(&c);
+    ASSERT_EQ(c.len, len);
+    ASSERT_EQ(memcmp(c.out, input, len), 0);
+    wait_until(&st.ended, 1, 5000);
+    ASSERT_RC(st.last_rc, 0); /* nc shut down its side: the handler saw EOF */
+    env_stop(&e);
+    free(c.out);
+    free(input);
+    return 0;
+}
+TEST(echo_with_nc) { run_ok(main_nc, NULL); }
+
+static int main_python(void *arg) {
+    (void)arg;
+    struct env e;
+    env_start(&e, echo_handler, NULL, NULL);
+    char port[16], script[PATH_MAX];
+    snprintf(port, sizeof port, "%d", e.port);
+    struct cmd c = {.argv = {"python3", (char *)source_path("tests/client.py", script, sizeof script), "echo", port,
+                             test_small() ? "4" : "20", "5", NULL},
+                    .timeout_ms = 30000};
+    ASSERT_RC(corio_to_thread(run_cmd, &c), 0);
+    expect_exit_ok(&c);
+    ASSERT_EQ(strncmp(c.out, "echo ok ", 8), 0);
+    ASSERT_EQ((int64_t)strtoll(c.out + 8, NULL, 10), (int64_t)st.echoed);
+    wait_until(&st.ended, st.started, 5000);
+    env_stop(&e);
+    free(c.out);
+    return 0;
+}
+TEST(echo_with_python_clients) { run_ok(main_python, NULL); }
+
+/* ---- many in-process clients ---------------------------------------------------------------------------------- */
+
+static void raise_nofile(rlim_t want) {
+    struct rlimit rl;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+}
+
+static int main_thousand(void *arg) {
+    (void)arg;
+    size_t n = test_small() ? 100 : 1000;
+    corio_server_opts opts = {.backlog = 2048, .max_conns = 0};
+    struct env e;
+    env_start(&e, echo_handler, NULL, &opts);
+    struct client *cl = calloc(n, sizeof *cl);
+    corio_task **t = calloc(n, sizeof *t);
+    int *statuses = calloc(n, sizeof *statuses);
+    for (size_t i = 0; i < n; i++) {
+        cl[i] = (struct client){.port = e.port, .len = 1 + (i * 7919) % 6000, .seed = (unsigned)i};
+        t[i] = corio_spawn(client_fn, &cl[i]);
+        ASSERT_NOT_NULL(t[i]);
+    }
+    corio_timeout scope;
+    ASSERT_RC(corio_timeout_enter(&scope, 30000), 0);
+    ASSERT_RC(corio_gather(t, n, statuses), 0);
+    ASSERT_RC(corio_timeout_exit(&scope), 0);
+    for (size_t i = 0; i < n; i++) ASSERT_RC(statuses[i], 0);
+    wait_until(&st.ended, (int)n, 5000);
+    ASSERT_EQ(st.started, (int)n);
+    ASSERT_GT(st.max_active, 1); /* they were served at once, not one after another */
+    env_stop(&e);
+    free(statuses);
+    free(t);
+    free(cl);
+    return 0;
+}
+TEST(thousand_concurrent_client_tasks) {
+    raise_nofile(4096);
+    run_ok(main_thousand, NULL);
+}
+
+/* ---- peers that reset ----------------------------------------------------------------------------------------- */
+
+static void reset_close(int fd) {
+    struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* close sends RST, not FIN */
+    ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    corio_close(fd);
+}
+
+static int main_reset_mid_read(void *arg) {
+    (void)arg;
+    struct env e;
+    env_start(&e, echo_handler, NULL, NULL);
+    int fd = corio_tcp_connect("127.0.0.1", e.port);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(corio_write(fd, "hello", 5), 5);
+    char buf[8];
+    ASSERT_EQ(corio_read(fd, buf, sizeof buf), 5); /* the echo came: the handler is back in its read */
+    ASSERT_RC(corio_sleep(5), 0);
+    reset_close(fd);
+    wait_until(&st.ended, 1, 5000);
+    ASSERT_RC(st.last_rc, -ECONNRESET);
+    /* the server goes on */
+    ASSERT_RC(echo_once(e.port, 1000, 7), 0);
+    ASSERT_RC(echo_once(e.port, 100000, 8), 0);
+    env_stop(&e);
+    return 0;
+}
+TEST(reset_in_the_middle_of_a_read) { run_ok(main_reset_mid_read, NULL); }
+
+/* Sends without ever reading, until its descriptor is closed under it. */
+struct flooder {
+    int fd;
+    size_t sent;
+    int rc;
+};
+static int flooder_fn(void *arg) {
+    struct flooder *f = arg;
+    static char chunk[65536];
+    for (;;) {
+        ssize_t n = corio_write(f->fd, chunk, sizeof chunk);
+        if (n < 0) return f->rc = (int)n;
+        f->sent += (size_t)n;
+    }
+}
+
+static int main_reset_mid_write(void *arg) {
+    (void)arg;
+    struct env e;
+    env_start(&e, echo_handler, NULL, NULL);
+    int fd = corio_tcp_connect("127.0.0.1", e.port);
+    ASSERT_GE(fd, 0);
+    struct flooder f = {.fd = fd};
+    corio_task *t = corio_spawn(flooder_fn, &f);
+    /* wait until the handler is stuck in its write: the client reads nothing, so the echo backs up */
+    int64_t end = test_now_ms() + 10000;
+    for (;;) {
+        size_t before = st.echoed;
+        ASSERT_RC(corio_sleep(50), 0);
+        if (st.in_write && st.echoed == before && st.echoed > 0) break;
+        if (test_now_ms() > end) TEST_FAIL_("the handler never blocked in its write");
+    }
+    reset_close(fd); /* also wakes the flooder with -EBADF */
+    ASSERT_RC(corio_await(t), -EBADF);
+    ASSERT_RC(f.rc, -EBADF);
+    wait_until(&st.ended, 1, 5000);
+    ASSERT_EQ(st.resets, 1); /* the write failed with -ECONNRESET or -EPIPE */
+    ASSERT_RC(echo_once(e.port, 300000, 9), 0);
+    env_stop(&e);
+    return 0;
+}
+TEST(reset_in_the_middle_of_a_large_write) { run_ok(main_reset_mid_write, NULL); }
+
+/* ---- out of descriptors ----------------------------------------------------------------------------------------- */
+
+/* A client of the descriptor storm: failures to connect or to be served are counted, not fatal. One that is
+ * served holds its connection until released, then checks it is still served. */
+struct storm {
+    int port;
+    int done, connect_failed, rejected, served, served_again;
+    corio_event *release;
+};
+static struct storm storm;
+
+static int echo_on(int fd, const char *msg) {
+    size_t len = strlen(msg);
+    if (corio_write(fd, msg, len) < 0) return -EIO;
+    char buf[64];
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = corio_read(fd, buf + got, sizeof buf - got);
+        if (n <= 0) return n == 0 ? -EPIPE : (int)n;
+        got += (size_t)n;
+    }
+    return memcmp(buf, msg, len) == 0 ? 0 : -EILSEQ;
+}
+
+static int storm_client(void *arg) {
+    int k = (int)(intptr_t)arg;
+    int fd = corio_tcp_connect("127.0.0.1", storm.port);
+    if (fd < 0) {
+        storm.connect_failed++;
+        storm.done++;
+        return 0;
+    }
+    char msg[32];
+    snprintf(msg, sizeof msg, "client %d\n", k);
+    corio_timeout scope;
+    corio_timeout_enter(&scope, 5000);
+    int rc = echo_on(fd, msg);
+    corio_timeout_exit(&scope);
+    if (rc < 0) { /* shed by the server (a clean close) or never accepted */
+        storm.rejected++;
+        storm.done++;
+        corio_close(fd);
+        return 0;
+    }
+    storm.served++;
+    storm.done++;
+    rc = corio_event_wait(storm.release);
+    if (rc == 0 && echo_on(fd, msg) == 0) storm.served_again++;
+    corio_close(fd);
+    return 0;
+}
+
+static int64_t cpu_ms(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
+static int noop(void *arg) { return (int)(intptr_t)arg; }
+
+static int main_emfile(void *arg) {
+    (void)arg;
+    int n = 1000;
+    struct env e;
+    env_start(&e, echo_handler, NULL, NULL);
+    memset(&storm, 0, sizeof storm);
+    storm.port = e.port;
+    storm.release = corio_event_new();
+    ASSERT_RC(corio_to_thread(noop, NULL), 0); /* the pool's eventfd and thread exist before the storm */
+    int reserve[4];
+    for (int i = 0; i < 4; i++) ASSERT_GE(reserve[i] = open("/dev/null", O_RDONLY | O_CLOEXEC), 0);
+
+    corio_task **t = calloc((size_t)n, sizeof *t);
+    int *statuses = calloc((size_t)n, sizeof *statuses);
+    /* In waves of 25, each settled before the next, so the server gets its turns however slow this machine is
+     * (timers would bunch up under load and turn the storm into one burst of client sockets). */
+    for (int i = 0; i < n; i += 25) {
+        for (int k = i; k < i + 25 && k < n; k++)
+            ASSERT_NOT_NULL(t[k] = corio_spawn(storm_client, (void *)(intptr_t)k));
+        wait_until(&storm.done, i + 25 < n ? i + 25 : n, 30000);
+    }
+    ASSERT_EQ(storm.served + storm.rejected + storm.connect_failed, n);
+    ASSERT_GT(storm.connect_failed + storm.rejected, 0); /* the limit was really hit */
+    if (storm.served < 20)                               /* the server served what it could */
+        TEST_FAIL_("served %d, shed or unanswered %d, could not connect %d", storm.served, storm.rejected,
+                   storm.connect_failed);
+    ASSERT_EQ(corio_server_conns(e.srv), (size_t)storm.served);
+
+    /* Out of descriptors with clients knocking (an outside process, whose connections wait in our backlog):
+     * the server must neither spin nor die. The clients that were turned away have closed theirs, so ballast
+     * takes every descriptor left; the pool thread gives back the 4 reserved ones for the command's pipes. */
+    int ballast[256], nballast = 0;
+    while (nballast < 256 && (ballast[nballast] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) nballast++;
+    ASSERT_EQ(errno, EMFILE);
+    char port[16], script[PATH_MAX];
+    snprintf(port, sizeof port, "%d", e.port);
+    struct cmd c = {.argv = {"python3", (char *)source_path("tests/client.py", script, sizeof script), "hold", port,
+                             "20", "1.0", NULL},
+                    .timeout_ms = 20000,
+                    .reserve = reserve,
+                    .nreserve = 4};
+    int started = st.started;
+    int64_t cpu0 = cpu_ms(), wall0 = test_now_ms();
+    ASSERT_RC(corio_to_thread(run_cmd, &c), 0);
+    int64_t cpu = cpu_ms() - cpu0, wall = test_now_ms() - wall0;
+    expect_exit_ok(&c);
+    ASSERT_GE(wall, 1000);
+    ASSERT_LT(cpu, wall / 3); /* a spinning acceptor would burn the whole second */
+    int opened = 0, closed = 0;
+    ASSERT_EQ(sscanf(c.out, "hold opened %d closed_by_server %d", &opened, &closed), 2);
+    ASSERT_EQ(opened, 20);
+    /* Each was either refused cleanly (accepted with the spare descriptor and closed at once) or served: none was
+     * left hanging in the backlog. Only the 3 descriptors run_cmd closed after the fork were free to serve. */
+    ASSERT_EQ(closed + (st.started - started), 20);
+    ASSERT_GE(closed, 17);
+    for (int64_t end = test_now_ms() + 5000; st.active > storm.served;) {
+        ASSERT_LT(test_now_ms(), end);
+        ASSERT_RC(corio_sleep(2), 0);
+    }
+    ASSERT_EQ(corio_server_conns(e.srv), (size_t)storm.served);
+    free(c.out);
+    for (int i = 0; i < nballast; i++) close(ballast[i]);
+
+    /* the connections it had are still served */
+    corio_event_set(storm.release);
+    ASSERT_RC(corio_gather(t, (size_t)n, statuses), 0);
+    ASSERT_EQ(storm.served_again, storm.served);
+    /* descriptors are free again: it accepts again */
+    for (int i = 0; i < 20; i++) ASSERT_RC(echo_once(e.port, 100, (unsigned)i), 0);
+    env_stop(&e);
+    corio_event_free(storm.release);
+    free(statuses);
+    free(t);
+    return 0;
+}
+TEST_TIMEOUT(out_of_descriptors_keeps_serving, 90) {
+    struct rlimit rl;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = 256;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    run_ok(main_emfile, NULL);
+}
+
+/* ---- stop, cancel, max_conns ------------------------------------------------------------------------------------ */
+
+/* A handler that waits "forever": only a cancellation ends it. */
+static int sleepy_handler(int fd, void *arg) {
+    (void)fd;
+    (void)arg;
+    handler_begin();
+    return handler_end(corio_sleep(600000));
+}
+
+/* Connects and waits for the server to close the connection. */
+static int waiting_client(void *arg) {
+    int port = (int)(intptr_t)arg;
+    int fd = corio_tcp_connect("127.0.0.1", port);
+    if (fd < 0) return fd;
+    char c;
+    ssize_t n = corio_read(fd, &c, 1);
+    corio_close(fd);
+    return n == 0 ? 0 : n < 0 ? (int)n : -EPROTO;
+}
+
+static int main_stop(void *arg) {
+    bool by_cancel = arg != NULL;
+    struct env e;
+    env_start(&e, sleepy_handler, NULL, NULL);
+    corio_task *t[5];
+    for (int i = 0; i < 5; i++) t[i] = corio_spawn(waiting_client, (void *)(intptr_t)e.port);
+    wait_until(&st.started, 5, 5000);
+    ASSERT_EQ(corio_server_conns(e.srv), 5);
+    ASSERT_RC(corio_server_free(e.srv), -EBUSY);
+    if (by_cancel) {
+        ASSERT_RC(corio_cancel(e.runner), 0);
+        ASSERT_RC(corio_await(e.runner), 0);
+        ASSERT_RC(e.run_rc, -ECANCELED);
+    } else {
+        corio_server_stop(e.srv);
+        ASSERT_RC(corio_await(e.runner), 0);
+        ASSERT_RC(e.run_rc, 0);
+    }
+    /* run returned only after every handler had ended */
+    ASSERT_EQ(st.ended, 5);
+    ASSERT_EQ(st.cancelled, 5);
+    ASSERT_EQ(corio_server_conns(e.srv), 0);
+    ASSERT_RC(corio_gather(t, 5, NULL), 0); /* and each client saw its connection closed */
+    /* stopped, the server can run again */
+    e.runner = corio_spawn(runner_fn, &e);
+    ASSERT_RC(corio_yield(), 0);
+    int fd = corio_tcp_connect("127.0.0.1", e.port);
+    ASSERT_GE(fd, 0);
+    wait_until(&st.started, 6, 5000);
+    corio_server_stop(e.srv);
+    ASSERT_RC(corio_await(e.runner), 0);
+    ASSERT_RC(e.run_rc, 0);
+    ASSERT_EQ(st.ended, 6);
+    corio_close(fd);
+    ASSERT_RC(corio_server_free(e.srv), 0);
+    return 0;
+}
+TEST(stop_cancels_and_waits_for_handlers) { run_ok(main_stop, NULL); }
+TEST(cancel_of_run_cancels_and_waits_for_handlers) { run_ok(main_stop, (void *)1); }
+
+/* When the main task returns, corio_run cancels the server's task, which still waits for its handlers. */
+static int main_return_while_serving(void *arg) {
+    struct env *e = arg;
+    env_start(e, sleepy_handler, NULL, NULL);
+    corio_detach(e->runner);
+    corio_detach(corio_spawn(waiting_client, (void *)(intptr_t)e->port));
+    wait_until(&st.started, 1, 5000);
+    return 0;
+}
+TEST(loop_end_cancels_a_running_server) {
+    struct env e;
+    run_ok(main_return_while_serving, &e);
+    ASSERT_RC(e.run_rc, -ECANCELED);
+    ASSERT_EQ(st.ended, 1);
+    ASSERT_RC(corio_server_free(e.srv), 0);
+}
+
+static int main_max_conns(void *arg) {
+    (void)arg;
+    corio_server_opts opts = {.backlog = 0, .max_conns = 3};
+    struct env e;
+    env_start(&e, echo_handler, (void *)(intptr_t)30, &opts); /* each handler waits 30 ms first */
+    struct client cl[12];
+    corio_task *t[12];
+    for (int i = 0; i < 12; i++) {
+        cl[i] = (struct client){.port = e.port, .len = 10, .seed = (unsigned)i};
+        t[i] = corio_spawn(client_fn, &cl[i]);
+    }
+    ASSERT_RC(corio_gather(t, 12, NULL), 0);
+    wait_until(&st.ended, 12, 5000);
+    ASSERT_EQ(st.max_active, 3);
+    ASSERT_EQ(st.max_server_conns, 3);
+    env_stop(&e);
+    return 0;
+}
+TEST(max_conns_is_respected) { run_ok(main_max_conns, NULL); }
+
+/* ---- corio_serve, arguments, errors ------------------------------------------------------------------------------ */
+
+static int free_port(void) {
+    int fd = corio_tcp_listen("127.0.0.1", 0, 1);
+    ASSERT_GE(fd, 0);
+    int port = corio_local_port(fd);
+    corio_close(fd);
+    return port;
+}
+
+static int serve_fn(void *arg) { return corio_serve("127.0.0.1", (int)(intptr_t)arg, echo_handler, NULL); }
+
+static int main_serve(void *arg) {
+    (void)arg;
+    memset(&st, 0, sizeof st);
+    int port = free_port();
+    corio_task *t = corio_spawn(serve_fn, (void *)(intptr_t)port);
+    ASSERT_RC(corio_yield(), 0);
+    ASSERT_RC(echo_once(port, 5000, 1), 0);
+    ASSERT_RC(corio_cancel(t), 0);
+    ASSERT_RC(corio_await(t), -ECANCELED);
+    /* freed: the port is free again */
+    int fd = corio_tcp_listen("127.0.0.1", port, 1);
+    ASSERT_GE(fd, 0);
+    corio_close(fd);
+    ASSERT_RC(corio_serve("127.0.0.1", -1, echo_handler, NULL), -EINVAL);
+    return 0;
+}
+TEST(serve_until_cancelled) { run_ok(main_serve, NULL); }
+
+static int main_bad_args(void *arg) {
+    (void)arg;
+    memset(&st, 0, sizeof st);
+    ASSERT_RC(corio_server_run(NULL), -EINVAL);
+    ASSERT_RC(corio_server_port(NULL), -EINVAL);
+    ASSERT_EQ(corio_server_conns(NULL), 0);
+    ASSERT_RC(corio_server_free(NULL), -EINVAL);
+    corio_server_stop(NULL);
+    errno = 0;
+    ASSERT_NULL(corio_server_new("127.0.0.1", 0, NULL, NULL, NULL));
+    ASSERT_EQ(errno, EINVAL);
+    ASSERT_NULL(corio_server_new("127.0.0.1", 70000, echo_handler, NULL, NULL));
+    ASSERT_EQ(errno, EINVAL);
+    corio_server_opts bad = {.backlog = -1, .max_conns = 0};
+    ASSERT_NULL(corio_server_new("127.0.0.1", 0, echo_handler, NULL, &bad));
+    ASSERT_EQ(errno, EINVAL);
+
+    struct env e;
+    env_start(&e, echo_handler, NULL, NULL);
+    errno = 0;
+    ASSERT_NULL(corio_server_new("127.0.0.1", e.port, echo_handler, NULL, NULL));
+    ASSERT_EQ(errno, EADDRINUSE);
+    ASSERT_RC(corio_yield(), 0);
+    ASSERT_RC(corio_server_run(e.srv), -EBUSY); /* already run by e.runner */
+    ASSERT_RC(corio_server_free(e.srv), -EBUSY);
+    env_stop(&e);
+    return 0;
+}
+TEST(bad_arguments) { run_ok(main_bad_args, NULL); }
+
+TEST(outside_a_loop) {
+    /* a server can be made (and its port known) before corio_run, and freed after */
+    corio_server *srv = corio_server_new("127.0.0.1", 0, echo_handler, NULL, NULL);
+    ASSERT_NOT_NULL(srv);
+    ASSERT_GT(corio_server_port(srv), 0);
+    ASSERT_RC(corio_server_run(srv), -EPERM);
+    ASSERT_RC(corio_server_free(srv), 0);
+}
+
+/* A stop that comes before run makes run return at once. */
+static int main_stop_before_run(void *arg) {
+    (void)arg;
+    corio_server *srv = corio_server_new("127.0.0.1", 0, echo_handler, NULL, NULL);
+    corio_server_stop(srv);
+    ASSERT_RC(corio_server_run(srv), 0);
+    ASSERT_RC(corio_server_free(srv), 0);
+    return 0;
+}
+TEST(stop_before_run) { run_ok(main_stop_before_run, NULL); }
+
+/* ---- examples/echo_server as its own process ----------------------------------------------------------------------
+ */
+
+TEST(echo_server_example) {
+    char path[PATH_MAX];
+    example_path("echo_server", path, sizeof path);
+    int out[2];
+    ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(out[1], 1);
+        execl(path, path, "0", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char line[64] = {0};
+    size_t len = 0;
+    while (len < sizeof line - 1 && !strchr(line, '\n')) {
+        ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    int port = 0;
+    if (sscanf(line, "listening on port %d", &port) != 1) {
+        kill(pid, SIGKILL);
+        TEST_FAIL_("%s printed \"%s\"", path, line);
+    }
+    char ports[16];
+    snprintf(ports, sizeof ports, "%d", port);
+    struct cmd c = {.argv = {"nc", "-N", "-w", "10", "127.0.0.1", ports, NULL},
+                    .input = "one\ntwo\n",
+                    .inlen = 8,
+                    .timeout_ms = 10000};
+    ASSERT_RC(run_cmd(&c), 0);
+    int status;
+    kill(pid, SIGTERM); /* cancels its main task: it stops serving and exits 0 */
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    expect_exit_ok(&c);
+    ASSERT_STREQ(c.out, "one\ntwo\n");
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(out[0]);
+    free(c.out);
+}

@@ -1,0 +1,554 @@
+/* test_stream.c - tests of buffered streams (corio_stream_*) as corio.h specifies them: lines and delimiters that
+ * arrive in small pieces (over socketpairs, a TCP pair and a pipe), read_exactly and early EOF, an endless line
+ * against a bounded read_line, 8 MiB written to a slow reader, timeouts that keep buffered data, a reset peer,
+ * and bad arguments. */
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static void run_ok(corio_fn fn, void *arg) { ASSERT_RC(corio_run(fn, arg), 0); }
+
+static void pair(int sv[2]) { ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0); }
+
+/* A task writing pieces to fd with a pause between them, then closing fd (the reader sees EOF). */
+struct feeder {
+    int fd;
+    const char *const *pieces; /* NULL-terminated */
+    int64_t pause_ms;
+    int rc;
+};
+static int feeder_fn(void *arg) {
+    struct feeder *f = arg;
+    for (const char *const *p = f->pieces; *p; p++) {
+        ssize_t n = corio_write(f->fd, *p, strlen(*p));
+        if (n < 0) return f->rc = (int)n;
+        if (f->pause_ms >= 0 && (f->rc = corio_sleep(f->pause_ms)) < 0) return f->rc;
+    }
+    return f->rc = corio_close(f->fd);
+}
+
+/* ---- read_line ---------------------------------------------------------------------------------------------- */
+
+static const char *const line_pieces[] = {"hel", "lo\nwor", "ld\n", "\n", "x", "y\nla", "st", NULL};
+
+static void expect_lines(corio_stream *s) {
+    char buf[64];
+    ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 6);
+    ASSERT_STREQ(buf, "hello\n");
+    ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 6);
+    ASSERT_STREQ(buf, "world\n");
+    ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 1);
+    ASSERT_STREQ(buf, "\n");
+    ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 3);
+    ASSERT_STREQ(buf, "xy\n");
+    ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 4); /* the last line lacks its '\n' */
+    ASSERT_STREQ(buf, "last");
+    ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 0);
+    ASSERT_STREQ(buf, "");
+    ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 0); /* EOF stays */
+}
+
+static int main_lines(void *arg) {
+    int64_t pause = (int64_t)(intptr_t)arg;
+    int sv[2];
+    pair(sv);
+    struct feeder f = {.fd = sv[1], .pieces = line_pieces, .pause_ms = pause};
+    corio_task *t = corio_spawn(feeder_fn, &f);
+    corio_stream *s = corio_stream_new(sv[0]);
+    ASSERT_NOT_NULL(s);
+    ASSERT_EQ(corio_stream_fd(s), sv[0]);
+    expect_lines(s);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(corio_stream_free(s), 0);
+    return 0;
+}
+TEST(read_line_small_pieces_with_pauses) { run_ok(main_lines, (void *)(intptr_t)5); }
+TEST(read_line_small_pieces_back_to_back) { run_ok(main_lines, (void *)(intptr_t)0); }
+
+/* A long line arriving one byte per write is assembled correctly (and, with the scan position remembered,
+ * in time linear in its length). */
+struct dribbler {
+    int fd;
+    size_t len;
+};
+static int dribble_fn(void *arg) {
+    struct dribbler *d = arg;
+    for (size_t i = 0; i < d->len; i++) {
+        char c = i + 1 == d->len ? '\n' : (char)('a' + i % 26);
+        ssize_t n = corio_write(d->fd, &c, 1);
+        if (n < 0) return (int)n;
+        if (i % 4 == 0 && corio_yield() < 0) return -ECANCELED;
+    }
+    return corio_close(d->fd);
+}
+static int main_dribble(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    struct dribbler d = {.fd = sv[1], .len = test_small() ? 5000 : 40000};
+    corio_task *t = corio_spawn(dribble_fn, &d);
+    corio_stream *s = corio_stream_new(sv[0]);
+    char *buf = malloc(d.len + 1);
+    ASSERT_EQ(corio_stream_read_line(s, buf, d.len + 1), (int64_t)d.len);
+    for (size_t i = 0; i + 1 < d.len; i++) ASSERT_EQ(buf[i], 'a' + i % 26);
+    ASSERT_EQ(buf[d.len - 1], '\n');
+    ASSERT_EQ(corio_stream_read_line(s, buf, d.len + 1), 0);
+    ASSERT_RC(corio_await(t), 0);
+    free(buf);
+    corio_stream_free(s);
+    return 0;
+}
+TEST(read_line_one_byte_at_a_time) { run_ok(main_dribble, NULL); }
+
+/* The same over TCP on 127.0.0.1. */
+static int main_tcp_lines(void *arg) {
+    (void)arg;
+    int lfd = corio_tcp_listen("127.0.0.1", 0, 0);
+    ASSERT_GE(lfd, 0);
+    int port = corio_local_port(lfd);
+    ASSERT_GT(port, 0);
+    int cfd = corio_tcp_connect("127.0.0.1", port);
+    ASSERT_GE(cfd, 0);
+    int afd = corio_accept(lfd, NULL, NULL);
+    ASSERT_GE(afd, 0);
+    struct feeder f = {.fd = cfd, .pieces = line_pieces, .pause_ms = 2};
+    corio_task *t = corio_spawn(feeder_fn, &f);
+    corio_stream *s = corio_stream_new(afd);
+    expect_lines(s);
+    ASSERT_RC(corio_await(t), 0);
+    corio_stream_free(s);
+    corio_close(lfd);
+    return 0;
+}
+TEST(read_line_over_tcp) { run_ok(main_tcp_lines, NULL); }
+
+/* And over a pipe. */
+static int main_pipe_lines(void *arg) {
+    (void)arg;
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    struct feeder f = {.fd = p[1], .pieces = line_pieces, .pause_ms = 1};
+    corio_task *t = corio_spawn(feeder_fn, &f);
+    corio_stream *s = corio_stream_new(p[0]);
+    expect_lines(s);
+    ASSERT_RC(corio_await(t), 0);
+    corio_stream_free(s);
+    return 0;
+}
+TEST(read_line_over_pipe) { run_ok(main_pipe_lines, NULL); }
+
+/* ---- read_until ------------------------------------------------------------------------------------------- */
+
+static int main_until(void *arg) {
+    (void)arg;
+    static const char *const pieces[] = {"HEAD\r", "\n\r", "\nBODY--E", "ND-", "-xa", "a", "ab", "tail", NULL};
+    int sv[2];
+    pair(sv);
+    struct feeder f = {.fd = sv[1], .pieces = pieces, .pause_ms = 3};
+    corio_task *t = corio_spawn(feeder_fn, &f);
+    corio_stream *s = corio_stream_new(sv[0]);
+    char buf[64];
+    ASSERT_EQ(corio_stream_read_until(s, "\r\n\r\n", 4, buf, sizeof buf), 8);
+    ASSERT_EQ(memcmp(buf, "HEAD\r\n\r\n", 8), 0);
+    ASSERT_EQ(corio_stream_read_until(s, "--END--", 7, buf, sizeof buf), 11);
+    ASSERT_EQ(memcmp(buf, "BODY--END--", 11), 0);
+    /* a delimiter that overlaps itself, split over three reads: "aab" inside "xaaab" */
+    ASSERT_EQ(corio_stream_read_until(s, "aab", 3, buf, sizeof buf), 5);
+    ASSERT_EQ(memcmp(buf, "xaaab", 5), 0);
+    /* "tail" then EOF with no delimiter: -EPIPE, then 0 (nothing left) */
+    ASSERT_RC(corio_stream_read_until(s, "\n", 1, buf, sizeof buf), -EPIPE);
+    ASSERT_EQ(corio_stream_read_until(s, "\n", 1, buf, sizeof buf), 0);
+    ASSERT_RC(corio_await(t), 0);
+    corio_stream_free(s);
+    return 0;
+}
+TEST(read_until_delimiter_split_across_reads) { run_ok(main_until, NULL); }
+
+static int main_until_too_long(void *arg) {
+    (void)arg;
+    static const char *const pieces[] = {"0123456789", "abc\r\n", NULL};
+    int sv[2];
+    pair(sv);
+    struct feeder f = {.fd = sv[1], .pieces = pieces, .pause_ms = 2};
+    corio_task *t = corio_spawn(feeder_fn, &f);
+    corio_stream *s = corio_stream_new(sv[0]);
+    char buf[16];
+    /* 15 bytes with the delimiter: one more than max */
+    ASSERT_RC(corio_stream_read_until(s, "\r\n", 2, buf, 14), -EMSGSIZE);
+    ASSERT_RC(corio_await(t), 0);
+    corio_stream_free(s);
+    return 0;
+}
+TEST(read_until_longer_than_max_is_emsgsize) { run_ok(main_until_too_long, NULL); }
+
+/* ---- read_exactly and read ---------------------------------------------------------------------------------- */
+
+static int main_exactly(void *arg) {
+    (void)arg;
+    static const char *const pieces[] = {"abc", "def", "ghij", "klmnopqrstuvwxyz", "0123", NULL};
+    int sv[2];
+    pair(sv);
+    struct feeder f = {.fd = sv[1], .pieces = pieces, .pause_ms = 2};
+    corio_task *t = corio_spawn(feeder_fn, &f);
+    corio_stream *s = corio_stream_new(sv[0]);
+    char buf[32];
+    ASSERT_RC(corio_stream_read_exactly(s, buf, 5), 0);
+    ASSERT_EQ(memcmp(buf, "abcde", 5), 0);
+    ASSERT_RC(corio_stream_read_exactly(s, buf, 21), 0);
+    ASSERT_EQ(memcmp(buf, "fghijklmnopqrstuvwxyz", 21), 0);
+    ASSERT_RC(corio_stream_read_exactly(s, buf, 0), 0);
+    /* 4 bytes left, 10 asked: -EPIPE at EOF, and the stream is at its end */
+    ASSERT_RC(corio_stream_read_exactly(s, buf, 10), -EPIPE);
+    ASSERT_EQ(corio_stream_read(s, buf, sizeof buf), 0);
+    ASSERT_RC(corio_await(t), 0);
+    corio_stream_free(s);
+    return 0;
+}
+TEST(read_exactly_and_epipe_at_early_eof) { run_ok(main_exactly, NULL); }
+
+/* A pattern writer for the large transfers: byte i is i % 251 (a prime, so chunk sizes never line up with it). */
+static unsigned char pattern(size_t i) { return (unsigned char)(i % 251); }
+
+struct bulk {
+    int fd;
+    size_t total;
+    int rc;
+};
+static int bulk_writer_fn(void *arg) {
+    struct bulk *b = arg;
+    unsigned char *buf = malloc(65536);
+    size_t off = 0;
+    while (off < b->total) {
+        size_t n = b->total - off < 65536 ? b->total - off : 65536;
+        for (size_t i = 0; i < n; i++) buf[i] = pattern(off + i);
+        ssize_t w = corio_write(b->fd, buf, n);
+        if (w < 0) break;
+        off += n;
+    }
+    free(buf);
+    return b->rc = corio_close(b->fd);
+}
+
+/* read_exactly larger than the buffer (straight into the caller's memory), then the rest with read. */
+static int main_exactly_large(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    struct bulk b = {.fd = sv[1], .total = (1 << 20) + 1000};
+    corio_task *t = corio_spawn(bulk_writer_fn, &b);
+    corio_stream *s = corio_stream_new(sv[0]);
+    unsigned char first[10];
+    ASSERT_RC(corio_stream_read_exactly(s, first, sizeof first), 0);
+    unsigned char *big = malloc(1 << 20);
+    ASSERT_RC(corio_stream_read_exactly(s, big, 1 << 20), 0);
+    for (size_t i = 0; i < sizeof first; i++) ASSERT_EQ(first[i], pattern(i));
+    for (size_t i = 0; i < (1 << 20); i++)
+        if (big[i] != pattern(i + 10)) ASSERT_EQ(big[i], pattern(i + 10));
+    size_t rest = 0;
+    for (;;) {
+        ssize_t n = corio_stream_read(s, big, 300);
+        ASSERT_GE(n, 0);
+        if (n == 0) break;
+        for (ssize_t i = 0; i < n; i++) ASSERT_EQ(big[i], pattern((1 << 20) + 10 + rest + (size_t)i));
+        rest += (size_t)n;
+    }
+    ASSERT_EQ(rest, 990);
+    ASSERT_RC(corio_await(t), 0);
+    free(big);
+    corio_stream_free(s);
+    return 0;
+}
+TEST(read_exactly_larger_than_buffer) { run_ok(main_exactly_large, NULL); }
+
+/* corio_stream_read hands out what read_line left buffered before reading more. */
+static int main_read_buffered(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    ASSERT_EQ(write(sv[1], "line\nrest of it", 15), 15);
+    corio_stream *s = corio_stream_new(sv[0]);
+    char buf[64];
+    ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 5);
+    ASSERT_EQ(corio_stream_read(s, buf, 4), 4);
+    ASSERT_EQ(memcmp(buf, "rest", 4), 0);
+    ASSERT_EQ(corio_stream_read(s, buf, sizeof buf), 6);
+    ASSERT_EQ(memcmp(buf, " of it", 6), 0);
+    ASSERT_EQ(corio_stream_read(s, buf, 0), 0);
+    corio_close(sv[1]);
+    ASSERT_EQ(corio_stream_read(s, buf, sizeof buf), 0);
+    corio_stream_free(s);
+    return 0;
+}
+TEST(read_returns_buffered_bytes_first) { run_ok(main_read_buffered, NULL); }
+
+/* ---- limits ----------------------------------------------------------------------------------------------- */
+
+/* A 1 MiB line against read_line with max 64 KiB: -EMSGSIZE without waiting for the whole line and without
+ * buffering it; further calls work through the rest, and the next line is intact. */
+static int main_long_line(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    size_t len = 1 << 20;
+    char *line = malloc(len + 7);
+    memset(line, 'a', len);
+    memcpy(line + len, "\nnext\n", 6);
+    line[len + 6] = '\0';
+    const char *pieces[] = {line, NULL};
+    struct feeder f = {.fd = sv[1], .pieces = pieces, .pause_ms = 0};
+    corio_task *t = corio_spawn(feeder_fn, &f);
+    corio_stream *s = corio_stream_new(sv[0]);
+    size_t max = 64 * 1024;
+    char *buf = malloc(max);
+#if !defined(__SANITIZE_ADDRESS__)
+    struct mallinfo2 before = mallinfo2();
+#endif
+    int64_t t0 = test_now_ms();
+    ASSERT_RC(corio_stream_read_line(s, buf, max), -EMSGSIZE);
+    ASSERT_LT(test_now_ms() - t0, 2000);
+#if !defined(__SANITIZE_ADDRESS__)
+    struct mallinfo2 after = mallinfo2();
+    /* the stream's buffer grew to max at most, not towards the line's 1 MiB */
+    ASSERT_LT((int64_t)after.uordblks - (int64_t)before.uordblks, 2 * (int64_t)max);
+#endif
+    int fragments = 1;
+    ssize_t n;
+    while ((n = corio_stream_read_line(s, buf, max)) == -EMSGSIZE) fragments++;
+    ASSERT_LE(fragments, (int)(len / (max - 1)) + 1);
+    ASSERT_GT(n, 0); /* the line's last piece, ending in '\n' */
+    ASSERT_EQ(buf[n - 1], '\n');
+    ASSERT_EQ(corio_stream_read_line(s, buf, max), 5);
+    ASSERT_STREQ(buf, "next\n");
+    ASSERT_EQ(corio_stream_read_line(s, buf, max), 0);
+    ASSERT_RC(corio_await(t), 0);
+    corio_stream_free(s);
+    free(buf);
+    free(line);
+    return 0;
+}
+TEST_TIMEOUT(huge_line_is_emsgsize_without_hang, 20) { run_ok(main_long_line, NULL); }
+
+/* ---- writing -------------------------------------------------------------------------------------------------- */
+
+struct slow_reader {
+    int fd;
+    size_t got;
+    int rc;
+};
+static int slow_reader_fn(void *arg) {
+    struct slow_reader *r = arg;
+    unsigned char buf[32768];
+    size_t since_pause = 0;
+    for (;;) {
+        ssize_t n = corio_read(r->fd, buf, sizeof buf);
+        if (n < 0) return r->rc = (int)n;
+        if (n == 0) break;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != pattern(r->got + (size_t)i)) return r->rc = -EILSEQ;
+        r->got += (size_t)n;
+        since_pause += (size_t)n;
+        if (since_pause >= 256 * 1024) { /* slow: the writer keeps finding the socket full */
+            since_pause = 0;
+            if ((r->rc = corio_sleep(2)) < 0) return r->rc;
+        }
+    }
+    corio_close(r->fd);
+    return r->rc = 0;
+}
+
+/* 8 MiB through stream_write in pieces of every size class (buffered, filling the buffer, larger than it), then
+ * drain, to a reader that pauses: every byte arrives, in order. */
+static int main_write_drain(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    struct slow_reader r = {.fd = sv[1]};
+    corio_task *t = corio_spawn(slow_reader_fn, &r);
+    corio_stream *s = corio_stream_new(sv[0]);
+    size_t total = 8u << 20;
+    static const size_t sizes[] = {1, 100, 5000, 16383, 16384, 20000, 70000, 3};
+    unsigned char *buf = malloc(70000);
+    size_t off = 0;
+    for (size_t k = 0; off < total; k++) {
+        size_t n = sizes[k % (sizeof sizes / sizeof sizes[0])];
+        if (n > total - off) n = total - off;
+        for (size_t i = 0; i < n; i++) buf[i] = pattern(off + i);
+        ASSERT_EQ(corio_stream_write(s, buf, n), (int64_t)n);
+        off += n;
+    }
+    ASSERT_RC(corio_stream_drain(s), 0);
+    ASSERT_RC(corio_stream_drain(s), 0); /* nothing left: at once */
+    ASSERT_RC(corio_stream_free(s), 0);  /* closes: the reader sees EOF */
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(r.rc, 0);
+    ASSERT_EQ(r.got, total);
+    free(buf);
+    return 0;
+}
+TEST_TIMEOUT(write_and_drain_8mib_to_slow_reader, 30) { run_ok(main_write_drain, NULL); }
+
+/* Small writes stay buffered until drain: the peer sees nothing before. */
+static int main_write_buffers(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    corio_stream *s = corio_stream_new(sv[0]);
+    ASSERT_EQ(corio_stream_write(s, "hello ", 6), 6);
+    ASSERT_EQ(corio_stream_write(s, "world", 5), 5);
+    char buf[16];
+    ASSERT_EQ(read(sv[1], buf, sizeof buf), -1);
+    ASSERT_EQ(errno, EAGAIN);
+    ASSERT_RC(corio_stream_drain(s), 0);
+    ASSERT_EQ(read(sv[1], buf, sizeof buf), 11);
+    ASSERT_EQ(memcmp(buf, "hello world", 11), 0);
+    /* dropped unwritten data on free, as documented */
+    ASSERT_EQ(corio_stream_write(s, "lost", 4), 4);
+    ASSERT_RC(corio_stream_free(s), 0);
+    ASSERT_EQ(read(sv[1], buf, sizeof buf), 0);
+    close(sv[1]);
+    return 0;
+}
+TEST(small_writes_wait_for_drain) { run_ok(main_write_buffers, NULL); }
+
+/* Writing to a peer that has gone: -EPIPE (or -ECONNRESET), no SIGPIPE. */
+static int main_write_closed(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    close(sv[1]);
+    corio_stream *s = corio_stream_new(sv[0]);
+    ASSERT_EQ(corio_stream_write(s, "x", 1), 1);
+    int rc = corio_stream_drain(s);
+    ASSERT_TRUE(rc == -EPIPE || rc == -ECONNRESET);
+    corio_stream_free(s);
+    return 0;
+}
+TEST(drain_to_closed_peer_fails) { run_ok(main_write_closed, NULL); }
+
+/* ---- timeouts, cancellation, errors --------------------------------------------------------------------------- */
+
+/* A read_line that times out consumes nothing: the retry returns the whole line. The same for read_exactly. */
+static int main_timeout_keeps_data(void *arg) {
+    (void)arg;
+    static const char *const pieces[] = {"partial", " line\n12345", "67890", NULL};
+    int sv[2];
+    pair(sv);
+    struct feeder f = {.fd = sv[1], .pieces = pieces, .pause_ms = 100};
+    corio_task *t = corio_spawn(feeder_fn, &f);
+    corio_stream *s = corio_stream_new(sv[0]);
+    char buf[64];
+    corio_timeout scope;
+    ASSERT_RC(corio_timeout_enter(&scope, 30), 0);
+    ASSERT_RC(corio_stream_read_line(s, buf, sizeof buf), -ETIMEDOUT);
+    ASSERT_RC(corio_timeout_exit(&scope), -ETIMEDOUT);
+    ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 13);
+    ASSERT_STREQ(buf, "partial line\n");
+    ASSERT_RC(corio_timeout_enter(&scope, 30), 0);
+    ASSERT_RC(corio_stream_read_exactly(s, buf, 10), -ETIMEDOUT);
+    ASSERT_RC(corio_timeout_exit(&scope), -ETIMEDOUT);
+    ASSERT_RC(corio_stream_read_exactly(s, buf, 10), 0);
+    ASSERT_EQ(memcmp(buf, "1234567890", 10), 0);
+    ASSERT_RC(corio_await(t), 0);
+    corio_stream_free(s);
+    return 0;
+}
+TEST(timeout_keeps_buffered_data) { run_ok(main_timeout_keeps_data, NULL); }
+
+struct line_reader {
+    corio_stream *s;
+    ssize_t rc;
+};
+static int line_reader_fn(void *arg) {
+    struct line_reader *r = arg;
+    char buf[64];
+    r->rc = corio_stream_read_line(r->s, buf, sizeof buf);
+    return 0;
+}
+static int main_cancel_read(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    struct line_reader r = {.s = corio_stream_new(sv[0])};
+    corio_task *t = corio_spawn(line_reader_fn, &r);
+    ASSERT_RC(corio_sleep(10), 0);
+    ASSERT_RC(corio_cancel(t), 0);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(r.rc, -ECANCELED);
+    corio_stream_free(r.s);
+    close(sv[1]);
+    return 0;
+}
+TEST(cancelled_read_line_returns_ecanceled) { run_ok(main_cancel_read, NULL); }
+
+/* A peer that resets the TCP connection: read_line reports -ECONNRESET. */
+static int main_reset(void *arg) {
+    (void)arg;
+    int lfd = corio_tcp_listen("127.0.0.1", 0, 0);
+    int cfd = corio_tcp_connect("127.0.0.1", corio_local_port(lfd));
+    ASSERT_GE(cfd, 0);
+    int afd = corio_accept(lfd, NULL, NULL);
+    ASSERT_GE(afd, 0);
+    ASSERT_EQ(corio_write(cfd, "no newline", 10), 10);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    ASSERT_EQ(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    corio_close(cfd);
+    corio_stream *s = corio_stream_new(afd);
+    char buf[64];
+    ASSERT_RC(corio_stream_read_line(s, buf, sizeof buf), -ECONNRESET);
+    corio_stream_free(s);
+    corio_close(lfd);
+    return 0;
+}
+TEST(reset_peer_is_econnreset) { run_ok(main_reset, NULL); }
+
+static int main_bad_args(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    corio_stream *s = corio_stream_new(sv[0]);
+    char buf[8];
+    ASSERT_RC(corio_stream_read(NULL, buf, 1), -EINVAL);
+    ASSERT_RC(corio_stream_read(s, NULL, 1), -EINVAL);
+    ASSERT_RC(corio_stream_read_exactly(NULL, buf, 1), -EINVAL);
+    ASSERT_RC(corio_stream_read_exactly(s, NULL, 1), -EINVAL);
+    ASSERT_RC(corio_stream_read_line(NULL, buf, sizeof buf), -EINVAL);
+    ASSERT_RC(corio_stream_read_line(s, NULL, sizeof buf), -EINVAL);
+    ASSERT_RC(corio_stream_read_line(s, buf, 0), -EINVAL);
+    ASSERT_RC(corio_stream_read_line(s, buf, 1), -EINVAL); /* no room for a byte and the NUL */
+    ASSERT_RC(corio_stream_read_until(s, "x", 0, buf, sizeof buf), -EINVAL);
+    ASSERT_RC(corio_stream_read_until(s, NULL, 1, buf, sizeof buf), -EINVAL);
+    ASSERT_RC(corio_stream_read_until(s, "x", 1, NULL, sizeof buf), -EINVAL);
+    ASSERT_RC(corio_stream_read_until(s, "x", 1, buf, 0), -EINVAL);
+    ASSERT_RC(corio_stream_write(NULL, "x", 1), -EINVAL);
+    ASSERT_RC(corio_stream_write(s, NULL, 1), -EINVAL);
+    ASSERT_RC(corio_stream_drain(NULL), -EINVAL);
+    ASSERT_RC(corio_stream_fd(NULL), -EINVAL);
+    ASSERT_RC(corio_stream_free(NULL), -EINVAL);
+    corio_stream_free(s);
+    close(sv[1]);
+    return 0;
+}
+TEST(bad_arguments) {
+    errno = 0;
+    ASSERT_NULL(corio_stream_new(-1));
+    ASSERT_EQ(errno, EINVAL);
+    run_ok(main_bad_args, NULL);
+}
+
+TEST(outside_a_loop_is_eperm) {
+    int sv[2];
+    pair(sv);
+    ASSERT_EQ(write(sv[1], "abc\n", 4), 4);
+    corio_stream *s = corio_stream_new(sv[0]); /* creating one needs no loop */
+    ASSERT_NOT_NULL(s);
+    char buf[8];
+    ASSERT_RC(corio_stream_read(s, buf, sizeof buf), -EPERM);
+    ASSERT_RC(corio_stream_read_line(s, buf, sizeof buf), -EPERM);
+    ASSERT_EQ(corio_stream_write(s, "x", 1), 1); /* buffering alone needs no loop either */
+    ASSERT_RC(corio_stream_drain(s), -EPERM);
+    ASSERT_RC(corio_stream_free(s), 0);
+    close(sv[1]);
+}
