@@ -119,7 +119,8 @@ test: lib $(TESTS) $(EXAMPLES)
 
 # The AArch64 build runs every test under qemu-user (Debian: qemu-user gcc-aarch64-linux-gnu).
 test-aarch64:
-	$(MAKE) test CC=aarch64-linux-gnu-gcc ARCH=aarch64 RUNNER="env CORIO_TEST_SMALL=1 qemu-aarch64 -L /usr/aarch64-linux-gnu"
+	$(MAKE) test CC=aarch64-linux-gnu-gcc ARCH=aarch64 RUNNER="env CORIO_TEST_SMALL=1 \
+		CORIO_TEST_EXEC_WRAPPER=qemu-aarch64 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu qemu-aarch64"
 
 bench: all
 	@BUILD=$(BUILD) CC=$(CC) bench/run.sh
