@@ -4,6 +4,7 @@
 #   make test SANITIZE=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test SWITCH=ucontext   the portable ucontext context switch instead of the assembly one
 #   make test VALGRIND=1  every test under valgrind's memcheck (errors and definite leaks fail the case)
+#   make test TSAN=1      the tests under ThreadSanitizer (every context switch is annotated)
 #   make test-aarch64     cross-build for AArch64 and run the tests under qemu-user
 #   make bench            run the benchmarks (bench/run.sh), printing RESULT lines and ratios
 # Build products go to build/<config>/, so configurations never mix.
@@ -20,7 +21,7 @@ ifdef VALGRIND
 RUNNER := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 endif
 
-CONFIG := $(ARCH)-$(notdir $(CC))-$(SWITCH)$(if $(SANITIZE),-asan)$(if $(filter -O0,$(OPT)),-O0)
+CONFIG := $(ARCH)-$(notdir $(CC))-$(SWITCH)$(if $(SANITIZE),-asan)$(if $(TSAN),-tsan)$(if $(filter -O0,$(OPT)),-O0)
 BUILD ?= build/$(CONFIG)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -28,6 +29,10 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-pr
 ifdef SANITIZE
 CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
+endif
+ifdef TSAN
+CFLAGS_BASE += -fsanitize=thread
+LDFLAGS += -fsanitize=thread
 endif
 ifeq ($(SWITCH),ucontext)
 CFLAGS_BASE += -DCORIO_SWITCH_UCONTEXT

@@ -20,6 +20,14 @@
 #endif
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define CORIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORIO_TSAN 1
+#endif
+#endif
+
 #define CORIO__INF INT64_MAX
 #define CORIO__NAME_MAX 32
 #define CORIO__UNGUARDED_MARGIN 512 /* bytes of stack a task switching out of an unguarded stack must have left */
@@ -165,6 +173,9 @@ struct corio_task {
     bool shielded; /* the current wait ignores cancellation and timeout scopes */
     bool detached;
     bool gather_mark;
+#ifdef CORIO_TSAN
+    void *tsan_fiber; /* ThreadSanitizer's view of this task's context */
+#endif
     char name[CORIO__NAME_MAX];
 };
 
@@ -258,6 +269,9 @@ struct corio__loop {
     uint64_t end_seq;
     bool debug;
     bool shutting_down;
+#ifdef CORIO_TSAN
+    void *tsan_fiber; /* the scheduler's context, as ThreadSanitizer knows it */
+#endif
     void *sched_stack_lo; /* the scheduler stack's bounds, for the sanitizer's fiber switch */
     size_t sched_stack_size;
 };

@@ -17,6 +17,12 @@
 #if defined(CORIO_ASAN)
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if defined(CORIO_TSAN)
+#include <sanitizer/tsan_interface.h>
+#define TSAN_FIBER(x) (x)
+#else
+#define TSAN_FIBER(x) NULL
+#endif
 
 /* Switches between scheduler turns. A turn costs a clock read and two context switches, so amortising it over
  * 64 switches keeps bench_switch within ~1% of a bare switch, while a timer is at most 64 task slices late. */
@@ -53,7 +59,14 @@ static corio_task *pop_ready(corio__loop *l) {
 
 /* Every switch goes through here so the sanitizers can follow the stacks: AddressSanitizer must be told which
  * stack it is on, or it reports the other stack's frames as errors. */
-static inline void switch_ctx(corio__ctx *from, corio__ctx *to, const void *to_lo, size_t to_size, bool dying) {
+static inline void switch_ctx(corio__ctx *from, corio__ctx *to, const void *to_lo, size_t to_size, bool dying,
+                              void *to_fiber) {
+#if defined(CORIO_TSAN)
+    /* ThreadSanitizer keeps a shadow stack and a clock per context: tell it which one runs next */
+    __tsan_switch_to_fiber(to_fiber, 0);
+#else
+    (void)to_fiber;
+#endif
 #if defined(CORIO_ASAN)
     void *fake = NULL;
     __sanitizer_start_switch_fiber(dying ? NULL : &fake, to_lo, to_size);
@@ -82,6 +95,9 @@ static inline void prepare(corio__loop *l, corio_task *t) {
     if (!t->started) {
         t->started = true;
         corio__ctx_make_stack(&t->ctx, t->stack->lo, t->pool->size, task_entry, t);
+#if defined(CORIO_TSAN)
+        t->tsan_fiber = __tsan_create_fiber(0);
+#endif
     }
     t->state = CORIO__RUNNING;
     l->current = t;
@@ -112,10 +128,10 @@ void corio__schedule(corio__loop *l) {
             return;
         }
         prepare(l, next);
-        switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->pool->size, dying);
+        switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->pool->size, dying, TSAN_FIBER(next->tsan_fiber));
     } else {
         l->current = NULL;
-        switch_ctx(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, dying);
+        switch_ctx(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, dying, TSAN_FIBER(l->tsan_fiber));
     }
     after_switch(l);
 }
@@ -142,7 +158,7 @@ int corio_yield(void) {
     l->ready_tail = self;
     l->ready_head = next->next_ready; /* never NULL: self is behind next */
     prepare(l, next);
-    switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->pool->size, false);
+    switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->pool->size, false, TSAN_FIBER(next->tsan_fiber));
     after_switch(l);
     return 0;
 }
@@ -274,7 +290,8 @@ static int run_loop(corio__loop *l) {
             l->budget = BATCH - 1;
             corio_task *next = pop_ready(l);
             prepare(l, next);
-            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->pool->size, false);
+            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->pool->size, false,
+                       TSAN_FIBER(next->tsan_fiber));
             after_switch(l);
             continue;
         }
@@ -359,6 +376,9 @@ int corio_run(corio_fn fn, void *arg) {
         return rc;
     }
     sched_stack_bounds(l);
+#if defined(CORIO_TSAN)
+    l->tsan_fiber = __tsan_get_current_fiber();
+#endif
     /* as Go does: a write to a closed socket or pipe returns -EPIPE rather than killing the process */
     struct sigaction pipe_action;
     if (sigaction(SIGPIPE, NULL, &pipe_action) == 0 && pipe_action.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);

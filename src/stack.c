@@ -45,12 +45,13 @@ struct corio__slab {
     corio__stack stacks[];
 };
 
-static size_t page_size;
+static _Atomic size_t page_size; /* read by every loop's thread: atomic, though they all store the same value */
 static atomic_long guard_budget = -1; /* guarded stacks the process may still map; -1 until computed */
 
 size_t corio__page_size(void) {
-    if (!page_size) page_size = (size_t)sysconf(_SC_PAGESIZE);
-    return page_size;
+    size_t pg = atomic_load_explicit(&page_size, memory_order_relaxed);
+    if (!pg) atomic_store_explicit(&page_size, pg = (size_t)sysconf(_SC_PAGESIZE), memory_order_relaxed);
+    return pg;
 }
 
 static long compute_guard_budget(void) {

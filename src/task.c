@@ -1,16 +1,22 @@
 /* task.c - tasks: spawning, awaiting (with and without a deadline), detaching, cancelling, yielding, sleeping,
  * names, and timeout scopes. The waiting itself is corio__park/corio__wake in sched.c. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+#if defined(CORIO_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
 
 #define DEFAULT_STACK (64 * 1024)
 #define MIN_STACK (16 * 1024)
 #define MAX_STACK ((size_t)1 << 30)
 #define FREE_TASKS_MAX 1024 /* task structs kept for reuse: spawn then needs no malloc (bench_spawn) */
 
-static size_t default_stack = DEFAULT_STACK;
+/* process-wide, read by each corio_run: atomic, since loops may start in several threads */
+static _Atomic size_t default_stack = DEFAULT_STACK;
 
 static size_t round_to_pages(size_t n) {
     size_t pg = corio__page_size();
@@ -18,12 +24,12 @@ static size_t round_to_pages(size_t n) {
 }
 
 size_t corio__default_stack_size(void);
-size_t corio__default_stack_size(void) { return default_stack; }
+size_t corio__default_stack_size(void) { return atomic_load_explicit(&default_stack, memory_order_relaxed); }
 
 int corio_set_stack_size(size_t bytes) {
     if (corio__cur) return -EBUSY;
     if (bytes < MIN_STACK || bytes > MAX_STACK) return -EINVAL;
-    default_stack = round_to_pages(bytes);
+    atomic_store_explicit(&default_stack, round_to_pages(bytes), memory_order_relaxed);
     return 0;
 }
 
@@ -94,6 +100,9 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     t->status = 0;
     t->started = t->cancelled = t->shielded = t->detached = t->gather_mark = false;
     t->name[0] = 0;
+#ifdef CORIO_TSAN
+    t->tsan_fiber = NULL;
+#endif
     t->magic = CORIO__TASK_MAGIC;
     t->id = ++corio__next_id;
     t->loop = l;
@@ -119,6 +128,11 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
 
 void corio__task_free(corio__loop *l, corio_task *t) {
     corio__list_remove(&t->all);
+#ifdef CORIO_TSAN
+    /* never the running context: a task is freed after it has switched away for the last time */
+    if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
+    t->tsan_fiber = NULL;
+#endif
     if (t->stack) corio__stack_put(t->pool, t->stack);
     t->stack = NULL;
     t->magic = CORIO__TASK_DEAD;

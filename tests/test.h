@@ -15,8 +15,8 @@
 typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn, int timeout_s);
 int64_t test_now_ms(void); /* fresh monotonic clock, for measuring elapsed time in tests */
-/* 1 where each task costs far more and heavy cases must shrink: under valgrind, or with CORIO_TEST_SMALL set
- * (make test-aarch64 sets it for qemu). */
+/* 1 where each task costs far more and heavy cases must shrink: under valgrind or ThreadSanitizer, or with
+ * CORIO_TEST_SMALL set (make test-aarch64 sets it for qemu). */
 int test_small(void);
 
 #define TEST_TIMEOUT(name, secs)                                                                                       \

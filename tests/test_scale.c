@@ -148,7 +148,8 @@ static int empty(void *arg) {
 
 static int churn_main(void *arg) {
     (void)arg;
-    for (int i = 0; i < 200000; i++) ASSERT_RC(corio_await(corio_spawn(empty, NULL)), 0);
+    int n = test_small() ? 5000 : 200000;
+    for (int i = 0; i < n; i++) ASSERT_RC(corio_await(corio_spawn(empty, NULL)), 0);
     corio_stats st;
     ASSERT_RC(corio_stats_get(&st), 0);
     ASSERT_LE(st.stacks_in_use + st.stacks_cached, 256);
