@@ -135,3 +135,8 @@ format:
 
 clean:
 	rm -rf build
+
+# static analysis: clang-tidy (.clang-tidy) and cppcheck; any finding fails (tools/lint.sh)
+.PHONY: lint
+lint:
+	@tools/lint.sh

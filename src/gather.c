@@ -4,7 +4,7 @@
 #include "internal.h"
 
 /* Marks each task so a repeat shows in O(n); returns 0, or the error and leaves every task unmarked. */
-static int check_all(corio__loop *l, corio_task *self, corio_task **ts, size_t n) {
+static int check_all(corio__loop *l, const corio_task *self, corio_task **ts, size_t n) {
     int rc = 0;
     size_t i;
     for (i = 0; i < n; i++) {
@@ -69,6 +69,8 @@ int corio_gather(corio_task **ts, size_t n, int *statuses) {
         corio_task *first = NULL;
         for (size_t i = 0; i < n; i++)
             if (ts[i]->status < 0 && (!first || ts[i]->end_seq < first->end_seq)) first = ts[i];
+        /* gather_failed means one of these n tasks ended with status < 0, so first is set */
+        // cppcheck-suppress nullPointer
         rc = first->status;
     }
     for (size_t i = 0; i < n; i++) {

@@ -99,9 +99,11 @@ int corio_group_wait(corio_group *g) {
 }
 
 void corio__group_free_all(corio__loop *l) {
-    while (!corio__list_empty(&l->groups)) {
-        corio_group *g = corio__container_of(l->groups.next, corio_group, in_loop);
-        if (l->debug) fprintf(stderr, "corio: a task group was never waited for\n");
-        group_free(g);
+    /* next is read before group_free: clang's analyzer cannot tell that removing the first node updates the
+     * head, and re-reading l->groups.next looked to it like a use after free */
+    for (corio__link *n = l->groups.next, *next; n != &l->groups; n = next) {
+        next = n->next;
+        if (l->debug) (void)fprintf(stderr, "corio: a task group was never waited for\n");
+        group_free(corio__container_of(n, corio_group, in_loop));
     }
 }

@@ -43,7 +43,8 @@ static void sift_down(corio__heap *h, size_t i, corio__timer *t) {
 int corio__heap_push(corio__heap *h, corio__timer *t) {
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        corio__timer **v = realloc(h->v, cap * sizeof *v);
+        /* an array of pointers: sizeof *v is meant (clang-tidy < 16 has no WarnOnSizeOfPointerToAggregate) */
+        corio__timer **v = realloc(h->v, cap * sizeof *v); // NOLINT(bugprone-sizeof-expression)
         if (!v) return -ENOMEM;
         h->v = v;
         h->cap = cap;

@@ -37,7 +37,6 @@ struct corio__pool_link {
     pthread_mutex_t mu;
     corio__job *done; /* finished jobs, newest first */
     int efd;
-    size_t in_flight; /* jobs submitted and not yet resolved: keeps the loop polling */
 };
 
 static struct {

@@ -16,7 +16,7 @@
 
 #include "internal.h"
 
-extern char **environ;
+extern char **environ; // NOLINT(readability-redundant-declaration): POSIX has the program declare it
 
 struct corio_process {
     pid_t pid;
@@ -77,7 +77,7 @@ static int spawn(const char *file, char *const argv[], const corio_process_opts 
         posix_spawn_file_actions_destroy(&fa);
         return rc;
     }
-    int modes[3] = {o->stdin_mode, o->stdout_mode, o->stderr_mode};
+    const int modes[3] = {o->stdin_mode, o->stdout_mode, o->stderr_mode};
     for (int i = 0; i < 3 && !rc; i++) {
         if (modes[i] == CORIO_STDIO_PIPE)
             rc = posix_spawn_file_actions_adddup2(&fa, child[i], i);
@@ -102,7 +102,7 @@ static int spawn(const char *file, char *const argv[], const corio_process_opts 
 corio_process *corio_process_spawn(const char *file, char *const argv[], const corio_process_opts *opts) {
     corio_process_opts none = {0};
     const corio_process_opts *o = opts ? opts : &none;
-    int modes[3] = {o->stdin_mode, o->stdout_mode, o->stderr_mode};
+    const int modes[3] = {o->stdin_mode, o->stdout_mode, o->stderr_mode};
     if (!file || !argv || !argv[0]) {
         errno = EINVAL;
         return NULL;
@@ -117,6 +117,7 @@ corio_process *corio_process_spawn(const char *file, char *const argv[], const c
         errno = ENOMEM;
         return NULL;
     }
+    p->pid = 0; /* spawn sets it; set here too, since clang's analyzer cannot follow rc = -spawn(...) */
     p->pidfd = -1;
     p->status = 0;
     p->reaped = false;

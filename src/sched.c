@@ -83,8 +83,8 @@ static inline void switch_ctx(corio__ctx *from, corio__ctx *to, const void *to_l
 static void debug_check_slow(corio_task *t) {
     int64_t ran = corio__clock_ns() - t->ran_ns;
     if (ran > DEBUG_SLOW_NS)
-        fprintf(stderr, "corio: task \"%s\" ran %lld ms without suspending (it blocks the loop)\n",
-                t->name[0] ? t->name : "(unnamed)", (long long)(ran / 1000000));
+        (void)fprintf(stderr, "corio: task \"%s\" ran %lld ms without suspending (it blocks the loop)\n",
+                      t->name[0] ? t->name : "(unnamed)", (long long)(ran / 1000000));
 }
 
 static void task_entry(void *arg);
@@ -301,14 +301,15 @@ static int run_loop(corio__loop *l) {
             /* every task waits on another task: nothing outside can ever wake them. Rather than hang, cancel
              * them all (their waits return -ECANCELED); if even that wakes nobody, give up. */
             if (cancelled_all_for_deadlock) {
-                fprintf(stderr, "corio: deadlock: %zu tasks wait forever, even after cancellation\n", l->nrunning);
+                (void)fprintf(stderr, "corio: deadlock: %zu tasks wait forever, even after cancellation\n",
+                              l->nrunning);
                 return -EDEADLK;
             }
             if (l->debug)
-                fprintf(stderr,
-                        "corio: deadlock: %zu tasks wait on each other and nothing can wake them; "
-                        "cancelling them\n",
-                        l->nrunning);
+                (void)fprintf(stderr,
+                              "corio: deadlock: %zu tasks wait on each other and nothing can wake them; "
+                              "cancelling them\n",
+                              l->nrunning);
             cancelled_all_for_deadlock = true;
             cancel_all(l);
             continue;
@@ -327,15 +328,17 @@ static void report_unjoined(corio__loop *l) {
     for (corio__link *n = l->tasks.next; n != &l->tasks; n = n->next) {
         corio_task *t = corio__container_of(n, corio_task, all);
         if (t == l->main) continue;
-        fprintf(stderr, "corio: task \"%s\" was never awaited nor detached (status %d, %s)\n",
-                t->name[0] ? t->name : "(unnamed)", t->status, corio_err_name(t->status));
+        (void)fprintf(stderr, "corio: task \"%s\" was never awaited nor detached (status %d, %s)\n",
+                      t->name[0] ? t->name : "(unnamed)", t->status, corio_err_name(t->status));
     }
 }
 
 static void sched_stack_bounds(corio__loop *l) {
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &l->sched_stack_lo, &l->sched_stack_size);
+        /* cannot fail on an attr pthread_getattr_np filled; if it did, the bounds stay 0 (the loop is calloc'd)
+         * and only the sanitizers' view of the scheduler stack is less precise */
+        (void)pthread_attr_getstack(&attr, &l->sched_stack_lo, &l->sched_stack_size);
         pthread_attr_destroy(&attr);
     }
 }
@@ -350,11 +353,11 @@ static int backend_init(corio__loop *l) {
         l->backend.ops = &corio__uring_ops;
         int rc = l->backend.ops->init(l);
         if (rc == 0) return 0;
-        if (l->debug) fprintf(stderr, "corio: io_uring refused (%s), using epoll\n", corio_strerror(rc));
+        if (l->debug) (void)fprintf(stderr, "corio: io_uring refused (%s), using epoll\n", corio_strerror(rc));
     }
 #else
     if (want && strcmp(want, "uring") == 0 && l->debug)
-        fprintf(stderr, "corio: built without io_uring (liburing-dev), using epoll\n");
+        (void)fprintf(stderr, "corio: built without io_uring (liburing-dev), using epoll\n");
 #endif
     l->backend.ops = &corio__epoll_ops;
     return l->backend.ops->init(l);
@@ -381,7 +384,8 @@ int corio_run(corio_fn fn, void *arg) {
 #endif
     /* as Go does: a write to a closed socket or pipe returns -EPIPE rather than killing the process */
     struct sigaction pipe_action;
-    if (sigaction(SIGPIPE, NULL, &pipe_action) == 0 && pipe_action.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+    if (sigaction(SIGPIPE, NULL, &pipe_action) == 0 && pipe_action.sa_handler == SIG_DFL)
+        (void)signal(SIGPIPE, SIG_IGN);
     corio__cur = l;
     corio__stack_guard_install();
     corio__update_now(l);

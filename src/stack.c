@@ -45,7 +45,7 @@ struct corio__slab {
     corio__stack stacks[];
 };
 
-static _Atomic size_t page_size; /* read by every loop's thread: atomic, though they all store the same value */
+static _Atomic size_t page_size;      /* read by every loop's thread: atomic, though they all store the same value */
 static atomic_long guard_budget = -1; /* guarded stacks the process may still map; -1 until computed */
 
 size_t corio__page_size(void) {
@@ -110,8 +110,10 @@ static int new_slab(corio__pool *p) {
 
     struct corio__slab *slab = malloc(sizeof *slab + count * sizeof(corio__stack));
     if (!slab) goto fail_budget;
-    char *base =
-        mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK;
+    /* fd -1 is what MAP_ANONYMOUS asks for; cppcheck 2.10's POSIX model wants fd >= 0 whatever the flags */
+    // cppcheck-suppress invalidFunctionArg
+    char *base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (base == MAP_FAILED) goto fail_slab;
     /* a huge page would commit 2 MiB where a task touches 4 KiB */
     (void)madvise(base, bytes, MADV_NOHUGEPAGE);
@@ -210,12 +212,12 @@ void corio__pool_destroy(corio__pool *p) {
 
 /* ---- overflow reports ------------------------------------------------------------------------------------ */
 
-static char *put_str(char *p, char *end, const char *s) {
+static char *put_str(char *p, const char *end, const char *s) {
     while (*s && p < end) *p++ = *s++;
     return p;
 }
 
-static char *put_uint(char *p, char *end, size_t v) {
+static char *put_uint(char *p, const char *end, size_t v) {
     char tmp[24];
     int n = 0;
     do tmp[n++] = (char)('0' + v % 10);
@@ -236,7 +238,7 @@ void corio__stack_overflow(const corio_task *t, const char *how) {
     p = put_str(p, end, "\n");
     ssize_t ignored = write(STDERR_FILENO, buf, (size_t)(p - buf));
     (void)ignored;
-    signal(SIGABRT, SIG_DFL);
+    (void)signal(SIGABRT, SIG_DFL); /* best effort: abort() ends the process either way */
     abort();
 }
 
@@ -250,15 +252,18 @@ static void on_fault(int sig, siginfo_t *si, void *uctx) {
     corio_task *t = l ? l->current : NULL;
     if (t && t->stack) {
         char *addr = si->si_addr, *lo = t->stack->lo;
-        char *sp = addr;
+        char *sp;
 #if defined(__x86_64__)
         sp = (char *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
 #elif defined(__aarch64__)
         sp = (char *)((ucontext_t *)uctx)->uc_mcontext.sp;
+#else
+        sp = addr; /* no portable way to read it: only the fault address counts */
 #endif
         /* the guard page or (a large frame) the 64 KiB below the stack; or, from a stack without a guard page,
          * the task ran through its neighbours' stacks until it hit unmapped memory: its sp is below its stack */
-        if ((addr < lo && addr + 64 * 1024 + corio__page_size() >= lo) || (sp < lo && (size_t)(lo - sp) < MAX_DEPTH))
+        if ((addr < lo && addr + (size_t)64 * 1024 + corio__page_size() >= lo) ||
+            (sp < lo && (size_t)(lo - sp) < MAX_DEPTH))
             corio__stack_overflow(t,
                                   t->stack->guarded ? "" : " (it has no guard page: neighbouring stacks are damaged)");
     }
@@ -285,7 +290,7 @@ static void install_handler(void) {
 
 void corio__stack_guard_install(void) {
     /* the handler needs a stack of its own: the faulting one is full */
-    size_t sz = 64 * 1024;
+    size_t sz = (size_t)64 * 1024;
     alt_mem = malloc(sz);
     if (alt_mem) {
         stack_t ss = {.ss_sp = alt_mem, .ss_size = sz, .ss_flags = 0};

@@ -22,8 +22,8 @@
 #include "internal.h"
 
 /* 16 KiB: one read returns at most what the socket holds anyway, and asyncio's default limit is 64 KiB */
-#define RBUF_INIT (16 * 1024)
-#define WBUF_SIZE (16 * 1024)
+#define RBUF_INIT ((size_t)16 * 1024)
+#define WBUF_SIZE ((size_t)16 * 1024)
 
 struct corio_stream {
     int fd;
@@ -123,6 +123,7 @@ ssize_t corio_stream_read(corio_stream *s, void *buf, size_t len) {
 
 int corio_stream_read_exactly(corio_stream *s, void *buf, size_t len) {
     if (!s || (!buf && len)) return -EINVAL;
+    if (len == 0) return 0; /* buf may be NULL, and memcpy(NULL, p, 0) is undefined */
     /* Short reads accumulate in the stream's buffer, so a cancelled call loses nothing; only a read larger than
      * the buffer goes to the caller's memory piece by piece (and then a failure loses what was read). */
     if (len <= s->rcap) {
@@ -248,6 +249,7 @@ static int write_out(corio_stream *s, const void *extra, size_t elen) {
 
 ssize_t corio_stream_write(corio_stream *s, const void *buf, size_t len) {
     if (!s || (!buf && len)) return -EINVAL;
+    if (len == 0) return 0; /* buf may be NULL, and memcpy(p, NULL, 0) is undefined */
     if (len > (size_t)SSIZE_MAX) return -EINVAL;
     if (len <= WBUF_SIZE - s->wend) {
         memcpy(s->wbuf + s->wend, buf, len);

@@ -17,6 +17,9 @@ static void trampoline(unsigned hi, unsigned lo, unsigned fhi, unsigned flo) {
 }
 
 void corio__ctx_make_uc(corio__ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg) {
+    /* ucontext is obsolescent in POSIX but still in glibc and musl, and this file exists to be the portable
+     * fallback (cppcheck's portability note suggests threads instead) */
+    // cppcheck-suppress getcontextCalled
     getcontext(&ctx->uc);
     ctx->uc.uc_stack.ss_sp = lo;
     ctx->uc.uc_stack.ss_size = size;
@@ -30,6 +33,7 @@ void corio__ctx_switch(corio__ctx *from, corio__ctx *to) {
     /* the signal mask belongs to the thread, not to a task: swapcontext would reinstate the mask `to` was saved
      * with and undo any pthread_sigmask since (corio_signal_wait blocks signals), so give it the current one */
     pthread_sigmask(SIG_SETMASK, NULL, &to->uc.uc_sigmask);
+    // cppcheck-suppress swapcontextCalled
     swapcontext(&from->uc, &to->uc);
 }
 #else

@@ -10,8 +10,8 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-#define DEFAULT_STACK (64 * 1024)
-#define MIN_STACK (16 * 1024)
+#define DEFAULT_STACK ((size_t)64 * 1024)
+#define MIN_STACK ((size_t)16 * 1024)
 #define MAX_STACK ((size_t)1 << 30)
 #define FREE_TASKS_MAX 1024 /* task structs kept for reuse: spawn then needs no malloc (bench_spawn) */
 
@@ -41,9 +41,11 @@ static int64_t deadline_after(corio__loop *l, int64_t ms) {
 }
 
 static corio__pool *pool_for(corio__loop *l, size_t size) {
+    /* the first pool is part of the loop, never NULL (a for loop testing it made clang's analyzer think l could be) */
     corio__pool *p = &l->pool;
-    for (; p; p = p->next)
+    do {
         if (p->size == size) return p;
+    } while ((p = p->next));
     p = malloc(sizeof *p);
     if (!p) return NULL;
     corio__pool_init(p, size);

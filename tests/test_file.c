@@ -121,11 +121,11 @@ TEST_TIMEOUT(open_sets_cloexec, 10) { run_ok(main_cloexec, NULL); }
 
 static int main_large(void *arg) {
     (void)arg;
-    size_t n = 4u << 20;
+    size_t n = 4U << 20;
     unsigned char *out = malloc(n), *in = malloc(n);
     ASSERT_NOT_NULL(out);
     ASSERT_NOT_NULL(in);
-    for (size_t i = 0; i < n; i++) out[i] = (unsigned char)(i * 2654435761u >> 13);
+    for (size_t i = 0; i < n; i++) out[i] = (unsigned char)(i * 2654435761U >> 13);
     char path[64];
     temp_path(path, sizeof path);
     int fd = corio_file_open(path, O_RDWR | O_TRUNC, 0600);

@@ -1058,7 +1058,7 @@ TEST(outside_a_loop) {
 
 /* ---- real peers: python3 on the other end ---------------------------------------------------------------------- */
 
-extern char **environ;
+extern char **environ; // NOLINT(readability-redundant-declaration): POSIX has the program declare it
 
 static bool have_python(void) {
     if (system("python3 -c pass >/dev/null 2>&1") == 0) return true;

@@ -234,7 +234,7 @@ static int main_sigmask_clean(void *arg) {
     ASSERT_EQ(blk, 0);
     /* the classic signals only: glibc's posix_spawn ignores its two internal ones (32 and 33) in the child, and
      * qemu-user moves those to other real-time numbers */
-    ASSERT_EQ(ign & 0x7fffffffull, 0);
+    ASSERT_EQ(ign & 0x7fffffffULL, 0);
     ASSERT_RC(corio_process_wait(p, NULL), 0);
     ASSERT_RC(corio_process_free(p), 0);
     return 0;

@@ -573,7 +573,7 @@ static int stress_main(void *arg) {
     (void)arg;
     struct stress *s = calloc(1, sizeof *s);
     ASSERT_NOT_NULL(s);
-    s->rng = 0x9e3779b97f4a7c15u;
+    s->rng = 0x9e3779b97f4a7c15U;
     s->q = corio_queue_new(2);
     ASSERT_NOT_NULL(s->q);
     while (s->next_item < ST_ITEMS) {

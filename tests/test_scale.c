@@ -94,7 +94,7 @@ static int timers_main(void *arg) {
     ASSERT_NOT_NULL(go);
     uint32_t x = 12345;
     for (size_t i = 0; i < n; i++) {
-        x = x * 1103515245u + 12345u;
+        x = x * 1103515245U + 12345U;
         s[i] = (struct sleeper){.ms = 1 + (x >> 16) % 500, .go = go, .order = order, .next = &next};
         ts[i] = corio_spawn(sleep_and_record, &s[i]);
         ASSERT_NOT_NULL(ts[i]);

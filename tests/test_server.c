@@ -277,7 +277,7 @@ static int main_nc(void *arg) {
     env_start(&e, echo_handler, NULL, NULL);
     size_t len = 200 * 1024;
     char *input = malloc(len);
-    for (size_t i = 0; i < len; i++) input[i] = i % 64 == 63 ? '\n' : (char)('a' + i % 26);
+    for (size_t i = 0; i < len; i++) input[i] = (char)(i % 64 == 63 ? '\n' : 'a' + i % 26);
     char port[16];
     snprintf(port, sizeof port, "%d", e.port);
     struct cmd c = {

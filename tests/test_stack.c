@@ -263,11 +263,11 @@ static uint32_t MANY;
 static int many_task(void *arg) {
     uint32_t id = (uint32_t)(uintptr_t)arg;
     volatile uint32_t buf[768]; /* 3 KiB */
-    for (uint32_t i = 0; i < 768; i++) buf[i] = id * 2654435761u + i;
+    for (uint32_t i = 0; i < 768; i++) buf[i] = id * 2654435761U + i;
     ASSERT_RC(corio_yield(), 0); /* all MANY tasks are alive at this point */
     uint32_t sum = 0;
     for (uint32_t i = 0; i < 768; i++) {
-        if (buf[i] != id * 2654435761u + i) TEST_FAIL_("task %u: word %u changed", id, i);
+        if (buf[i] != id * 2654435761U + i) TEST_FAIL_("task %u: word %u changed", id, i);
         sum += buf[i];
     }
     many_results[id] = sum;
@@ -291,7 +291,7 @@ static int many_main(void *arg) {
     for (uint32_t i = 0; i < MANY; i++) ASSERT_RC(corio_await(t[i]), 0);
     for (uint32_t id = 0; id < MANY; id++) {
         uint32_t sum = 0;
-        for (uint32_t i = 0; i < 768; i++) sum += id * 2654435761u + i;
+        for (uint32_t i = 0; i < 768; i++) sum += id * 2654435761U + i;
         ASSERT_EQ(many_results[id], sum);
     }
     free(t);

@@ -77,7 +77,7 @@ struct dribbler {
 static int dribble_fn(void *arg) {
     struct dribbler *d = arg;
     for (size_t i = 0; i < d->len; i++) {
-        char c = i + 1 == d->len ? '\n' : (char)('a' + i % 26);
+        char c = (char)(i + 1 == d->len ? '\n' : 'a' + i % 26);
         ssize_t n = corio_write(d->fd, &c, 1);
         if (n < 0) return (int)n;
         if (i % 4 == 0 && corio_yield() < 0) return -ECANCELED;
@@ -368,7 +368,7 @@ static int main_write_drain(void *arg) {
     struct slow_reader r = {.fd = sv[1]};
     corio_task *t = corio_spawn(slow_reader_fn, &r);
     corio_stream *s = corio_stream_new(sv[0]);
-    size_t total = 8u << 20;
+    size_t total = 8U << 20;
     static const size_t sizes[] = {1, 100, 5000, 16383, 16384, 20000, 70000, 3};
     unsigned char *buf = malloc(70000);
     size_t off = 0;
