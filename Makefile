@@ -7,6 +7,7 @@
 #   make test TSAN=1      the tests under ThreadSanitizer (every context switch is annotated)
 #   make test-aarch64     cross-build for AArch64 and run the tests under qemu-user
 #   make bench            run the benchmarks (bench/run.sh), printing RESULT lines and ratios
+#   make lint             clang-tidy and cppcheck (tools/lint.sh); any finding fails
 # Build products go to build/<config>/, so configurations never mix.
 
 CC ?= cc

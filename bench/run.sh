@@ -91,6 +91,7 @@ if [ "$BENCH_FULL" = 1 ]; then
 else
     run bench_tasks 100000 1
 fi
+[ "${BENCH_IO:-0}" = 1 ] && { BUILD="$BUILD" CC="$CC" "$dir/io.sh" || failed="$failed io"; } # echo and HTTP vs libuv, epoll, nginx (~2 min)
 
 # value NAME: the lowest figure reported as RESULT NAME (over the rounds), empty if none was.
 value() {
