@@ -84,8 +84,7 @@ static int bench_main(void *arg) {
         if (r == 0 || ns < best) best = ns;
     }
     /* 1 means each yield went straight to the other task; 2 means through a scheduler context in between. */
-    printf("# %" PRIu64 " yields per run; corio counted %.2f context switches per yield\n", 2 * rounds,
-           ctx_per_yield);
+    printf("# %" PRIu64 " yields per run; corio counted %.2f context switches per yield\n", 2 * rounds, ctx_per_yield);
     bench_result("switch_corio", best, "ns");
     return 0;
 }

@@ -5,7 +5,8 @@
 # Boost.Context (Debian: libboost-context-dev), which the library does not. Pinned to CPU 1 when taskset exists.
 # The switch and spawn programs run in BENCH_ROUNDS (default 3) alternating rounds and the lowest figure of each
 # counts: noise from a neighbour then has to hit every round of one program to skew a ratio. BENCH_FULL=1 runs
-# bench_tasks with 1,000,000 tasks sleeping 10 s. Exits non-zero if any program fails or cannot be built.
+# bench_tasks with 1,000,000 tasks sleeping 10 s. Then bench/io.sh compares the echo and HTTP servers with libuv,
+# a raw epoll loop and nginx (~95 s; BENCH_IO=0 skips it). Exits non-zero if any program fails or cannot be built.
 set -u
 
 : "${BUILD:?set BUILD to the build directory, e.g. BUILD=build/x86_64-gcc-asm}"
@@ -91,7 +92,7 @@ if [ "$BENCH_FULL" = 1 ]; then
 else
     run bench_tasks 100000 1
 fi
-[ "${BENCH_IO:-0}" = 1 ] && { BUILD="$BUILD" CC="$CC" "$dir/io.sh" || failed="$failed io"; } # echo and HTTP vs libuv, epoll, nginx (~2 min)
+[ "${BENCH_IO:-1}" = 1 ] && { BUILD="$BUILD" CC="$CC" "$dir/io.sh" || failed="$failed io"; } # echo/HTTP vs libuv, epoll, nginx: ~95 s; BENCH_IO=0 skips
 
 # value NAME: the lowest figure reported as RESULT NAME (over the rounds), empty if none was.
 value() {
