@@ -35,7 +35,8 @@ static int ep_poll(corio__loop *l, int timeout_ms) {
     for (int i = 0; i < n; i++) {
         uint32_t e = ev[i].events;
         bool broken = e & (EPOLLERR | EPOLLHUP);
-        corio__fd_ready(l, ev[i].data.fd, broken || (e & (EPOLLIN | EPOLLRDHUP)), broken || (e & EPOLLOUT));
+        corio__fd_ready(l, ev[i].data.fd, broken || (e & (EPOLLIN | EPOLLRDHUP)), broken || (e & EPOLLOUT),
+                        broken || (e & EPOLLRDHUP));
     }
     return n;
 }

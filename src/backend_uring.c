@@ -123,9 +123,10 @@ static int ur_poll(corio__loop *l, int timeout_ms) {
         int res = cqe->res;
         bool more = cqe->flags & IORING_CQE_F_MORE;
         if (res < 0) /* the request failed (e.g. the descriptor went bad): let the waiters find out */
-            corio__fd_ready(l, fd, true, true);
+            corio__fd_ready(l, fd, true, true, true);
         else
-            corio__fd_ready(l, fd, res & (POLLIN | POLLRDHUP | POLLERR | POLLHUP), res & (POLLOUT | POLLERR | POLLHUP));
+            corio__fd_ready(l, fd, res & (POLLIN | POLLRDHUP | POLLERR | POLLHUP), res & (POLLOUT | POLLERR | POLLHUP),
+                            res & (POLLRDHUP | POLLERR | POLLHUP));
         /* the kernel ended the multishot request (overflow, or an error): arm a new one if fd is still ours.
          * Asked again after corio__fd_ready because a watcher's callback runs inside it and could close fd; the
          * two watchers today (pool, signals) never do, so cppcheck rightly finds it always true: insurance. */

@@ -194,6 +194,9 @@ struct corio__fdent {
     void *cb_data;
     bool armed;    /* watched by the backend */
     bool nonblock; /* O_NONBLOCK checked (set if need be) by corio's I/O */
+    bool stream;   /* a stream socket: a short read means its receive queue is empty */
+    bool drained;  /* a stream socket's last read was short and no readiness edge has come since */
+    bool hup;      /* the peer has hung up: EOF (or an error) waits, with no further edge to announce it */
 };
 
 typedef struct corio__backend_ops {
@@ -216,8 +219,9 @@ typedef struct corio__backend {
     void *impl; /* backend-private state */
 } corio__backend;
 
-/* Called by a backend: fd became readable and/or writable (an error or hang-up counts as both). */
-void corio__fd_ready(corio__loop *l, int fd, bool readable, bool writable);
+/* Called by a backend: fd became readable and/or writable (an error or hang-up counts as both); hup: the
+ * event included a hang-up or an error. */
+void corio__fd_ready(corio__loop *l, int fd, bool readable, bool writable, bool hup);
 /* The registry entry of fd, created if need be; NULL (and -ENOMEM / -EBADF via *rc) on failure. */
 corio__fdent *corio__fd_entry(corio__loop *l, int fd, int *rc);
 /* Suspends the running task until fd's next readiness edge in one direction (0 read, 1 write): 0, -EBADF if it
