@@ -18,6 +18,10 @@ int64_t test_now_ms(void); /* fresh monotonic clock, for measuring elapsed time 
 /* 1 where each task costs far more and heavy cases must shrink: under valgrind or ThreadSanitizer, or with
  * CORIO_TEST_SMALL set (make test-aarch64 sets it for qemu). */
 int test_small(void);
+/* corio_spawn that fails the case on NULL. */
+corio_task *test_spawn(corio_fn fn, void *arg);
+/* A few rounds of corio_yield: every spawned task runs until it blocks, whatever the ready-queue order. */
+void test_settle(void);
 
 #define TEST_TIMEOUT(name, secs)                                                                                       \
     static void test_##name(void);                                                                                     \

@@ -2,16 +2,6 @@
  * broadcast, and that cond_wait re-takes the lock and keeps its wakeup whatever cancellation does. */
 #include "test.h"
 
-static corio_task *spawn(corio_fn fn, void *arg) {
-    corio_task *t = corio_spawn(fn, arg);
-    ASSERT_NOT_NULL(t);
-    return t;
-}
-
-static void settle(void) {
-    for (int i = 0; i < 5; i++) ASSERT_RC(corio_yield(), 0);
-}
-
 /* ---- producer / consumer ------------------------------------------------------------------------------------ */
 
 #define PC_CAP 4
@@ -68,8 +58,8 @@ static int pc_main(void *arg) {
     ASSERT_NOT_NULL(p.not_empty);
     ASSERT_NOT_NULL(p.not_full);
     corio_task *prod[2], *cons[3];
-    for (int i = 0; i < 3; i++) cons[i] = spawn(pc_consumer, &p);
-    for (int i = 0; i < 2; i++) prod[i] = spawn(pc_producer, &p);
+    for (int i = 0; i < 3; i++) cons[i] = test_spawn(pc_consumer, &p);
+    for (int i = 0; i < 2; i++) prod[i] = test_spawn(pc_producer, &p);
     for (int i = 0; i < 2; i++) ASSERT_RC(corio_await(prod[i]), 0);
     ASSERT_RC(corio_lock_acquire(p.l), 0);
     p.done = 1;
@@ -119,15 +109,15 @@ static int signal_main(void *arg) {
     corio_cond_signal(c); /* nobody waits: the signal is not remembered */
     for (int i = 0; i < 5; i++) {
         w[i] = (struct cw){.l = l, .c = c, .id = i, .order = order, .n = &n};
-        t[i] = spawn(cw_waiter, &w[i]);
-        settle();
+        t[i] = test_spawn(cw_waiter, &w[i]);
+        test_settle();
     }
     ASSERT_EQ(n, 0);
     for (int i = 0; i < 2; i++) {
         ASSERT_RC(corio_lock_acquire(l), 0);
         corio_cond_signal(c);
         ASSERT_RC(corio_lock_release(l), 0);
-        settle();
+        test_settle();
         ASSERT_EQ(n, i + 1); /* exactly one woke */
         ASSERT_EQ(order[i], i);
     }
@@ -168,8 +158,8 @@ static int misuse_main(void *arg) {
     ASSERT_NOT_NULL(l);
     ASSERT_NOT_NULL(c);
     ASSERT_RC(corio_cond_wait(c, l), -EPERM); /* lock free */
-    corio_task *t = spawn(other_holds, l);
-    settle();
+    corio_task *t = test_spawn(other_holds, l);
+    test_settle();
     ASSERT_RC(corio_cond_wait(c, l), -EPERM); /* lock held by another task */
     ASSERT_RC(corio_await(t), 0);
     ASSERT_RC(corio_lock_try_acquire(l), 0); /* the failed waits did not disturb the lock */
@@ -198,7 +188,7 @@ static int precheck_main(void *arg) {
     corio_cond *c = corio_cond_new();
     ASSERT_NOT_NULL(c);
     ASSERT_RC(corio_lock_acquire(l), 0);
-    corio_detach(spawn(queue_on_lock, l));
+    corio_detach(test_spawn(queue_on_lock, l));
     ASSERT_RC(corio_yield(), 0);
     corio_timeout to;
     ASSERT_RC(corio_timeout_enter(&to, 1), 0);
@@ -237,11 +227,11 @@ static int cancel_relock_main(void *arg) {
     ASSERT_NOT_NULL(l);
     ASSERT_NOT_NULL(c);
     struct cw w = {.l = l, .c = c};
-    corio_task *t = spawn(cw_waiter, &w);
-    settle();
+    corio_task *t = test_spawn(cw_waiter, &w);
+    test_settle();
     ASSERT_RC(corio_lock_acquire(l), 0); /* free: the waiter released it inside cond_wait */
     ASSERT_RC(corio_cancel(t), 0);
-    settle();
+    test_settle();
     ASSERT_EQ(w.done, 0); /* cancelled, but cannot return without the lock we hold */
     ASSERT_RC(corio_lock_release(l), 0);
     ASSERT_RC(corio_await(t), 0);
@@ -264,10 +254,10 @@ static int signal_then_cancel_main(void *arg) {
     ASSERT_NOT_NULL(l);
     ASSERT_NOT_NULL(c);
     struct cw a = {.l = l, .c = c}, b = {.l = l, .c = c};
-    corio_task *ta = spawn(cw_waiter, &a);
-    settle();
-    corio_task *tb = spawn(cw_waiter, &b);
-    settle();
+    corio_task *ta = test_spawn(cw_waiter, &a);
+    test_settle();
+    corio_task *tb = test_spawn(cw_waiter, &b);
+    test_settle();
     ASSERT_RC(corio_lock_acquire(l), 0);
     corio_cond_signal(c);
     ASSERT_RC(corio_cancel(ta), 0);
@@ -276,7 +266,7 @@ static int signal_then_cancel_main(void *arg) {
     ASSERT_RC(a.rc, 0);
     ASSERT_RC(a.release_rc, 0);
     ASSERT_RC(a.next_rc, -ECANCELED);
-    settle();
+    test_settle();
     ASSERT_EQ(b.done, 0);
     ASSERT_RC(corio_lock_acquire(l), 0);
     corio_cond_signal(c);
@@ -299,10 +289,10 @@ static int cancel_then_signal_main(void *arg) {
     ASSERT_NOT_NULL(l);
     ASSERT_NOT_NULL(c);
     struct cw a = {.l = l, .c = c}, b = {.l = l, .c = c};
-    corio_task *ta = spawn(cw_waiter, &a);
-    settle();
-    corio_task *tb = spawn(cw_waiter, &b);
-    settle();
+    corio_task *ta = test_spawn(cw_waiter, &a);
+    test_settle();
+    corio_task *tb = test_spawn(cw_waiter, &b);
+    test_settle();
     ASSERT_RC(corio_cancel(ta), 0);
     ASSERT_RC(corio_lock_acquire(l), 0);
     corio_cond_signal(c);
@@ -345,8 +335,8 @@ static int timeout_main(void *arg) {
     ASSERT_NOT_NULL(l);
     ASSERT_NOT_NULL(c);
     struct tw w = {.l = l, .c = c};
-    corio_task *t = spawn(timed_waiter, &w);
-    settle();
+    corio_task *t = test_spawn(timed_waiter, &w);
+    test_settle();
     /* Hold the lock past the waiter's deadline: it must still wait for the lock before returning. */
     ASSERT_RC(corio_lock_acquire(l), 0);
     ASSERT_RC(corio_sleep(60), 0);
@@ -372,8 +362,8 @@ static int free_busy_main(void *arg) {
     ASSERT_NOT_NULL(l);
     ASSERT_NOT_NULL(c);
     struct cw w = {.l = l, .c = c};
-    corio_task *t = spawn(cw_waiter, &w);
-    settle();
+    corio_task *t = test_spawn(cw_waiter, &w);
+    test_settle();
     ASSERT_RC(corio_cond_free(c), -EBUSY);
     corio_cond_signal(c);
     ASSERT_RC(corio_await(t), 0);
@@ -388,8 +378,8 @@ TEST(cond_free_with_waiters_is_ebusy) { ASSERT_RC(corio_run(free_busy_main, NULL
 static int outside_main(void *arg) {
     void **objs = arg;
     struct cw w = {.l = objs[0], .c = objs[1]};
-    corio_task *t = spawn(cw_waiter, &w);
-    settle();
+    corio_task *t = test_spawn(cw_waiter, &w);
+    test_settle();
     corio_cond_broadcast(w.c);
     ASSERT_RC(corio_await(t), 0);
     ASSERT_RC(w.rc, 0);
@@ -416,7 +406,7 @@ static int cond_forever(void *arg) {
 }
 
 static int loop_end_main(void *arg) {
-    for (int i = 0; i < 3; i++) corio_detach(spawn(cond_forever, arg));
+    for (int i = 0; i < 3; i++) corio_detach(test_spawn(cond_forever, arg));
     ASSERT_RC(corio_yield(), 0);
     return 0;
 }

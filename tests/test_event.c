@@ -2,16 +2,6 @@
  * timeouts and misuse do to waiters. */
 #include "test.h"
 
-static corio_task *spawn(corio_fn fn, void *arg) {
-    corio_task *t = corio_spawn(fn, arg);
-    ASSERT_NOT_NULL(t);
-    return t;
-}
-
-static void settle(void) {
-    for (int i = 0; i < 5; i++) ASSERT_RC(corio_yield(), 0);
-}
-
 struct ew {
     corio_event *e;
     int rc, done, next_rc;
@@ -36,9 +26,9 @@ static int wakes_all_main(void *arg) {
     corio_task *t[4];
     for (int i = 0; i < 4; i++) {
         w[i] = (struct ew){.e = e};
-        t[i] = spawn(ew_waiter, &w[i]);
+        t[i] = test_spawn(ew_waiter, &w[i]);
     }
-    settle();
+    test_settle();
     ASSERT_RC(corio_sleep(5), 0);
     for (int i = 0; i < 4; i++) ASSERT_EQ(w[i].done, 0);
     corio_event_set(e);
@@ -83,8 +73,8 @@ static int clear_main(void *arg) {
     corio_event_clear(e);
     ASSERT_EQ(corio_event_is_set(e), 0);
     struct ew w = {.e = e};
-    corio_task *t = spawn(ew_waiter, &w);
-    settle();
+    corio_task *t = test_spawn(ew_waiter, &w);
+    test_settle();
     ASSERT_EQ(w.done, 0); /* cleared: waits again */
     corio_event_set(e);
     ASSERT_RC(corio_await(t), 0);
@@ -104,9 +94,9 @@ static int set_clear_main(void *arg) {
     corio_task *t[3];
     for (int i = 0; i < 3; i++) {
         w[i] = (struct ew){.e = e};
-        t[i] = spawn(ew_waiter, &w[i]);
+        t[i] = test_spawn(ew_waiter, &w[i]);
     }
-    settle();
+    test_settle();
     corio_event_set(e);
     corio_event_clear(e);
     for (int i = 0; i < 3; i++) {
@@ -127,9 +117,9 @@ static int cancel_main(void *arg) {
     corio_event *e = corio_event_new();
     ASSERT_NOT_NULL(e);
     struct ew a = {.e = e}, b = {.e = e};
-    corio_task *ta = spawn(ew_waiter, &a);
-    corio_task *tb = spawn(ew_waiter, &b);
-    settle();
+    corio_task *ta = test_spawn(ew_waiter, &a);
+    corio_task *tb = test_spawn(ew_waiter, &b);
+    test_settle();
     ASSERT_RC(corio_cancel(ta), 0);
     ASSERT_RC(corio_await(ta), 0);
     ASSERT_RC(a.rc, -ECANCELED);
@@ -151,8 +141,8 @@ static int set_then_cancel_main(void *arg) {
     corio_event *e = corio_event_new();
     ASSERT_NOT_NULL(e);
     struct ew a = {.e = e};
-    corio_task *ta = spawn(ew_waiter, &a);
-    settle();
+    corio_task *ta = test_spawn(ew_waiter, &a);
+    test_settle();
     corio_event_set(e);
     ASSERT_RC(corio_cancel(ta), 0); /* after the wakeup was handed over */
     ASSERT_RC(corio_await(ta), 0);
@@ -178,7 +168,7 @@ static int timeout_main(void *arg) {
     corio_event *e = corio_event_new();
     ASSERT_NOT_NULL(e);
     int64_t t0 = test_now_ms();
-    ASSERT_RC(corio_await(spawn(timed_waiter, e)), 0);
+    ASSERT_RC(corio_await(test_spawn(timed_waiter, e)), 0);
     ASSERT_GE(test_now_ms() - t0, 15);
     ASSERT_RC(corio_event_free(e), 0); /* the timed-out waiter left nothing behind */
     return 0;
@@ -193,8 +183,8 @@ static int free_busy_main(void *arg) {
     corio_event *e = corio_event_new();
     ASSERT_NOT_NULL(e);
     struct ew w = {.e = e};
-    corio_task *t = spawn(ew_waiter, &w);
-    settle();
+    corio_task *t = test_spawn(ew_waiter, &w);
+    test_settle();
     ASSERT_RC(corio_event_free(e), -EBUSY);
     ASSERT_EQ(corio_event_is_set(e), 0); /* still usable: nothing was freed */
     corio_event_set(e);
@@ -230,8 +220,8 @@ static int outside_main(void *arg) {
     ASSERT_RC(corio_event_wait(e), 0);
     corio_event_clear(e);
     struct ew w = {.e = e};
-    corio_task *t = spawn(ew_waiter, &w);
-    settle();
+    corio_task *t = test_spawn(ew_waiter, &w);
+    test_settle();
     corio_event_set(e);
     ASSERT_RC(corio_await(t), 0);
     ASSERT_RC(w.rc, 0);
@@ -254,7 +244,7 @@ static int waits_forever(void *arg) {
 }
 
 static int loop_end_main(void *arg) {
-    for (int i = 0; i < 3; i++) corio_detach(spawn(waits_forever, arg));
+    for (int i = 0; i < 3; i++) corio_detach(test_spawn(waits_forever, arg));
     ASSERT_RC(corio_yield(), 0);
     return 0;
 }

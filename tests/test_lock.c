@@ -2,17 +2,6 @@
  * cancelled or timed-out acquire leaves behind (corio.h lifetime rule 4). */
 #include "test.h"
 
-static corio_task *spawn(corio_fn fn, void *arg) {
-    corio_task *t = corio_spawn(fn, arg);
-    ASSERT_NOT_NULL(t);
-    return t;
-}
-
-/* A few rounds of corio_yield let every spawned task run until it blocks, whatever the ready-queue order. */
-static void settle(void) {
-    for (int i = 0; i < 5; i++) ASSERT_RC(corio_yield(), 0);
-}
-
 /* ---- mutual exclusion --------------------------------------------------------------------------------------- */
 
 struct mx {
@@ -41,7 +30,7 @@ static int mx_main(void *arg) {
     struct mx m = {.l = corio_lock_new()};
     ASSERT_NOT_NULL(m.l);
     corio_task *t[8];
-    for (int i = 0; i < 8; i++) t[i] = spawn(mx_worker, &m);
+    for (int i = 0; i < 8; i++) t[i] = test_spawn(mx_worker, &m);
     for (int i = 0; i < 8; i++) ASSERT_RC(corio_await(t[i]), 0);
     ASSERT_EQ(m.max_inside, 1);
     ASSERT_EQ(m.entries, 40);
@@ -84,8 +73,8 @@ static int fifo_main(void *arg) {
     /* Queue the waiters one at a time so the queueing order is known. */
     for (int i = 0; i < FIFO_N; i++) {
         w[i] = (struct fifo_waiter){&f, i};
-        t[i] = spawn(fifo_waiter, &w[i]);
-        settle();
+        t[i] = test_spawn(fifo_waiter, &w[i]);
+        test_settle();
     }
     ASSERT_EQ(f.n, 0);
     ASSERT_RC(corio_lock_release(f.l), 0);
@@ -134,7 +123,7 @@ static int non_holder_main(void *arg) {
     corio_lock *l = corio_lock_new();
     ASSERT_NOT_NULL(l);
     ASSERT_RC(corio_lock_acquire(l), 0);
-    ASSERT_RC(corio_await(spawn(other_release, l)), 0);
+    ASSERT_RC(corio_await(test_spawn(other_release, l)), 0);
     /* The failed release must not have taken the lock away from us. */
     ASSERT_RC(corio_lock_acquire(l), -EDEADLK);
     ASSERT_RC(corio_lock_release(l), 0);
@@ -162,9 +151,9 @@ static int try_main(void *arg) {
     corio_lock *l = corio_lock_new();
     ASSERT_NOT_NULL(l);
     ASSERT_RC(corio_lock_try_acquire(l), 0);
-    ASSERT_RC(corio_await(spawn(try_other, l)), 0);
+    ASSERT_RC(corio_await(test_spawn(try_other, l)), 0);
     ASSERT_RC(corio_lock_release(l), 0);
-    ASSERT_RC(corio_await(spawn(try_other_takes, l)), 0);
+    ASSERT_RC(corio_await(test_spawn(try_other_takes, l)), 0);
     ASSERT_RC(corio_lock_try_acquire(l), 0);
     ASSERT_RC(corio_lock_release(l), 0);
     ASSERT_RC(corio_lock_free(l), 0);
@@ -213,14 +202,14 @@ static void cancel_waiter_case(int settle_between) {
     ASSERT_NOT_NULL(l);
     struct cw a = {.l = l}, b = {.l = l};
     ASSERT_RC(corio_lock_acquire(l), 0);
-    corio_task *ta = spawn(cw_waiter, &a);
-    settle();
-    corio_task *tb = spawn(cw_waiter, &b);
-    settle();
+    corio_task *ta = test_spawn(cw_waiter, &a);
+    test_settle();
+    corio_task *tb = test_spawn(cw_waiter, &b);
+    test_settle();
     ASSERT_EQ(a.ran + b.ran, 0);
     ASSERT_RC(corio_cancel(ta), 0);
     if (settle_between) {
-        settle();
+        test_settle();
         ASSERT_EQ(a.ran, 1);
         ASSERT_RC(a.acquire_rc, -ECANCELED);
         ASSERT_EQ(b.ran, 0);
@@ -261,10 +250,10 @@ static int handoff_cancel_main(void *arg) {
     ASSERT_NOT_NULL(l);
     struct cw a = {.l = l}, b = {.l = l};
     ASSERT_RC(corio_lock_acquire(l), 0);
-    corio_task *ta = spawn(cw_waiter, &a);
-    settle();
-    corio_task *tb = spawn(cw_waiter, &b);
-    settle();
+    corio_task *ta = test_spawn(cw_waiter, &a);
+    test_settle();
+    corio_task *tb = test_spawn(cw_waiter, &b);
+    test_settle();
     ASSERT_RC(corio_lock_release(l), 0); /* handed to a, which has not run yet */
     ASSERT_RC(corio_cancel(ta), 0);
     ASSERT_RC(corio_await(ta), 0);
@@ -317,8 +306,8 @@ static int free_lock_main(void *arg) {
     ASSERT_NOT_NULL(tl.free_lock);
     ASSERT_NOT_NULL(tl.held_lock);
     ASSERT_RC(corio_lock_acquire(tl.held_lock), 0);
-    ASSERT_RC(corio_await(spawn(cancelled_taker, &tl)), 0);
-    ASSERT_RC(corio_await(spawn(expired_taker, &tl)), 0);
+    ASSERT_RC(corio_await(test_spawn(cancelled_taker, &tl)), 0);
+    ASSERT_RC(corio_await(test_spawn(expired_taker, &tl)), 0);
     ASSERT_RC(corio_lock_release(tl.held_lock), 0);
     ASSERT_RC(corio_lock_free(tl.free_lock), 0);
     ASSERT_RC(corio_lock_free(tl.held_lock), 0);
@@ -360,8 +349,8 @@ static int timeout_main(void *arg) {
     corio_task *t[3];
     ASSERT_RC(corio_lock_acquire(l), 0);
     for (int i = 0; i < 3; i++) {
-        t[i] = spawn(tw_waiter, &w[i]);
-        settle();
+        t[i] = test_spawn(tw_waiter, &w[i]);
+        test_settle();
     }
     int64_t t0 = test_now_ms();
     ASSERT_RC(corio_await(t[1]), 0); /* the middle waiter gives up while we still hold the lock */
@@ -398,8 +387,8 @@ static int free_busy_main(void *arg) {
     ASSERT_NOT_NULL(l);
     ASSERT_RC(corio_lock_acquire(l), 0);
     ASSERT_RC(corio_lock_free(l), -EBUSY); /* held */
-    corio_task *t = spawn(acquire_release, l);
-    settle();
+    corio_task *t = test_spawn(acquire_release, l);
+    test_settle();
     ASSERT_RC(corio_lock_free(l), -EBUSY); /* held and waited on */
     ASSERT_RC(corio_lock_release(l), 0);
     ASSERT_RC(corio_lock_free(l), -EBUSY); /* handed to the waiter, which has not run yet */
@@ -413,7 +402,7 @@ TEST(lock_free_busy) { ASSERT_RC(corio_run(free_busy_main, NULL), 0); }
 static int outside_main(void *arg) {
     corio_lock *l = arg;
     corio_task *t[4];
-    for (int i = 0; i < 4; i++) t[i] = spawn(acquire_release, l);
+    for (int i = 0; i < 4; i++) t[i] = test_spawn(acquire_release, l);
     ASSERT_RC(corio_lock_acquire(l), 0);
     ASSERT_RC(corio_yield(), 0);
     ASSERT_RC(corio_lock_release(l), 0);
@@ -450,8 +439,8 @@ static int ended_holder_main(void *arg) {
     corio_lock *l = corio_lock_new();
     ASSERT_NOT_NULL(l);
     forever_held = l;
-    ASSERT_RC(corio_await(spawn(take_and_end, l)), 0);
-    for (int i = 0; i < 4; i++) ASSERT_RC(corio_await(spawn(stranger, l)), 0);
+    ASSERT_RC(corio_await(test_spawn(take_and_end, l)), 0);
+    for (int i = 0; i < 4; i++) ASSERT_RC(corio_await(test_spawn(stranger, l)), 0);
     ASSERT_RC(corio_lock_release(l), -EPERM);
     ASSERT_RC(corio_lock_free(l), -EBUSY);
     return 0;
@@ -476,10 +465,10 @@ static int waits_forever(void *arg) {
 
 static int loop_end_main(void *arg) {
     corio_lock *l = arg;
-    corio_detach(spawn(holder_cleans_up, l));
+    corio_detach(test_spawn(holder_cleans_up, l));
     ASSERT_RC(corio_yield(), 0);
-    corio_detach(spawn(waits_forever, l));
-    corio_detach(spawn(waits_forever, l));
+    corio_detach(test_spawn(waits_forever, l));
+    corio_detach(test_spawn(waits_forever, l));
     ASSERT_RC(corio_yield(), 0);
     return 0;
 }

@@ -56,6 +56,16 @@ int64_t test_now_ms(void) {
 
 int test_small(void) { return RUNNING_ON_VALGRIND || UNDER_TSAN || getenv("CORIO_TEST_SMALL") != NULL; }
 
+corio_task *test_spawn(corio_fn fn, void *arg) {
+    corio_task *t = corio_spawn(fn, arg);
+    ASSERT_NOT_NULL(t);
+    return t;
+}
+
+void test_settle(void) {
+    for (int i = 0; i < 5; i++) ASSERT_RC(corio_yield(), 0);
+}
+
 static int run_one(int i) {
     fflush(stdout);
     fflush(stderr);

@@ -2,16 +2,6 @@
  * cancellation safety (no item lost or duplicated), ending with a randomised many-producer/consumer check. */
 #include "test.h"
 
-static corio_task *spawn(corio_fn fn, void *arg) {
-    corio_task *t = corio_spawn(fn, arg);
-    ASSERT_NOT_NULL(t);
-    return t;
-}
-
-static void settle(void) {
-    for (int i = 0; i < 5; i++) ASSERT_RC(corio_yield(), 0);
-}
-
 /* Items are small integers carried in the pointer; 0 stays free to mean "nothing". */
 #define ITEM(i) ((void *)(uintptr_t)(i))
 #define NUM(p) ((long)(uintptr_t)(p))
@@ -104,8 +94,8 @@ static int bounded_main(void *arg) {
     corio_queue *q = corio_queue_new(2);
     ASSERT_NOT_NULL(q);
     struct putter p = {.q = q, .first = 1, .count = 5};
-    corio_task *t = spawn(putter, &p);
-    settle();
+    corio_task *t = test_spawn(putter, &p);
+    test_settle();
     ASSERT_EQ(p.put, 2); /* blocked on the third put */
     ASSERT_EQ(p.done, 0);
     ASSERT_EQ(corio_queue_size(q), 2);
@@ -113,7 +103,7 @@ static int bounded_main(void *arg) {
         void *item = NULL;
         ASSERT_RC(corio_queue_get(q, &item), 0);
         ASSERT_EQ(NUM(item), i);
-        settle();
+        test_settle();
         ASSERT_LE(corio_queue_size(q), 2);
     }
     ASSERT_RC(corio_await(t), 0);
@@ -130,8 +120,8 @@ static int get_waits_main(void *arg) {
     corio_queue *q = corio_queue_new(4);
     ASSERT_NOT_NULL(q);
     struct getter g = {.q = q};
-    corio_task *t = spawn(getter, &g);
-    settle();
+    corio_task *t = test_spawn(getter, &g);
+    test_settle();
     ASSERT_RC(corio_sleep(5), 0);
     ASSERT_EQ(g.done, 0);
     ASSERT_RC(corio_queue_put(q, ITEM(42)), 0);
@@ -218,8 +208,8 @@ static int fair_get_main(void *arg) {
     corio_task *t[3];
     for (int i = 0; i < 3; i++) {
         g[i] = (struct getter){.q = q};
-        t[i] = spawn(getter, &g[i]);
-        settle();
+        t[i] = test_spawn(getter, &g[i]);
+        test_settle();
     }
     for (long i = 1; i <= 3; i++) ASSERT_RC(corio_queue_put(q, ITEM(i)), 0);
     void *p = NULL;
@@ -244,8 +234,8 @@ static int fair_put_main(void *arg) {
     corio_task *t[3];
     for (int i = 0; i < 3; i++) {
         p[i] = (struct putter){.q = q, .first = i + 2, .count = 1};
-        t[i] = spawn(putter, &p[i]);
-        settle();
+        t[i] = test_spawn(putter, &p[i]);
+        test_settle();
     }
     for (long i = 1; i <= 4; i++) {
         void *item = NULL;
@@ -274,9 +264,9 @@ static int close_getters_main(void *arg) {
     corio_task *t[3];
     for (int i = 0; i < 3; i++) {
         g[i] = (struct getter){.q = q};
-        t[i] = spawn(getter, &g[i]);
+        t[i] = test_spawn(getter, &g[i]);
     }
-    settle();
+    test_settle();
     corio_queue_close(q);
     for (int i = 0; i < 3; i++) {
         ASSERT_RC(corio_await(t[i]), 0);
@@ -305,9 +295,9 @@ static int close_putters_main(void *arg) {
     corio_task *t[3];
     for (int i = 0; i < 3; i++) {
         p[i] = (struct putter){.q = q, .first = 10 + i, .count = 1};
-        t[i] = spawn(putter, &p[i]);
+        t[i] = test_spawn(putter, &p[i]);
     }
-    settle();
+    test_settle();
     corio_queue_close(q);
     for (int i = 0; i < 3; i++) {
         ASSERT_RC(corio_await(t[i]), 0);
@@ -352,10 +342,10 @@ static int cancel_getter_main(void *arg) {
     corio_queue *q = corio_queue_new(4);
     ASSERT_NOT_NULL(q);
     struct getter a = {.q = q}, b = {.q = q};
-    corio_task *ta = spawn(getter, &a);
-    settle();
-    corio_task *tb = spawn(getter, &b);
-    settle();
+    corio_task *ta = test_spawn(getter, &a);
+    test_settle();
+    corio_task *tb = test_spawn(getter, &b);
+    test_settle();
     ASSERT_RC(corio_cancel(ta), 0);
     ASSERT_RC(corio_queue_put(q, ITEM(1)), 0); /* must go to b: a was cancelled first */
     ASSERT_RC(corio_await(ta), 0);
@@ -376,10 +366,10 @@ static int handed_getter_main(void *arg) {
     corio_queue *q = corio_queue_new(4);
     ASSERT_NOT_NULL(q);
     struct getter a = {.q = q}, b = {.q = q};
-    corio_task *ta = spawn(getter, &a);
-    settle();
-    corio_task *tb = spawn(getter, &b);
-    settle();
+    corio_task *ta = test_spawn(getter, &a);
+    test_settle();
+    corio_task *tb = test_spawn(getter, &b);
+    test_settle();
     ASSERT_RC(corio_queue_put(q, ITEM(1)), 0); /* handed straight to a */
     ASSERT_RC(corio_cancel(ta), 0);
     ASSERT_RC(corio_await(ta), 0);
@@ -403,10 +393,10 @@ static int cancel_putter_main(void *arg) {
     ASSERT_NOT_NULL(q);
     ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
     struct putter a = {.q = q, .first = 2, .count = 1}, b = {.q = q, .first = 3, .count = 1};
-    corio_task *ta = spawn(putter, &a);
-    settle();
-    corio_task *tb = spawn(putter, &b);
-    settle();
+    corio_task *ta = test_spawn(putter, &a);
+    test_settle();
+    corio_task *tb = test_spawn(putter, &b);
+    test_settle();
     ASSERT_RC(corio_cancel(ta), 0);
     void *item = NULL;
     ASSERT_RC(corio_queue_get(q, &item), 0); /* frees a slot, which must go to b */
@@ -432,8 +422,8 @@ static int handed_putter_main(void *arg) {
     ASSERT_NOT_NULL(q);
     ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
     struct putter a = {.q = q, .first = 2, .count = 1};
-    corio_task *ta = spawn(putter, &a);
-    settle();
+    corio_task *ta = test_spawn(putter, &a);
+    test_settle();
     void *item = NULL;
     ASSERT_RC(corio_queue_get(q, &item), 0); /* a's item moves into the freed slot */
     ASSERT_RC(corio_cancel(ta), 0);
@@ -482,11 +472,11 @@ static int cancel_timeout_main(void *arg) {
     corio_queue *q = corio_queue_new(1);
     ASSERT_NOT_NULL(q);
     ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
-    ASSERT_RC(corio_await(spawn(cancelled_ops, q)), 0);
+    ASSERT_RC(corio_await(test_spawn(cancelled_ops, q)), 0);
     ASSERT_EQ(corio_queue_size(q), 0);
     ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
     int64_t t0 = test_now_ms();
-    ASSERT_RC(corio_await(spawn(timed_ops, q)), 0);
+    ASSERT_RC(corio_await(test_spawn(timed_ops, q)), 0);
     ASSERT_GE(test_now_ms() - t0, 15);
     ASSERT_EQ(corio_queue_size(q), 0);
     ASSERT_RC(corio_queue_free(q), 0); /* no waiter was left behind */
@@ -566,7 +556,7 @@ static int st_consumer(void *arg) {
 
 static void st_spawn(struct stress *s, corio_fn fn) {
     ASSERT_LT(s->ntasks, ST_MAX_TASKS);
-    s->tasks[s->ntasks++] = spawn(fn, s);
+    s->tasks[s->ntasks++] = test_spawn(fn, s);
 }
 
 static int stress_main(void *arg) {
@@ -641,15 +631,15 @@ static int free_busy_main(void *arg) {
     corio_queue *q = corio_queue_new(1);
     ASSERT_NOT_NULL(q);
     struct getter g = {.q = q};
-    corio_task *tg = spawn(getter, &g);
-    settle();
+    corio_task *tg = test_spawn(getter, &g);
+    test_settle();
     ASSERT_RC(corio_queue_free(q), -EBUSY); /* a getter waits */
     ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
     ASSERT_RC(corio_await(tg), 0);
     ASSERT_RC(corio_queue_put(q, ITEM(2)), 0);
     struct putter p = {.q = q, .first = 3, .count = 1};
-    corio_task *tp = spawn(putter, &p);
-    settle();
+    corio_task *tp = test_spawn(putter, &p);
+    test_settle();
     ASSERT_RC(corio_queue_free(q), -EBUSY); /* a putter waits */
     corio_queue_close(q);
     ASSERT_RC(corio_await(tp), 0);
@@ -687,7 +677,7 @@ TEST(queue_null_is_einval) { ASSERT_RC(corio_run(null_main, NULL), 0); }
 static int outside_main(void *arg) {
     corio_queue *q = arg;
     struct getter g = {.q = q};
-    corio_task *t = spawn(getter, &g);
+    corio_task *t = test_spawn(getter, &g);
     ASSERT_RC(corio_await(t), 0);
     ASSERT_RC(g.rc, 0);
     ASSERT_EQ(NUM(g.item), 1);
@@ -718,8 +708,8 @@ static int blocked_forever(void *arg) {
 
 static int loop_end_main(void *arg) {
     corio_queue **qs = arg;
-    corio_detach(spawn(blocked_forever, qs[0]));
-    corio_detach(spawn(blocked_forever, qs[1]));
+    corio_detach(test_spawn(blocked_forever, qs[0]));
+    corio_detach(test_spawn(blocked_forever, qs[1]));
     ASSERT_RC(corio_yield(), 0);
     return 0;
 }

@@ -2,16 +2,6 @@
  * timed-out waiters never losing or leaking a permit. */
 #include "test.h"
 
-static corio_task *spawn(corio_fn fn, void *arg) {
-    corio_task *t = corio_spawn(fn, arg);
-    ASSERT_NOT_NULL(t);
-    return t;
-}
-
-static void settle(void) {
-    for (int i = 0; i < 5; i++) ASSERT_RC(corio_yield(), 0);
-}
-
 /* ---- concurrency bound -------------------------------------------------------------------------------------- */
 
 struct bound {
@@ -40,7 +30,7 @@ static int bound_main(void *arg) {
     ASSERT_NOT_NULL(b.s);
     ASSERT_EQ(corio_sem_value(b.s), 3);
     corio_task *t[12];
-    for (int i = 0; i < 12; i++) t[i] = spawn(bound_worker, &b);
+    for (int i = 0; i < 12; i++) t[i] = test_spawn(bound_worker, &b);
     for (int i = 0; i < 12; i++) ASSERT_RC(corio_await(t[i]), 0);
     ASSERT_EQ(b.max_inside, 3);
     ASSERT_EQ(b.done, 12);
@@ -77,8 +67,8 @@ static int fifo_main(void *arg) {
     corio_task *t[5];
     for (int i = 0; i < 5; i++) {
         w[i] = (struct sw){.s = s, .id = i, .order = order, .n = &n};
-        t[i] = spawn(sw_waiter, &w[i]);
-        settle();
+        t[i] = test_spawn(sw_waiter, &w[i]);
+        test_settle();
     }
     ASSERT_EQ(corio_sem_value(s), 0);
     for (int i = 0; i < 5; i++) {
@@ -86,7 +76,7 @@ static int fifo_main(void *arg) {
         /* The permit went to the first waiter, not into the pool. */
         ASSERT_EQ(corio_sem_value(s), 0);
         ASSERT_RC(corio_sem_try_acquire(s), -EBUSY);
-        settle();
+        test_settle();
         ASSERT_EQ(n, i + 1);
         ASSERT_EQ(order[i], i);
     }
@@ -127,13 +117,13 @@ static void cancel_case(int settle_between) {
     corio_sem *s = corio_sem_new(0);
     ASSERT_NOT_NULL(s);
     struct sw a = {.s = s}, b = {.s = s};
-    corio_task *ta = spawn(sw_waiter, &a);
-    settle();
-    corio_task *tb = spawn(sw_waiter, &b);
-    settle();
+    corio_task *ta = test_spawn(sw_waiter, &a);
+    test_settle();
+    corio_task *tb = test_spawn(sw_waiter, &b);
+    test_settle();
     ASSERT_RC(corio_cancel(ta), 0);
     if (settle_between) {
-        settle();
+        test_settle();
         ASSERT_EQ(a.done, 1);
         ASSERT_RC(a.rc, -ECANCELED);
         ASSERT_EQ(corio_sem_value(s), 0);
@@ -171,10 +161,10 @@ static int handoff_cancel_main(void *arg) {
     corio_sem *s = corio_sem_new(0);
     ASSERT_NOT_NULL(s);
     struct sw a = {.s = s}, b = {.s = s};
-    corio_task *ta = spawn(sw_waiter, &a);
-    settle();
-    corio_task *tb = spawn(sw_waiter, &b);
-    settle();
+    corio_task *ta = test_spawn(sw_waiter, &a);
+    test_settle();
+    corio_task *tb = test_spawn(sw_waiter, &b);
+    test_settle();
     corio_sem_release(s); /* handed to a */
     ASSERT_RC(corio_cancel(ta), 0);
     ASSERT_RC(corio_await(ta), 0);
@@ -218,10 +208,10 @@ static int cancel_timeout_main(void *arg) {
     (void)arg;
     corio_sem *s = corio_sem_new(1);
     ASSERT_NOT_NULL(s);
-    ASSERT_RC(corio_await(spawn(cancelled_taker, s)), 0);
+    ASSERT_RC(corio_await(test_spawn(cancelled_taker, s)), 0);
     ASSERT_EQ(corio_sem_value(s), 1);
     int64_t t0 = test_now_ms();
-    ASSERT_RC(corio_await(spawn(timed_taker, s)), 0);
+    ASSERT_RC(corio_await(test_spawn(timed_taker, s)), 0);
     ASSERT_GE(test_now_ms() - t0, 15);
     ASSERT_EQ(corio_sem_value(s), 1);
     ASSERT_RC(corio_sem_free(s), 0);
@@ -237,8 +227,8 @@ static int free_busy_main(void *arg) {
     corio_sem *s = corio_sem_new(0);
     ASSERT_NOT_NULL(s);
     struct sw w = {.s = s};
-    corio_task *t = spawn(sw_waiter, &w);
-    settle();
+    corio_task *t = test_spawn(sw_waiter, &w);
+    test_settle();
     ASSERT_RC(corio_sem_free(s), -EBUSY);
     corio_sem_release(s);
     ASSERT_RC(corio_await(t), 0);
@@ -270,7 +260,7 @@ TEST(sem_release_null_ignored) { corio_sem_release(NULL); }
 static int outside_main(void *arg) {
     struct bound *b = arg;
     corio_task *t[6];
-    for (int i = 0; i < 6; i++) t[i] = spawn(bound_worker, b);
+    for (int i = 0; i < 6; i++) t[i] = test_spawn(bound_worker, b);
     for (int i = 0; i < 6; i++) ASSERT_RC(corio_await(t[i]), 0);
     return 0;
 }
@@ -295,7 +285,7 @@ static int waits_forever(void *arg) {
 }
 
 static int loop_end_main(void *arg) {
-    for (int i = 0; i < 3; i++) corio_detach(spawn(waits_forever, arg));
+    for (int i = 0; i < 3; i++) corio_detach(test_spawn(waits_forever, arg));
     ASSERT_RC(corio_yield(), 0);
     return 0;
 }

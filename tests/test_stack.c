@@ -10,12 +10,6 @@
 
 #define KIB 1024
 
-static corio_task *spawn(corio_fn fn, void *arg) {
-    corio_task *t = corio_spawn(fn, arg);
-    ASSERT_NOT_NULL(t);
-    return t;
-}
-
 /* ---- running a child and capturing its stderr --------------------------------------------------------------- */
 
 /* Inside the child an ASSERT would abort, which is exactly what the overflow tests expect to see; so the child
@@ -202,7 +196,7 @@ static int use_40k(void *arg) {
 static int use_40k_main(void *arg) {
     (void)arg;
     corio_task *t[4];
-    for (uintptr_t i = 0; i < 4; i++) t[i] = spawn(use_40k, (void *)i);
+    for (uintptr_t i = 0; i < 4; i++) t[i] = test_spawn(use_40k, (void *)i);
     for (int i = 0; i < 4; i++) ASSERT_RC(corio_await(t[i]), 0);
     return 0;
 }
@@ -244,7 +238,7 @@ static int deep_task(void *arg) {
 static int deep_main(void *arg) {
     (void)arg;
     corio_task *t[DEEP_TASKS];
-    for (uintptr_t i = 0; i < DEEP_TASKS; i++) t[i] = spawn(deep_task, (void *)i);
+    for (uintptr_t i = 0; i < DEEP_TASKS; i++) t[i] = test_spawn(deep_task, (void *)i);
     for (int i = 0; i < DEEP_TASKS; i++) ASSERT_RC(corio_await(t[i]), 0);
     for (int i = 0; i < DEEP_TASKS; i++) ASSERT_EQ(deep_results[i], recurse_expect(DEEP_DEPTH, i));
     return 0;
@@ -280,7 +274,7 @@ static int many_main(void *arg) {
     many_results = calloc(MANY, sizeof *many_results);
     ASSERT_NOT_NULL(t);
     ASSERT_NOT_NULL(many_results);
-    for (uintptr_t i = 0; i < MANY; i++) t[i] = spawn(many_task, (void *)i);
+    for (uintptr_t i = 0; i < MANY; i++) t[i] = test_spawn(many_task, (void *)i);
     ASSERT_RC(corio_yield(), 0);
     corio_stats st;
     ASSERT_RC(corio_stats_get(&st), 0);
@@ -320,7 +314,7 @@ static int reuse_main(void *arg) {
     ASSERT_RC(corio_stats_get(&st), 0);
     ASSERT_EQ(st.stack_size, 64 * KIB);
     for (uintptr_t i = 0; i < 1000; i++) {
-        ASSERT_RC(corio_await(spawn(small_task, (void *)i)), 0);
+        ASSERT_RC(corio_await(test_spawn(small_task, (void *)i)), 0);
         ASSERT_RC(corio_stats_get(&st), 0);
         ASSERT_LE(st.stacks_in_use + st.stacks_cached, 64);
     }
