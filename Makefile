@@ -74,7 +74,18 @@ SONAME := libcorio.so.$(SOVERSION)
 STATIC := $(BUILD)/libcorio.a
 SHARED := $(BUILD)/libcorio.so.0.1.0
 
-TEST_SRC := $(filter-out tests/test_main.c,$(wildcard tests/test_*.c))
+# Optional modules (PostgreSQL, HTTP client, TLS, SQLite...): each mk/NAME.mk adds NAME to ALL_MODULES, and to
+# MODULES with NAME_CFLAGS / NAME_LDLIBS when its Debian -dev package is present. A module is modules/NAME.c with
+# the header include/corio_NAME.h, built into its own libcorio_NAME.a / .so so the core keeps depending on libc
+# alone; its tests are tests/test_NAME.c, linked with the module.
+ALL_MODULES :=
+MODULES :=
+include $(sort $(wildcard mk/*.mk))
+MISSING_MODULES := $(filter-out $(MODULES),$(ALL_MODULES))
+MODULE_STATIC := $(MODULES:%=$(BUILD)/libcorio_%.a)
+MODULE_SHARED := $(MODULES:%=$(BUILD)/libcorio_%.so.$(SOVERSION).1.0)
+
+TEST_SRC := $(filter-out tests/test_main.c $(MISSING_MODULES:%=tests/test_%.c),$(wildcard tests/test_*.c))
 ifneq ($(HAVE_HTTP_PARSER),1)
 TEST_SRC := $(filter-out tests/test_http.c,$(TEST_SRC))
 endif
@@ -88,8 +99,10 @@ endif
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
 .PHONY: all lib run test test-aarch64 bench clean format
-all: lib $(TESTS) $(BENCHES) $(EXAMPLES)
-lib: $(STATIC) $(SHARED)
+# keep intermediate objects (the module objects are built by a chain of pattern rules)
+.SECONDARY:
+all: lib $(TESTS) $(BENCHES) $(EXAMPLES) $(EXTRA_TARGETS)
+lib: $(STATIC) $(SHARED) $(MODULE_STATIC) $(MODULE_SHARED)
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/corio.h Makefile
 	@mkdir -p $(dir $@)
@@ -106,15 +119,31 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
 	ln -sf $(notdir $@) $(BUILD)/libcorio.so
 
+# modules: one static and one shared library each, linked against the core
+$(BUILD)/obj/mod_%.o: modules/%.c include/corio.h include/corio_%.h $(wildcard modules/*.h) Makefile mk/%.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) $($*_CFLAGS) -c $< -o $@
+$(BUILD)/libcorio_%.a: $(BUILD)/obj/mod_%.o
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(BUILD)/libcorio_%.so.$(SOVERSION).1.0: $(BUILD)/obj/mod_%.o $(SHARED)
+	$(CC) -shared -Wl,-soname,libcorio_$*.so.$(SOVERSION) $(LDFLAGS) -o $@ $< -L$(BUILD) -lcorio $($*_LDLIBS) $(LDLIBS)
+	ln -sf $(notdir $@) $(BUILD)/libcorio_$*.so.$(SOVERSION)
+	ln -sf $(notdir $@) $(BUILD)/libcorio_$*.so
+# a program that uses module M links $(BUILD)/libcorio_M.a and M's libraries (MODLINK), and sees CORIO_HAVE_M
+$(foreach m,$(MODULES),$(eval $(BUILD)/tests/test_$(m): $(BUILD)/libcorio_$(m).a))
+$(foreach m,$(MODULES),$(eval $(BUILD)/tests/test_$(m): MODLINK += $(BUILD)/libcorio_$(m).a $($(m)_LDLIBS)))
+$(foreach m,$(MODULES),$(eval $(BUILD)/tests/test_$(m): CFLAGS += $($(m)_CFLAGS)))
+
 $(BUILD)/tests/%: tests/%.c tests/test_main.c tests/test.h $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< tests/test_main.c -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests $< tests/test_main.c -o $@ $(MODLINK) $(STATIC) $(LDFLAGS) $(LDLIBS)
 $(BUILD)/bench/%: bench/%.c $(STATIC) $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ibench $< -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
 $(BUILD)/examples/%: examples/%.c $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) $< -o $@ $(MODLINK) $(STATIC) $(LDFLAGS) $(LDLIBS)
 $(BUILD)/examples/http_server: LDLIBS += -lhttp_parser
 
 run: all
@@ -132,7 +161,7 @@ bench: all
 	@BUILD=$(BUILD) CC=$(CC) bench/run.sh
 
 format:
-	clang-format -i include/*.h src/*.c src/*.h tests/*.c tests/*.h bench/*.c examples/*.c
+	clang-format -i include/*.h src/*.c src/*.h tests/*.c tests/*.h bench/*.c examples/*.c $(wildcard modules/*.[ch] fuzz/*.c)
 
 clean:
 	rm -rf build
