@@ -78,21 +78,26 @@ SHARED := $(BUILD)/libcorio.so.0.1.0
 # MODULES with NAME_CFLAGS / NAME_LDLIBS when its Debian -dev package is present. A module is modules/NAME.c with
 # the header include/corio_NAME.h, built into its own libcorio_NAME.a / .so so the core keeps depending on libc
 # alone; its tests are tests/test_NAME.c, linked with the module.
+# A fragment may also list sources to leave out in TEST_SKIP / EXAMPLE_SKIP (e.g. an example needing a missing
+# module), and extra things for `make all` in EXTRA_TARGETS.
 ALL_MODULES :=
 MODULES :=
+TEST_SKIP :=
+EXAMPLE_SKIP :=
+EXTRA_TARGETS :=
 include $(sort $(wildcard mk/*.mk))
 MISSING_MODULES := $(filter-out $(MODULES),$(ALL_MODULES))
 MODULE_STATIC := $(MODULES:%=$(BUILD)/libcorio_%.a)
 MODULE_SHARED := $(MODULES:%=$(BUILD)/libcorio_%.so.$(SOVERSION).1.0)
 
-TEST_SRC := $(filter-out tests/test_main.c $(MISSING_MODULES:%=tests/test_%.c),$(wildcard tests/test_*.c))
+TEST_SRC := $(filter-out tests/test_main.c $(MISSING_MODULES:%=tests/test_%.c) $(TEST_SKIP),$(wildcard tests/test_*.c))
 ifneq ($(HAVE_HTTP_PARSER),1)
 TEST_SRC := $(filter-out tests/test_http.c,$(TEST_SRC))
 endif
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_SRC := $(filter-out $(EXAMPLE_SKIP),$(wildcard examples/*.c))
 ifneq ($(HAVE_HTTP_PARSER),1)
 EXAMPLE_SRC := $(filter-out examples/http_server.c,$(EXAMPLE_SRC))
 endif
