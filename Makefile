@@ -7,6 +7,7 @@
 #   make test TSAN=1      the tests under ThreadSanitizer (every context switch is annotated)
 #   make test-aarch64     cross-build for AArch64 and run the tests under qemu-user
 #   make bench            run the benchmarks (bench/run.sh), printing RESULT lines and ratios
+#   make docs             regenerate docs/reference/ from the headers
 #   make lint             clang-tidy and cppcheck (tools/lint.sh); any finding fails
 # Build products go to build/<config>/, so configurations never mix.
 
@@ -155,7 +156,7 @@ run: all
 	$(RUNNER) $(BUILD)/examples/tour
 
 test: lib $(TESTS) $(EXAMPLES)
-	@RUNNER="$(RUNNER)" BUILD="$(BUILD)" tests/run.sh $(TESTS)
+	@RUNNER="$(RUNNER)" BUILD="$(BUILD)" tests/run.sh $(TESTS) tests/check_docs.sh
 
 # The AArch64 build runs every test under qemu-user (Debian: qemu-user gcc-aarch64-linux-gnu).
 test-aarch64:
@@ -164,6 +165,11 @@ test-aarch64:
 
 bench: all
 	@BUILD=$(BUILD) CC=$(CC) bench/run.sh
+
+# the API reference, generated from the headers' doc comments (tests/check_docs.sh checks it is up to date)
+.PHONY: docs
+docs:
+	python3 tools/refgen.py docs/reference include/*.h
 
 format:
 	clang-format -i include/*.h src/*.c src/*.h tests/*.c tests/*.h bench/*.c examples/*.c $(wildcard modules/*.[ch] fuzz/*.c)

@@ -208,6 +208,7 @@ CORIO_EXTERN void corio_event_clear(corio_event *e);
 CORIO_EXTERN int corio_event_is_set(const corio_event *e);
 /* Returns 0 at once if set, else suspends until it is set. -ECANCELED, -ETIMEDOUT, -EINVAL. */
 CORIO_EXTERN int corio_event_wait(corio_event *e);
+/* Frees e (NULL is ignored): 0, or -EBUSY while tasks wait on it. */
 CORIO_EXTERN int corio_event_free(corio_event *e);
 
 typedef struct corio_sem corio_sem;
@@ -221,6 +222,7 @@ CORIO_EXTERN int corio_sem_try_acquire(corio_sem *s);
 CORIO_EXTERN void corio_sem_release(corio_sem *s);
 /* Permits free now (0 when tasks wait), -EINVAL if s is NULL. */
 CORIO_EXTERN int corio_sem_value(const corio_sem *s);
+/* Frees s (NULL is ignored): 0, or -EBUSY while tasks wait on it. */
 CORIO_EXTERN int corio_sem_free(corio_sem *s);
 
 typedef struct corio_cond corio_cond;
@@ -233,6 +235,7 @@ CORIO_EXTERN int corio_cond_wait(corio_cond *c, corio_lock *l);
 CORIO_EXTERN void corio_cond_signal(corio_cond *c);
 /* Wakes every waiter. */
 CORIO_EXTERN void corio_cond_broadcast(corio_cond *c);
+/* Frees c (NULL is ignored): 0, or -EBUSY while tasks wait on it. */
 CORIO_EXTERN int corio_cond_free(corio_cond *c);
 
 typedef struct corio_queue corio_queue;
