@@ -138,10 +138,9 @@ static int resolve_on_pool(corio__loop *l, corio_task *self, const char *host, c
         free(j);
         return rc;
     }
-    /* -ECANCELED / -ETIMEDOUT: abandoned, the pool frees j. -ENOMEM is either "not submitted" or "submitted, then
-     * no room for the caller's timer" (corio__park), and only the second has the pool free j: leaking one job
-     * when memory has run out beats freeing it under a worker's feet. Anything else was never submitted. */
-    if (rc != -ECANCELED && rc != -ETIMEDOUT && rc != -ENOMEM) free(j);
+    /* -ECANCELED / -ETIMEDOUT: abandoned, the pool frees j. Anything else (-ENOMEM included: the pool waits
+     * without a timer rather than abandon a submitted job) means it was never submitted. */
+    if (rc != -ECANCELED && rc != -ETIMEDOUT) free(j);
     return rc;
 }
 
