@@ -11,6 +11,9 @@
 #   make lint             clang-tidy and cppcheck (tools/lint.sh); any finding fails
 # Build products go to build/<config>/, so configurations never mix.
 
+# `make` alone builds everything, whatever rules the mk/*.mk fragments define first
+.DEFAULT_GOAL := all
+
 CC ?= cc
 ifeq ($(CC),cc)
 CC := gcc

@@ -220,6 +220,8 @@ static int handle(int fd, void *arg) {
     return rc;
 }
 
+/* fuzz/fuzz_http.c compiles this file in with HTTP_SERVER_NO_MAIN and drives handle() directly */
+#ifndef HTTP_SERVER_NO_MAIN
 static int main_task(void *arg) {
     int port = *(int *)arg;
     corio_signal_cancel_main(SIGINT);
@@ -249,3 +251,4 @@ int main(int argc, char **argv) {
     if (rc < 0) fprintf(stderr, "http_server: %s\n", corio_strerror(rc));
     return rc < 0;
 }
+#endif /* HTTP_SERVER_NO_MAIN */

@@ -181,12 +181,14 @@ static ssize_t read_until(corio_stream *s, const void *delim, size_t dlen, char 
             return (ssize_t)len;
         }
         size_t n = buffered(s);
-        if (n >= limit) { /* even a delimiter arriving next would not fit */
+        /* even a delimiter arriving next would not fit; but a last record of exactly limit bytes fits, so with
+         * partial_ok one more byte (at most limit + 1 buffered) tells EOF from an overlong record */
+        if (n > limit || (n == limit && !partial_ok)) {
             consume(s, n);
             return -EMSGSIZE;
         }
         from = n >= dlen - 1 ? n - (dlen - 1) : 0;
-        ssize_t got = fill(s, limit);
+        ssize_t got = fill(s, partial_ok ? limit + 1 : limit);
         if (got < 0) return got;
         if (got == 0) {
             n = buffered(s);

@@ -140,6 +140,40 @@ static int main_pipe_lines(void *arg) {
 }
 TEST(read_line_over_pipe) { run_ok(main_pipe_lines, NULL); }
 
+/* Found by fuzz/fuzz_stream: a last line (no '\n') of exactly max - 1 bytes fits and is returned, not -EMSGSIZE,
+ * whether EOF is already known or arrives after it; one byte more is -EMSGSIZE. */
+static int main_last_line_fills_max(void *arg) {
+    (void)arg;
+    static const char *const pieces[] = {"ab\nabc", NULL};
+    for (int64_t pause = -1; pause <= 2; pause += 3) {
+        int sv[2];
+        pair(sv);
+        struct feeder f = {.fd = sv[1], .pieces = pieces, .pause_ms = pause};
+        corio_task *t = corio_spawn(feeder_fn, &f);
+        corio_stream *s = corio_stream_new(sv[0]);
+        char buf[4];
+        ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 3);
+        ASSERT_STREQ(buf, "ab\n");
+        ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 3);
+        ASSERT_STREQ(buf, "abc");
+        ASSERT_EQ(corio_stream_read_line(s, buf, sizeof buf), 0);
+        ASSERT_RC(corio_await(t), 0);
+        corio_stream_free(s);
+    }
+    static const char *const longer[] = {"abcd", NULL};
+    int sv[2];
+    pair(sv);
+    struct feeder f = {.fd = sv[1], .pieces = longer, .pause_ms = 2};
+    corio_task *t = corio_spawn(feeder_fn, &f);
+    corio_stream *s = corio_stream_new(sv[0]);
+    char buf[4];
+    ASSERT_RC(corio_stream_read_line(s, buf, sizeof buf), -EMSGSIZE);
+    ASSERT_RC(corio_await(t), 0);
+    corio_stream_free(s);
+    return 0;
+}
+TEST(read_line_last_line_of_max_minus_one_at_eof) { run_ok(main_last_line_fills_max, NULL); }
+
 /* ---- read_until ------------------------------------------------------------------------------------------- */
 
 static int main_until(void *arg) {
