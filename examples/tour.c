@@ -172,6 +172,89 @@ static int run_both_ways(struct jobs *j) {
     return rc;
 }
 
+/* 9. Reading from a database: 20 lookups that each take 50 ms in the database. */
+#ifdef CORIO_HAVE_PG
+#include <corio_pg.h>
+static int pg_lookup(void *arg) { /* CORIO_PG=postgresql://...: the server does the waiting */
+    struct job_arg *a = arg;
+    char id[16];
+    snprintf(id, sizeof id, "%d", a->i);
+    const char *params[] = {id};
+    PGresult *res = NULL;
+    int rc = corio_pg_pool_query(a->jobs->ctx, "SELECT pg_sleep(0.05), $1::int", 1, params, &res);
+    PQclear(res);
+    return rc;
+}
+#endif
+#ifdef CORIO_HAVE_SQLITE
+#include <sqlite3.h>
+#include <corio_sqlite.h>
+#include <unistd.h>
+enum { DB_CONNS = 4 };
+/* slow(ms): a read from a slow disk, simulated on the pool thread running the statement */
+static void sql_slow(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    usleep((useconds_t)sqlite3_value_int(argv[0]) * 1000);
+    sqlite3_result_int(ctx, 1);
+}
+static int add_slow(sqlite3 *h, void *arg) {
+    (void)arg;
+    return corio_sqlite_error(sqlite3_create_function_v2(h, "slow", 1, SQLITE_UTF8, NULL, sql_slow, NULL, NULL, NULL));
+}
+static int sqlite_lookup(void *arg) { /* one connection runs one statement at a time: spread over DB_CONNS */
+    struct job_arg *a = arg;
+    corio_sqlite **conns = a->jobs->ctx;
+    char id[16];
+    snprintf(id, sizeof id, "%d", a->i + 1);
+    const char *params[] = {id};
+    return corio_sqlite_query(conns[a->i % DB_CONNS], "SELECT name FROM users WHERE slow(50) AND id = ?", 1, params,
+                              NULL);
+}
+#endif
+
+static int tour_database(void) {
+#ifdef CORIO_HAVE_PG
+    const char *pg = getenv("CORIO_PG");
+    if (pg && *pg) {
+        SAY("9. reading from a database: PostgreSQL (CORIO_PG), a pool of 20 connections");
+        corio_pg_pool *pool = corio_pg_pool_new(pg, 20);
+        if (!pool) return -errno;
+        struct jobs j = {.what = "queries of 50 ms", .n = 20, .job = pg_lookup, .ctx = pool};
+        int rc = run_both_ways(&j);
+        corio_pg_pool_free(pool);
+        return rc;
+    }
+#endif
+#ifdef CORIO_HAVE_SQLITE
+    SAY("9. reading from a database: SQLite on the thread pool, %d connections (CORIO_PG=postgresql://... for "
+        "PostgreSQL)", DB_CONNS);
+    char dir[] = "/tmp/corio-tour-XXXXXX", path[64];
+    if (!mkdtemp(dir)) return -errno;
+    snprintf(path, sizeof path, "%s/tour.db", dir);
+    corio_sqlite *conns[DB_CONNS] = {NULL};
+    int rc = 0;
+    for (int i = 0; i < DB_CONNS && rc == 0; i++)
+        rc = (conns[i] = corio_sqlite_open(path, 0)) ? corio_sqlite_call(conns[i], add_slow, NULL) : -errno;
+    if (rc == 0)
+        rc = corio_sqlite_exec(conns[0], "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);"
+                                         "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 100)"
+                                         "INSERT INTO users(name) SELECT 'user' || v FROM n");
+    if (rc == 0) {
+        struct jobs j = {.what = "lookups of 50 ms", .n = 20, .job = sqlite_lookup, .ctx = conns};
+        rc = run_both_ways(&j);
+    } else {
+        SAY("   cannot set up %s: %s", path, corio_strerror(rc));
+    }
+    for (int i = 0; i < DB_CONNS; i++) corio_sqlite_close(conns[i]);
+    unlink(path);
+    rmdir(dir);
+    return rc;
+#else
+    SAY("9. (reading from a database needs the SQLite module (libsqlite3-dev) or PostgreSQL (libpq-dev))");
+    return 0;
+#endif
+}
+
 #ifdef CORIO_HAVE_CURL
 #include <corio_curl.h>
 /* 10. Making API calls: a local "API" whose every answer takes 100 ms, called with corio's HTTP client. */
@@ -300,6 +383,7 @@ static int tour(void *arg) {
     corio_server_free(srv);
     SAY("   %ld round trips of 64 bytes in %lld ms: %.0f round trips per second (%d client failures)", ld.trips,
         (long long)took, took > 0 ? ld.trips * 1000.0 / (double)took : 0.0, ld.failures);
+    tour_database();
 #ifdef CORIO_HAVE_CURL
     tour_api_calls();
 #else
@@ -316,6 +400,7 @@ int main(void) {
         rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    corio_pool_set_size(8); /* the database step reads on 4 connections at once: room for them and more */
     int rc = corio_run(tour, NULL);
     if (rc < 0) fprintf(stderr, "tour failed: %s\n", corio_strerror(rc));
     return rc < 0;
