@@ -16,7 +16,9 @@
  * Lifetime rules:
  *  1. corio_spawn returns a handle the caller owns. Exactly one of corio_await, corio_wait_for, corio_gather or
  *     corio_detach must be applied to it; the first three free the task once it has ended (like pthread_join),
- *     corio_detach makes it free itself when it ends. A handle must not be used after it was freed.
+ *     corio_detach makes it free itself when it ends. A handle must not be used after it was freed: its struct
+ *     may already hold a newer task. With CORIO_DEBUG=1 the last 4096 freed tasks are kept from reuse, and a call
+ *     on one prints `corio: task "NAME" used after it was freed (corio_cancel)` on stderr and returns -EINVAL.
  *  2. Tasks spawned into a group (corio_group_spawn) belong to the group; corio_group_wait frees them and the
  *     group.
  *  3. When the main task of corio_run returns, every task still running is cancelled (and so is any task
@@ -91,6 +93,10 @@ typedef struct corio_stats {
 } corio_stats;
 /* Fills *st with the current loop's counters. -EPERM outside a loop, -EINVAL if st is NULL. */
 CORIO_EXTERN int corio_stats_get(corio_stats *st);
+/* Writes one line per task of the current loop to out (stderr if NULL): id, name, state, what it waits on, age
+ * in ms and its stack use (approximate: resident pages). Writes one line saying so outside a loop. In debug mode
+ * (CORIO_DEBUG=1) SIGQUIT (Ctrl-\) prints this to stderr, from the loop, and no longer ends the process. */
+CORIO_EXTERN void corio_dump_tasks(FILE *out);
 
 /* ---- tasks ------------------------------------------------------------------------------------------------- */
 

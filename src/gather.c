@@ -13,7 +13,11 @@ static int check_all(corio__loop *l, const corio_task *self, corio_task **ts, si
             rc = -EDEADLK;
             break;
         }
-        if (!corio__task_valid(t) || t->loop != l || t->detached || t->group || t == l->main || t->gather_mark) {
+        if (!corio__task_valid(t)) {
+            rc = corio__task_invalid(t, "corio_gather");
+            break;
+        }
+        if (t->loop != l || t->detached || t->group || t == l->main || t->gather_mark) {
             rc = -EINVAL;
             break;
         }
@@ -48,6 +52,7 @@ int corio_gather(corio_task **ts, size_t n, int *statuses) {
         }
     }
     while (self->gather_pending > 0 && !(self->gather_failed && self->gather_stop_on_failure)) {
+        corio__wait_on(self, CORIO__WAIT_GATHER, NULL);
         int r = corio__park(l, NULL, CORIO__INF, false);
         if (r < 0) {
             rc = r;
@@ -59,7 +64,10 @@ int corio_gather(corio_task **ts, size_t n, int *statuses) {
         for (size_t i = 0; i < n; i++)
             if (ts[i]->state != CORIO__DONE) corio__task_cancel(l, ts[i]);
         self->gather_stop_on_failure = false;
-        while (self->gather_pending > 0) corio__park(l, NULL, CORIO__INF, true);
+        while (self->gather_pending > 0) {
+            corio__wait_on(self, CORIO__WAIT_GATHER, NULL);
+            corio__park(l, NULL, CORIO__INF, true);
+        }
     }
 
     if (statuses) {

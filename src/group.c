@@ -87,6 +87,7 @@ int corio_group_wait(corio_group *g) {
     int rc = 0;
     while (g->pending > 0) {
         /* once the group is stopping, the wait is shielded: its tasks are cancelled and must be waited for */
+        corio__wait_on(self, CORIO__WAIT_GROUP, g);
         int r = corio__park(l, NULL, CORIO__INF, g->stopping);
         if (r < 0 && rc == 0) {
             rc = r;

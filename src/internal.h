@@ -158,6 +158,7 @@ struct corio_task {
     struct corio_task *watcher; /* the task in corio_gather on this one */
     struct corio_group *group;  /* owning group, if any */
     void *xfer;                 /* an item handed over by a queue */
+    const void *wait_obj;       /* what it waits on, for corio_dump_tasks: the object, fd or signal number */
     uint64_t end_seq;           /* order of ending: gather's "first failure in time" */
     int64_t spawned_ns;
     int64_t ran_ns; /* debug mode: when it was last switched in */
@@ -168,6 +169,7 @@ struct corio_task {
     int status;
     int wake_rc;
     uint8_t state;
+    uint8_t wait_kind; /* enum corio__wait: set before a park, cleared after it */
     bool started;
     bool cancelled;
     bool shielded; /* the current wait ignores cancellation and timeout scopes */
@@ -262,6 +264,8 @@ struct corio__loop {
     corio__pool pool;        /* stacks of the default size; other sizes hang off pool.next */
     corio_task *free_tasks;  /* task structs kept for reuse */
     size_t nfree_tasks;
+    corio__link quarantine; /* debug mode: freed task structs kept from reuse, oldest first, through .all */
+    size_t nquarantine;
     corio__backend backend;
     size_t io_waiters;        /* tasks waiting on something outside the loop (fds, the pool, signals): while
                                * 0 the loop never polls the backend when tasks are ready, and a loop with
@@ -292,6 +296,30 @@ static inline int64_t corio__update_now(corio__loop *l) { return l->now_ns = cor
  * CORIO__INF; shield: ignore cancellation and timeout scopes. Returns the wake code: 0 or a value the waker
  * chose, CORIO__WAKE_DEADLINE, -ECANCELED, -ETIMEDOUT (scope), -ENOMEM (no room for the timer). */
 int corio__park(corio__loop *l, corio__link *q, int64_t deadline, bool shield);
+/* What a parked task waits on, for corio_dump_tasks (dump.c); a park that sets none shows as "unknown". */
+enum corio__wait {
+    CORIO__WAIT_NONE,
+    CORIO__WAIT_SLEEP,
+    CORIO__WAIT_TASK, /* await, wait_for, the end of a cancelled task: obj is the task */
+    CORIO__WAIT_GATHER,
+    CORIO__WAIT_GROUP,
+    CORIO__WAIT_LOCK,
+    CORIO__WAIT_EVENT,
+    CORIO__WAIT_SEM,
+    CORIO__WAIT_COND,
+    CORIO__WAIT_QUEUE_PUT,
+    CORIO__WAIT_QUEUE_GET,
+    CORIO__WAIT_FD_READ, /* obj is the fd number */
+    CORIO__WAIT_FD_WRITE,
+    CORIO__WAIT_SIGNAL, /* obj is the signal number */
+    CORIO__WAIT_THREAD, /* corio_to_thread */
+    CORIO__WAIT_SERVER,
+};
+/* Labels the park that follows: two stores, so the wait paths stay as cheap as they were. */
+static inline void corio__wait_on(corio_task *t, enum corio__wait kind, const void *obj) {
+    t->wait_kind = (uint8_t)kind;
+    t->wait_obj = obj;
+}
 /* Makes a waiting task ready with rc as park's result; does nothing if t is not waiting. */
 void corio__wake(corio__loop *l, corio_task *t, int rc);
 /* The first task on wait list q, or NULL. */
@@ -327,11 +355,20 @@ static inline corio_task *corio__self(corio__loop **lp) {
 corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_task_opts *opts);
 void corio__task_free(corio__loop *l, corio_task *t);
 static inline bool corio__task_valid(const corio_task *t) { return t && t->magic == CORIO__TASK_MAGIC; }
+/* What a public call on an invalid handle returns (-EINVAL); in debug mode, a freed one (still quarantined, so
+ * readable) is first reported on stderr by name, with the call fn that used it. */
+int corio__task_invalid(const corio_task *t, const char *fn);
+void corio__task_quarantine_free(corio__loop *l); /* at the end of corio_run */
 void corio__task_cancel(corio__loop *l, corio_task *t);
 /* Waits, ignoring cancellation, until t has ended (t->joiner is set to the caller for that). */
 void corio__wait_ended(corio__loop *l, corio_task *self, corio_task *t);
 /* Called by the group code when a child ends (see group.c). */
 void corio__group_child_ended(corio__loop *l, corio_task *t);
 void corio__group_free_all(corio__loop *l);
+/* Debug mode's SIGQUIT (dump.c): install at corio_run's start, poll at each scheduler turn, uninstall before the
+ * fd registry is freed. */
+void corio__debug_quit_install(corio__loop *l);
+void corio__debug_quit_poll(corio__loop *l);
+void corio__debug_quit_uninstall(corio__loop *l);
 
 #endif

@@ -95,6 +95,7 @@ int corio__fd_wait(corio__loop *l, int fd, int dir) {
     if (e->cb) return -EBUSY; /* the loop itself watches it */
     if ((rc = arm(l, e, fd)) < 0) return rc;
     l->io_waiters++;
+    corio__wait_on(l->current, dir ? CORIO__WAIT_FD_WRITE : CORIO__WAIT_FD_READ, (const void *)(intptr_t)fd);
     rc = corio__park(l, dir ? &e->writers : &e->readers, CORIO__INF, false);
     l->io_waiters--;
     return rc;

@@ -196,6 +196,7 @@ static int run(corio_work_fn fn, void *arg, void (*abandoned)(void *), bool shie
     }
     l->io_waiters++;
     for (;;) {
+        corio__wait_on(self, CORIO__WAIT_THREAD, (const void *)fn);
         rc = corio__park(l, NULL, CORIO__INF, shield);
         if (j->handed) break;
         if (rc == -ENOMEM) { /* no room for the scope's timer: wait without it rather than abandon the job */

@@ -88,6 +88,7 @@ int corio_queue_put(corio_queue *q, void *item) {
     corio_task *self = corio__self(&l);
     if (!self) return -EPERM;
     self->xfer = item;
+    corio__wait_on(self, CORIO__WAIT_QUEUE_PUT, q);
     return corio__park(l, &q->putters, CORIO__INF, false); /* 0: a getter moved our item in; -EPIPE: closed */
 }
 
@@ -100,6 +101,7 @@ int corio_queue_get(corio_queue *q, void **item) {
     corio__loop *l;
     corio_task *self = corio__self(&l);
     if (!self) return -EPERM;
+    corio__wait_on(self, CORIO__WAIT_QUEUE_GET, q);
     rc = corio__park(l, &q->getters, CORIO__INF, false);
     if (rc == 0) *item = self->xfer; /* handed over by a putter */
     return rc;

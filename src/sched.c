@@ -184,13 +184,19 @@ int corio__park(corio__loop *l, corio__link *q, int64_t deadline, bool shield) {
     int64_t when = deadline;
     if (!shield) {
         int rc = corio__check(l, t);
-        if (rc < 0) return rc;
+        if (rc < 0) {
+            t->wait_kind = CORIO__WAIT_NONE;
+            return rc;
+        }
         if (t->scope_deadline < when) when = t->scope_deadline;
     }
     t->op_deadline = deadline;
     if (when != CORIO__INF) {
         t->timer.when = when;
-        if (corio__heap_push(&l->timers, &t->timer) < 0) return -ENOMEM;
+        if (corio__heap_push(&l->timers, &t->timer) < 0) {
+            t->wait_kind = CORIO__WAIT_NONE;
+            return -ENOMEM;
+        }
     }
     if (q) {
         corio__list_push(q, &t->wnode);
@@ -200,6 +206,7 @@ int corio__park(corio__loop *l, corio__link *q, int64_t deadline, bool shield) {
     t->state = CORIO__WAITING;
     t->wake_rc = 0;
     corio__schedule(l);
+    t->wait_kind = CORIO__WAIT_NONE;
     return t->wake_rc;
 }
 
@@ -221,7 +228,10 @@ void corio__task_cancel(corio__loop *l, corio_task *t) {
 
 void corio__wait_ended(corio__loop *l, corio_task *self, corio_task *t) {
     t->joiner = self;
-    while (t->state != CORIO__DONE) corio__park(l, NULL, CORIO__INF, true);
+    while (t->state != CORIO__DONE) {
+        corio__wait_on(self, CORIO__WAIT_TASK, t);
+        corio__park(l, NULL, CORIO__INF, true);
+    }
     t->joiner = NULL;
 }
 
@@ -280,6 +290,7 @@ static int run_loop(corio__loop *l) {
     for (;;) {
         corio__update_now(l);
         fire_timers(l);
+        if (__builtin_expect(l->debug, 0)) corio__debug_quit_poll(l);
         if (l->main->state == CORIO__DONE && !l->shutting_down) {
             l->shutting_down = true;
             cancel_all(l);
@@ -376,6 +387,7 @@ int corio_run(corio_fn fn, void *arg) {
     if (!l) return -ENOMEM;
     corio__list_init(&l->tasks);
     corio__list_init(&l->groups);
+    corio__list_init(&l->quarantine);
     corio__pool_init(&l->pool, corio__default_stack_size());
     const char *dbg = getenv("CORIO_DEBUG");
     l->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
@@ -394,6 +406,7 @@ int corio_run(corio_fn fn, void *arg) {
         (void)signal(SIGPIPE, SIG_IGN);
     corio__cur = l;
     corio__stack_guard_install();
+    if (l->debug) corio__debug_quit_install(l);
     corio__update_now(l);
 
     corio_task_opts opts = {.name = "main", .stack_size = 0};
@@ -421,6 +434,7 @@ int corio_run(corio_fn fn, void *arg) {
         l->free_tasks = t->next_ready;
         free(t);
     }
+    corio__task_quarantine_free(l);
     corio__pool *p = l->pool.next;
     while (p) {
         corio__pool *next = p->next;
@@ -432,6 +446,7 @@ int corio_run(corio_fn fn, void *arg) {
     corio__heap_free(&l->timers);
     corio__pool_loop_free(l);
     corio__signal_loop_free(l);
+    if (l->debug) corio__debug_quit_uninstall(l);
     corio__fd_registry_free(l);
     l->backend.ops->close(l);
     corio__stack_guard_uninstall();

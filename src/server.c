@@ -127,6 +127,7 @@ static int start_conn(corio_server *srv, int fd) {
 /* Parks the runner until a connection ends, a stop, or the deadline (ns; CORIO__INF for none): 0 or -errno. */
 static int wait_conn_end(corio_server *srv, corio__loop *l, int64_t deadline, bool shield) {
     srv->runner_parked = true;
+    corio__wait_on(l->current, CORIO__WAIT_SERVER, srv);
     int rc = corio__park(l, NULL, deadline, shield);
     srv->runner_parked = false;
     return rc < 0 ? rc : 0;

@@ -129,6 +129,7 @@ int corio_signal_wait(int signo) {
     sigstate *s = get_state(l, &rc);
     if (!s || (rc = add_signal(l, s, signo)) < 0) return rc;
     l->io_waiters++; /* a signal comes from outside: the loop must keep polling, this is no deadlock */
+    corio__wait_on(self, CORIO__WAIT_SIGNAL, (const void *)(intptr_t)signo);
     rc = corio__park(l, &s->waiters[signo], CORIO__INF, false);
     l->io_waiters--;
     return rc; /* signo when delivered: the deadline is infinite, so park never means CORIO__WAKE_DEADLINE */

@@ -67,6 +67,7 @@ static int lock_acquire(corio_lock *lk, bool shield) {
         return 0;
     }
     if (holds(lk, self)) return -EDEADLK;
+    corio__wait_on(self, CORIO__WAIT_LOCK, lk);
     return corio__park(l, &lk->waiters, CORIO__INF, shield); /* 0: the releaser made us the owner */
 }
 
@@ -117,6 +118,7 @@ int corio_event_wait(corio_event *e) {
     if (e->set) return 0;
     corio__loop *l;
     if (!corio__self(&l)) return -EPERM;
+    corio__wait_on(l->current, CORIO__WAIT_EVENT, e);
     return corio__park(l, &e->waiters, CORIO__INF, false);
 }
 
@@ -143,6 +145,7 @@ int corio_sem_acquire(corio_sem *s) {
     }
     corio__loop *l;
     if (!corio__self(&l)) return -EPERM;
+    corio__wait_on(l->current, CORIO__WAIT_SEM, s);
     return corio__park(l, &s->waiters, CORIO__INF, false);
 }
 
@@ -186,6 +189,7 @@ int corio_cond_wait(corio_cond *c, corio_lock *lk) {
     int rc = corio__check(l, self);
     if (rc < 0) return rc; /* fails before letting go of the lock: the caller still holds it, as promised */
     corio_lock_release(lk);
+    corio__wait_on(self, CORIO__WAIT_COND, c);
     rc = corio__park(l, &c->waiters, CORIO__INF, false);
     /* re-taking the lock ignores cancellation: the caller's cleanup expects to hold it */
     lock_acquire(lk, true);

@@ -1,6 +1,7 @@
 /* task.c - tasks: spawning, awaiting (with and without a deadline), detaching, cancelling, yielding, sleeping,
  * names, and timeout scopes. The waiting itself is corio__park/corio__wake in sched.c. */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,9 @@
 #define MIN_STACK ((size_t)16 * 1024)
 #define MAX_STACK ((size_t)1 << 30)
 #define FREE_TASKS_MAX 1024 /* task structs kept for reuse: spawn then needs no malloc (bench_spawn) */
+/* debug mode: freed task structs held back from reuse (~300 bytes each), so a stale handle meets a "dead" magic
+ * and the task's name rather than a new task (ASan's quarantine, for corio's own pool) */
+#define QUARANTINE_MAX 4096
 
 /* process-wide, read by each corio_run: atomic, since loops may start in several threads */
 static _Atomic size_t default_stack = DEFAULT_STACK;
@@ -139,6 +143,16 @@ void corio__task_free(corio__loop *l, corio_task *t) {
     t->stack = NULL;
     t->magic = CORIO__TASK_DEAD;
     l->ntasks--;
+    if (__builtin_expect(l->debug, 0)) {
+        corio__list_push(&l->quarantine, &t->all);
+        if (++l->nquarantine > QUARANTINE_MAX) {
+            corio__link *oldest = l->quarantine.next;
+            corio__list_remove(oldest);
+            l->nquarantine--;
+            free(corio__container_of(oldest, corio_task, all));
+        }
+        return;
+    }
     if (l->nfree_tasks < FREE_TASKS_MAX) {
         t->next_ready = l->free_tasks;
         l->free_tasks = t;
@@ -146,6 +160,24 @@ void corio__task_free(corio__loop *l, corio_task *t) {
     } else {
         free(t);
     }
+}
+
+void corio__task_quarantine_free(corio__loop *l) {
+    while (!corio__list_empty(&l->quarantine)) {
+        corio__link *n = l->quarantine.next;
+        corio__list_remove(n);
+        free(corio__container_of(n, corio_task, all));
+    }
+    l->nquarantine = 0;
+}
+
+int corio__task_invalid(const corio_task *t, const char *fn) {
+    const corio__loop *l = corio__cur;
+    /* only in debug mode is a dead struct sure to be readable: otherwise it may be back with malloc */
+    if (t && l && l->debug && t->magic == CORIO__TASK_DEAD)
+        (void)fprintf(stderr, "corio: task \"%s\" used after it was freed (%s)\n", t->name[0] ? t->name : "(unnamed)",
+                      fn);
+    return -EINVAL;
 }
 
 corio_task *corio_spawn_opts(corio_fn fn, void *arg, const corio_task_opts *opts) {
@@ -166,9 +198,10 @@ corio_task *corio_spawn_opts(corio_fn fn, void *arg, const corio_task_opts *opts
 corio_task *corio_spawn(corio_fn fn, void *arg) { return corio_spawn_opts(fn, arg, NULL); }
 
 /* Checks shared by await and wait_for; 0 when t may be awaited by self. */
-static int awaitable(corio__loop *l, corio_task *self, corio_task *t) {
+static int awaitable(corio__loop *l, corio_task *self, corio_task *t, const char *fn) {
     if (!self) return -EPERM;
-    if (!corio__task_valid(t) || t->loop != l) return -EINVAL;
+    if (!corio__task_valid(t)) return corio__task_invalid(t, fn);
+    if (t->loop != l) return -EINVAL;
     if (t == self) return -EDEADLK;
     if (t->detached || t->group || t == l->main) return -EINVAL;
     if ((t->joiner && t->joiner != self) || t->watcher) return -EBUSY;
@@ -178,10 +211,11 @@ static int awaitable(corio__loop *l, corio_task *self, corio_task *t) {
 int corio_await(corio_task *t) {
     corio__loop *l;
     corio_task *self = corio__self(&l);
-    int rc = awaitable(l, self, t);
+    int rc = awaitable(l, self, t, "corio_await");
     if (rc < 0) return rc;
     if (t->state != CORIO__DONE) {
         t->joiner = self;
+        corio__wait_on(self, CORIO__WAIT_TASK, t);
         rc = corio__park(l, NULL, CORIO__INF, false);
         if (t->state != CORIO__DONE) { /* cancelled or timed out: t runs on, and can be awaited again */
             t->joiner = NULL;
@@ -197,11 +231,12 @@ int corio_await(corio_task *t) {
 int corio_wait_for(corio_task *t, int64_t ms) {
     corio__loop *l;
     corio_task *self = corio__self(&l);
-    int rc = awaitable(l, self, t);
+    int rc = awaitable(l, self, t, "corio_wait_for");
     if (rc < 0) return rc;
     if (ms < 0) return -EINVAL;
     if (t->state != CORIO__DONE) {
         t->joiner = self;
+        corio__wait_on(self, CORIO__WAIT_TASK, t);
         rc = corio__park(l, NULL, deadline_after(l, ms), false);
         if (t->state != CORIO__DONE) {
             /* expired, or the waiter was cancelled: asyncio.wait_for cancels the inner task and waits for it */
@@ -219,7 +254,11 @@ int corio_wait_for(corio_task *t, int64_t ms) {
 
 void corio_detach(corio_task *t) {
     corio__loop *l = corio__cur;
-    if (!l || !corio__task_valid(t) || t->loop != l || t == l->main || t->group || t->detached) return;
+    if (!corio__task_valid(t)) {
+        (void)corio__task_invalid(t, "corio_detach");
+        return;
+    }
+    if (!l || t->loop != l || t == l->main || t->group || t->detached) return;
     if (t->joiner || t->watcher) return; /* someone awaits it: that await frees it */
     if (t->state == CORIO__DONE) {
         corio__task_free(l, t);
@@ -230,7 +269,8 @@ void corio_detach(corio_task *t) {
 
 int corio_cancel(corio_task *t) {
     corio__loop *l = corio__cur;
-    if (!corio__task_valid(t) || !l || t->loop != l) return -EINVAL;
+    if (!corio__task_valid(t)) return corio__task_invalid(t, "corio_cancel");
+    if (!l || t->loop != l) return -EINVAL;
     if (t->state == CORIO__DONE) return -ESRCH;
     corio__task_cancel(l, t);
     return 0;
@@ -242,6 +282,7 @@ int corio_sleep(int64_t ms) {
     if (!self) return -EPERM;
     if (ms < 0) return -EINVAL;
     if (ms == 0) return corio_yield();
+    corio__wait_on(self, CORIO__WAIT_SLEEP, NULL);
     int rc = corio__park(l, NULL, deadline_after(l, ms), false);
     return rc == CORIO__WAKE_DEADLINE ? 0 : rc;
 }
@@ -260,15 +301,19 @@ corio_task *corio_current(void) {
 }
 
 int corio_task_set_name(corio_task *t, const char *name) {
-    if (!corio__task_valid(t)) return -EINVAL;
+    if (!corio__task_valid(t)) return corio__task_invalid(t, "corio_task_set_name");
     set_name(t, name);
     return 0;
 }
 
-const char *corio_task_name(const corio_task *t) { return corio__task_valid(t) ? t->name : NULL; }
+const char *corio_task_name(const corio_task *t) {
+    if (corio__task_valid(t)) return t->name;
+    (void)corio__task_invalid(t, "corio_task_name");
+    return NULL;
+}
 
 int corio_task_done(const corio_task *t) {
-    if (!corio__task_valid(t)) return -EINVAL;
+    if (!corio__task_valid(t)) return corio__task_invalid(t, "corio_task_done");
     return t->state == CORIO__DONE;
 }
 

@@ -1,0 +1,91 @@
+#!/bin/sh
+# install_test.sh - checks `make install` and `make uninstall` of the build in $1 (a BUILD directory): installs
+# into a temporary PREFIX, builds tests/install/hello.c out of tree with pkg-config (shared, then fully static
+# with --static) and with the CMake package (corio::corio, corio::corio_static), runs each, checks the SONAME,
+# the modules' .pc files, a DESTDIR install, and that uninstall leaves no file behind. Prints "ok: ..." per
+# step; exits 0 when all pass. Run from the repository root (tests/test_install.c does).
+#   usage: sh tests/install_test.sh build/<config>
+set -u
+BUILD=${1:?usage: install_test.sh BUILD_DIR}
+CC=${CC:-cc}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/corio-install.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+log=$tmp/log
+
+fail() {
+    echo "install_test: FAIL: $*"
+    [ -s "$log" ] && sed 's/^/    /' "$log" | tail -n 40
+    exit 1
+}
+ok() { echo "install_test: ok: $*"; }
+# make as a fresh top-level run: a jobserver inherited from the `make test` around us may be gone
+mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory BUILD="$BUILD" "$@" >"$log" 2>&1; }
+# no file nor link left under $1
+empty_tree() { [ -z "$(find "$1" \( -type f -o -type l \) 2>/dev/null)" ]; }
+
+mk install PREFIX="$prefix" || fail "make install PREFIX=$prefix"
+for f in include/corio.h lib/libcorio.a lib/libcorio.so.0.1.0 lib/libcorio.so.0 lib/libcorio.so \
+    lib/pkgconfig/corio.pc lib/cmake/corio/corioConfig.cmake lib/cmake/corio/corioConfigVersion.cmake; do
+    [ -e "$prefix/$f" ] || fail "make install did not install $f"
+done
+ok "make install PREFIX=$prefix"
+
+soname=$(readelf -d "$prefix/lib/libcorio.so.0.1.0" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$soname" = libcorio.so.0 ] || fail "SONAME of libcorio.so.0.1.0 is '$soname', want libcorio.so.0"
+[ "$(readlink "$prefix/lib/libcorio.so.0")" = libcorio.so.0.1.0 ] || fail "libcorio.so.0 does not point to libcorio.so.0.1.0"
+[ "$(readlink -f "$prefix/lib/libcorio.so")" = "$(readlink -f "$prefix/lib/libcorio.so.0.1.0")" ] ||
+    fail "libcorio.so does not lead to libcorio.so.0.1.0"
+ok "SONAME libcorio.so.0 and its links"
+
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+[ "$(pkg-config --modversion corio 2>"$log")" = "$(sed -n 's/^#define CORIO_VERSION_[A-Z]* \([0-9]*\).*/\1/p' \
+    include/corio.h | paste -sd.)" ] || fail "pkg-config --modversion corio"
+# shellcheck disable=SC2046 # word splitting of pkg-config's output is the point
+$CC -o "$tmp/hello_pc" tests/install/hello.c $(pkg-config --cflags --libs corio) >"$log" 2>&1 ||
+    fail "cc hello.c \$(pkg-config --cflags --libs corio)"
+LD_LIBRARY_PATH="$prefix/lib" "$tmp/hello_pc" >"$tmp/out" 2>"$log" || fail "hello (pkg-config, shared) failed"
+grep -q '^hello from corio' "$tmp/out" || fail "hello (pkg-config) printed: $(cat "$tmp/out")"
+readelf -d "$tmp/hello_pc" | grep -q 'NEEDED.*\[libcorio.so.0\]' || fail "hello_pc does not need libcorio.so.0"
+ok "pkg-config build against libcorio.so runs"
+
+# shellcheck disable=SC2046
+$CC -static -o "$tmp/hello_static" tests/install/hello.c $(pkg-config --static --cflags --libs corio) >"$log" 2>&1 ||
+    fail "cc -static hello.c \$(pkg-config --static --cflags --libs corio)"
+"$tmp/hello_static" >"$tmp/out" 2>"$log" || fail "hello (pkg-config --static) failed"
+grep -q '^hello from corio' "$tmp/out" || fail "hello (static) printed: $(cat "$tmp/out")"
+readelf -d "$tmp/hello_static" 2>/dev/null | grep -q NEEDED && fail "hello_static has dynamic dependencies"
+ok "pkg-config --static build runs"
+
+for pc in "$prefix"/lib/pkgconfig/corio-*.pc; do
+    [ -e "$pc" ] || continue
+    m=$(basename "$pc" .pc)
+    name=${m#corio-}
+    libs=$(pkg-config --static --libs "$m" 2>"$log") || fail "pkg-config --static --libs $m"
+    case " $libs " in *" -lcorio_$name "*"-lcorio "*) ;; *) fail "pkg-config --static --libs $m: $libs" ;; esac
+    [ -e "$prefix/include/corio_$name.h" ] && [ -e "$prefix/lib/libcorio_$name.a" ] &&
+        [ -e "$prefix/lib/libcorio_$name.so.0" ] || fail "module $name: header or libraries missing"
+    ok "module $name: $m.pc ($libs)"
+done
+
+cmake -S tests/install -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$CC" >"$log" 2>&1 ||
+    fail "cmake configure of tests/install"
+cmake --build "$tmp/cmake" >"$log" 2>&1 || fail "cmake --build"
+"$tmp/cmake/hello" >"$tmp/out" 2>"$log" || fail "hello (CMake, corio::corio) failed"
+grep -q '^hello from corio' "$tmp/out" || fail "hello (CMake) printed: $(cat "$tmp/out")"
+readelf -d "$tmp/cmake/hello" | grep -q 'NEEDED.*\[libcorio.so.0\]' || fail "CMake hello does not need libcorio.so.0"
+"$tmp/cmake/hello_static" >"$tmp/out" 2>"$log" || fail "hello_static (CMake, corio::corio_static) failed"
+readelf -d "$tmp/cmake/hello_static" | grep -q 'NEEDED.*libcorio' && fail "CMake hello_static needs libcorio.so"
+ok "CMake find_package(corio): corio::corio and corio::corio_static build and run"
+
+mk uninstall PREFIX="$prefix" || fail "make uninstall PREFIX=$prefix"
+empty_tree "$prefix" || fail "files left after make uninstall: $(find "$prefix" \( -type f -o -type l \))"
+ok "make uninstall left no file"
+
+mk install DESTDIR="$tmp/stage" PREFIX=/opt/corio || fail "make install DESTDIR=$tmp/stage"
+[ -e "$tmp/stage/opt/corio/lib/libcorio.so.0" ] || fail "DESTDIR install: no $tmp/stage/opt/corio/lib/libcorio.so.0"
+grep -q '^prefix=/opt/corio$' "$tmp/stage/opt/corio/lib/pkgconfig/corio.pc" || fail "DESTDIR leaked into corio.pc"
+mk uninstall DESTDIR="$tmp/stage" PREFIX=/opt/corio || fail "make uninstall DESTDIR=$tmp/stage"
+empty_tree "$tmp/stage" || fail "files left after a DESTDIR uninstall"
+ok "DESTDIR install and uninstall"
+echo "install_test: all passed"
