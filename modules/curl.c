@@ -335,7 +335,7 @@ static bool valid_method(const char *m) {
 }
 
 static int bad(corio_http_resp *resp, const char *why) {
-    snprintf(resp->error, sizeof resp->error, "%s", why);
+    (void)snprintf(resp->error, sizeof resp->error, "%s", why);
     return -EINVAL;
 }
 
@@ -433,7 +433,7 @@ int corio_http_request(const corio_http_req *req, corio_http_resp *resp) {
             c->xfers = x.next;
         if (x.next) x.next->prev = x.prev;
         if (rc == 0) rc = -EIO;
-        snprintf(resp->error, sizeof resp->error, "%s", corio_strerror(rc));
+        (void)snprintf(resp->error, sizeof resp->error, "%s", corio_strerror(rc));
     } else if (x.alloc_failed) {
         rc = -ENOMEM;
     } else {
@@ -441,7 +441,8 @@ int corio_http_request(const corio_http_req *req, corio_http_resp *resp) {
         long status = 0;
         curl_easy_getinfo(x.easy, CURLINFO_RESPONSE_CODE, &status);
         resp->status = (int)status;
-        if (rc < 0 && !resp->error[0]) snprintf(resp->error, sizeof resp->error, "%s", curl_easy_strerror(x.result));
+        if (rc < 0 && !resp->error[0])
+            (void)snprintf(resp->error, sizeof resp->error, "%s", curl_easy_strerror(x.result));
     }
 out:
     if (x.easy) curl_easy_cleanup(x.easy);

@@ -53,7 +53,7 @@ static _Thread_local char last_error[1024];
 
 const char *corio_pg_last_error(void) { return last_error; }
 
-static void set_last_error(const char *msg) { snprintf(last_error, sizeof last_error, "%s", msg ? msg : ""); }
+static void set_last_error(const char *msg) { (void)snprintf(last_error, sizeof last_error, "%s", msg ? msg : ""); }
 
 /* ---- descriptors -------------------------------------------------------------------------------------------- */
 
@@ -203,7 +203,7 @@ static int64_t parse_conninfo(const char *conninfo) {
     }
     int64_t secs = 0;
     for (PQconninfoOption *o = opts; o->keyword; o++)
-        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val) secs = atoll(o->val);
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val) secs = strtoll(o->val, NULL, 10);
     PQconninfoFree(opts);
     return secs > 0 ? secs : 0;
 }
@@ -433,7 +433,7 @@ int corio_pg_query(corio_pg *c, const char *sql, int nparams, const char *const 
 int64_t corio_pg_exec(corio_pg *c, const char *sql, int nparams, const char *const *params) {
     PGresult *r;
     int rc = corio_pg_query(c, sql, nparams, params, &r);
-    int64_t n = rc == 0 && r ? atoll(PQcmdTuples(r)) : rc;
+    int64_t n = rc == 0 && r ? strtoll(PQcmdTuples(r), NULL, 10) : rc;
     PQclear(r);
     return n;
 }
@@ -471,7 +471,7 @@ corio_pg_pool *corio_pg_pool_new(const char *conninfo, unsigned size) {
         return NULL;
     }
     corio_pg_pool *p = calloc(1, sizeof *p);
-    if (!p || !(p->conninfo = strdup(conninfo)) || !(p->idle = calloc(size, sizeof *p->idle)) ||
+    if (!p || !(p->conninfo = strdup(conninfo)) || !(p->idle = calloc(size, sizeof(corio_pg *))) ||
         !(p->permits = corio_sem_new(size))) {
         if (p) {
             free(p->conninfo);
@@ -520,7 +520,7 @@ corio_pg *corio_pg_pool_acquire(corio_pg_pool *p) {
         while (i > 0 && p->idle[i]->draining) i--;
         if (p->idle[i]->draining) i = p->nidle - 1;
         c = p->idle[i];
-        memmove(&p->idle[i], &p->idle[i + 1], (p->nidle - i - 1) * sizeof *p->idle);
+        memmove(&p->idle[i], &p->idle[i + 1], (p->nidle - i - 1) * sizeof(corio_pg *));
         p->nidle--;
         if (!usable(c)) {
             c->pool = NULL;

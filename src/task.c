@@ -163,11 +163,11 @@ void corio__task_free(corio__loop *l, corio_task *t) {
 }
 
 void corio__task_quarantine_free(corio__loop *l) {
-    while (!corio__list_empty(&l->quarantine)) {
-        corio__link *n = l->quarantine.next;
-        corio__list_remove(n);
+    for (corio__link *n = l->quarantine.next, *next; n != &l->quarantine; n = next) {
+        next = n->next;
         free(corio__container_of(n, corio_task, all));
     }
+    corio__list_init(&l->quarantine);
     l->nquarantine = 0;
 }
 
@@ -198,7 +198,7 @@ corio_task *corio_spawn_opts(corio_fn fn, void *arg, const corio_task_opts *opts
 corio_task *corio_spawn(corio_fn fn, void *arg) { return corio_spawn_opts(fn, arg, NULL); }
 
 /* Checks shared by await and wait_for; 0 when t may be awaited by self. */
-static int awaitable(corio__loop *l, corio_task *self, corio_task *t, const char *fn) {
+static int awaitable(corio__loop *l, const corio_task *self, corio_task *t, const char *fn) {
     if (!self) return -EPERM;
     if (!corio__task_valid(t)) return corio__task_invalid(t, fn);
     if (t->loop != l) return -EINVAL;

@@ -57,7 +57,7 @@ static void lock(void) {
 }
 static void unlock(void) { atomic_flag_clear_explicit(&table_lock, memory_order_release); }
 
-static size_t slot_of(const void *p) { return (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15u) % TABLE_SIZE; }
+static size_t slot_of(const void *p) { return (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15U) % TABLE_SIZE; }
 
 static void track_add(const void *p, size_t size, const void *site) {
     lock();

@@ -187,7 +187,7 @@ static void write_file(const char *dir, const char *name, const void *data, size
 }
 
 static unsigned char big_byte(size_t i) { return (unsigned char)((i * 7 + i / 4093) & 0xff); }
-#define BIG_LEN (5u << 20)
+#define BIG_LEN (5U << 20)
 
 static bool tcp_up(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
