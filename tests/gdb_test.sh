@@ -33,7 +33,7 @@ section bt-alpha | grep -q 'alpha_body' || fail "corio bt alpha: no alpha_body"
 section bt-alpha | grep -q 'corio_sleep' || fail "corio bt alpha: no corio_sleep"
 section bt-beta | grep -q 'beta_body' || fail "corio bt 3 (beta): no beta_body"
 # (a compiler may turn corio_event_wait's final call into a jump: then corio__park stands where it was)
-section bt-beta | grep -q -e 'corio_event_wait' -e 'corio__park' || fail "corio bt 3 (beta): no corio_event_wait
+section bt-beta | grep -q -e 'corio_event_wait' -e 'corio__park' || fail "corio bt 3 (beta): no corio_event_wait"
 section bt-main | grep -q 'not suspended' || fail "corio bt main: the running task was not refused"
 section bt-after | grep -q 'gdb_stop_here' || fail "bt after corio bt: registers not restored"
 grep -q 'PASS gdb_target\|exited normally' "$out" || fail "the program did not finish after continue"
