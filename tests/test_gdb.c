@@ -51,12 +51,22 @@ static int target_main(void *arg) {
 /* What gdb attaches to; as a case of its own it just runs. */
 TEST(gdb_target) { ASSERT_RC(corio_run(target_main, NULL), 0); }
 
+/* clang says it builds with a sanitizer through __has_feature, not gcc's macros */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZER_BY_CLANG 1
+#endif
+#endif
+#ifndef SANITIZER_BY_CLANG
+#define SANITIZER_BY_CLANG 0
+#endif
+
 static const char *skip_reason(void) {
 #if !defined(__x86_64__)
     return "corio bt reads the x86-64 switch frame only";
 #elif defined(CORIO_SWITCH_UCONTEXT)
     return "built with the ucontext switch (corio bt reads the assembly switch's frame)";
-#elif defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#elif defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || SANITIZER_BY_CLANG
     return "sanitizer build";
 #else
     const char *runner = getenv("RUNNER"), *preload = getenv("LD_PRELOAD");
