@@ -348,11 +348,11 @@ static int timeout_main(void *arg) {
     };
     corio_task *t[3];
     ASSERT_RC(corio_lock_acquire(l), 0);
+    int64_t t0 = test_now_ms(); /* before the waiter opens its 20 ms scope: a slow settle must not eat into it */
     for (int i = 0; i < 3; i++) {
         t[i] = test_spawn(tw_waiter, &w[i]);
         test_settle();
     }
-    int64_t t0 = test_now_ms();
     ASSERT_RC(corio_await(t[1]), 0); /* the middle waiter gives up while we still hold the lock */
     ASSERT_GE(test_now_ms() - t0, 15);
     ASSERT_RC(w[1].acquire_rc, -ETIMEDOUT);
