@@ -2,7 +2,8 @@
  * time until all have been gathered and the peak RSS they added (VmHWM after, minus VmRSS before spawning):
  * `RESULT tasks_wall <s> s`, `RESULT tasks_peak_rss <bytes> bytes`, `RESULT tasks_rss_per_task <bytes> bytes`.
  * The design's target is 1,000,000 tasks with default settings.
- *   usage: bench_tasks [N [SECONDS [STACK_KIB]]]   (defaults 100000 1, the loop's default stack size) */
+ *   usage: bench_tasks [N [SECONDS [STACK_KIB]]] [--compact]   (defaults 100000 1, the loop's default stack size)
+ * --compact spawns compact tasks (corio_task_opts.compact: one shared stack, each keeps only the bytes it uses). */
 #include <errno.h>
 #include <inttypes.h>
 
@@ -14,6 +15,7 @@
 struct args {
     uint64_t n;
     int64_t ms;
+    int compact;
 };
 
 static uint64_t slept; /* tasks whose sleep ended on time */
@@ -47,7 +49,7 @@ static int bench_main(void *arg) {
 
     int64_t t0 = bench_now_ns();
     for (uint64_t i = 0; i < n; i++) {
-        t[i] = corio_spawn(sleeper, (void *)&a->ms);
+        t[i] = corio_spawn_opts(sleeper, (void *)&a->ms, &(corio_task_opts){.compact = a->compact});
         if (t[i] == NULL) bench_fail(PROG, "corio_spawn of task %" PRIu64 " failed: %s", i, strerror(errno));
     }
     int64_t t_spawned = bench_now_ns();
@@ -74,6 +76,7 @@ static int bench_main(void *arg) {
         bench_fail(PROG, "all done after %.3f s, before the %" PRId64 " ms sleep", wall, a->ms);
     if (hwm < 0) bench_fail(PROG, "cannot read VmHWM from /proc/self/status");
 
+    printf("# %s tasks\n", a->compact ? "compact" : "default");
     printf("# %" PRIu64 " tasks: spawning took %.3f s, running each to its sleep %.3f s\n", n,
            (double)(t_spawned - t0) / 1e9, (double)(t_asleep - t_spawned) / 1e9);
     printf("# all asleep: tasks %zu, timers %zu, stacks in use %zu, guarded %zu, cached %zu, stack size %zu;"
@@ -92,6 +95,15 @@ static int bench_main(void *arg) {
 
 int main(int argc, char **argv) {
     struct args a;
+    a.compact = 0;
+    /* --compact may come anywhere; the positional arguments are the others, in order */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--compact") != 0) continue;
+        a.compact = 1;
+        for (int j = i; j + 1 < argc; j++) argv[j] = argv[j + 1];
+        argc--;
+        break;
+    }
     a.n = bench_arg_count(PROG, argc, argv, 1, 100000);
     a.ms = (int64_t)bench_arg_count(PROG, argc, argv, 2, 1) * 1000;
     if (argc > 3) {

@@ -1,6 +1,7 @@
-/* http_server.c - an HTTP/1.1 "hello" server on Node's http-parser: `http_server [PORT [IDLE_MS]]` (PORT 0 or
- * none: a free port; IDLE_MS, or the environment's HTTP_IDLE_MS, default 5000). Prints "listening on port N" and
- * serves until SIGINT or SIGTERM.
+/* http_server.c - an HTTP/1.1 "hello" server on Node's http-parser: `http_server [--loops N] [PORT [IDLE_MS]]`
+ * (PORT 0 or none: a free port; IDLE_MS, or the environment's HTTP_IDLE_MS, default 5000; N loops, or the
+ * environment's CORIO_LOOPS, default 1: one thread each, sharing the port through SO_REUSEPORT). Prints
+ * "listening on port N" and serves until SIGINT or SIGTERM.
  *
  * GET / (and HEAD /) answers "Hello, World!", any other path 404, another method on / 405. Connections are kept
  * alive (HTTP/1.0 only with "Connection: keep-alive"; "Connection: close" is honoured). Pipelined requests are
@@ -15,9 +16,11 @@
 #include <corio.h>
 #include <errno.h>
 #include <http_parser.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +48,10 @@ struct conn {
 
 /* ---- responses ----------------------------------------------------------------------------------------------- */
 
-/* The Date header, formatted once a second rather than once a response. */
+/* The Date header, formatted once a second rather than once a response (per thread: one per loop). */
 static const char *http_date(void) {
-    static time_t last = -1;
-    static char date[64];
+    static _Thread_local time_t last = -1;
+    static _Thread_local char date[64];
     time_t now = time(NULL);
     if (now != last) {
         struct tm tm;
@@ -222,32 +225,95 @@ static int handle(int fd, void *arg) {
 
 /* fuzz/fuzz_http.c compiles this file in with HTTP_SERVER_NO_MAIN and drives handle() directly */
 #ifndef HTTP_SERVER_NO_MAIN
+static unsigned nloops = 1;
+static corio_chan *port_chan; /* loop 0 tells the other loops the port it got */
+static corio_chan *quit_chan; /* closed by loop 0 when a signal stops it: the other loops stop too */
+
+static int run_server(void *arg) { return corio_server_run(arg); }
+
+/* The main task of every loop. Loop 0 takes the signals (main blocked them in every thread) and binds first. */
 static int main_task(void *arg) {
     int port = *(int *)arg;
-    corio_signal_cancel_main(SIGINT);
-    corio_signal_cancel_main(SIGTERM);
-    corio_server_opts opts = {.backlog = 4096, .max_conns = 0};
+    unsigned me = nloops > 1 ? (unsigned)corio_loop_index() : 0;
+    void *item;
+    if (me == 0) {
+        corio_signal_cancel_main(SIGINT);
+        corio_signal_cancel_main(SIGTERM);
+    } else {
+        if (corio_chan_recv(port_chan, &item) < 0) return 0; /* loop 0 could not listen */
+        port = (int)(intptr_t)item;
+    }
+    corio_server_opts opts = {.backlog = 4096, .max_conns = 0, .reuseport = nloops > 1};
     corio_server *srv = corio_server_new(NULL, port, handle, NULL, &opts);
     if (!srv) {
-        fprintf(stderr, "http_server: port %d: %s\n", port, corio_strerror(-errno));
-        return -errno;
+        int rc = -errno;
+        fprintf(stderr, "http_server: port %d: %s\n", port, corio_strerror(rc));
+        if (me == 0 && nloops > 1) corio_chan_close(port_chan);
+        return rc;
     }
-    printf("listening on port %d\n", corio_server_port(srv));
-    fflush(stdout);
-    int rc = corio_server_run(srv);
+    port = corio_server_port(srv);
+    int rc;
+    if (me == 0) {
+        for (unsigned i = 1; i < nloops; i++) corio_chan_send(port_chan, (void *)(intptr_t)port);
+        printf("listening on port %d\n", port);
+        fflush(stdout);
+        rc = corio_server_run(srv);
+        if (nloops > 1) corio_chan_close(quit_chan);
+    } else {
+        corio_task *t = corio_spawn(run_server, srv);
+        if (!t) {
+            corio_server_free(srv);
+            return -errno;
+        }
+        corio_chan_recv(quit_chan, &item); /* -EPIPE: loop 0 is stopping */
+        corio_server_stop(srv);
+        rc = corio_await(t);
+    }
     corio_server_free(srv);
     return rc == -ECANCELED ? 0 : rc; /* a signal is the normal way out */
 }
 
 int main(int argc, char **argv) {
-    int port = argc > 1 ? atoi(argv[1]) : 0;
-    const char *idle = argc > 2 ? argv[2] : getenv("HTTP_IDLE_MS");
+    const char *pos[2] = {NULL, NULL};
+    int npos = 0;
+    const char *loops = getenv("CORIO_LOOPS");
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--loops") == 0 && i + 1 < argc)
+            loops = argv[++i];
+        else if (npos < 2)
+            pos[npos++] = argv[i];
+        else
+            npos = 3;
+    }
+    int port = pos[0] ? atoi(pos[0]) : 0;
+    const char *idle = pos[1] ? pos[1] : getenv("HTTP_IDLE_MS");
     if (idle && *idle) idle_ms = atoll(idle);
-    if (port < 0 || port > 65535 || idle_ms <= 0) {
-        fprintf(stderr, "usage: http_server [PORT [IDLE_MS]]\n");
+    long n = loops && *loops ? atol(loops) : 1;
+    if (npos > 2 || port < 0 || port > 65535 || idle_ms <= 0 || n < 1 || n > 256) {
+        fprintf(stderr, "usage: http_server [--loops N] [PORT [IDLE_MS]]\n");
         return 2;
     }
-    int rc = corio_run(main_task, &port);
+    nloops = (unsigned)n;
+    int rc;
+    if (nloops == 1) {
+        rc = corio_run(main_task, &port);
+    } else {
+        /* the loop threads inherit this mask, so only loop 0's signalfd sees SIGINT and SIGTERM */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        port_chan = corio_chan_new(nloops);
+        quit_chan = corio_chan_new(0);
+        if (!port_chan || !quit_chan) {
+            fprintf(stderr, "http_server: out of memory\n");
+            return 1;
+        }
+        rc = corio_run_threads(nloops, main_task, &port);
+        corio_chan_free(port_chan);
+        corio_chan_free(quit_chan);
+    }
     if (rc < 0) fprintf(stderr, "http_server: %s\n", corio_strerror(rc));
     return rc < 0;
 }

@@ -72,6 +72,18 @@ typedef int (*corio_fn)(void *arg); /* a task: its return value is its status (0
  * CORIO_GUARD_STACKS=N caps the stacks given a guard page (default: a quarter of vm.max_map_count), read once. */
 CORIO_EXTERN int corio_run(corio_fn fn, void *arg);
 
+/* Runs fn(arg) as the main task of n loops, one per thread (the caller's thread runs loop 0; see corio_post):
+ * the first failure among them (in time), or 0. -EINVAL if n is 0 or above 256 or fn is NULL, -EBUSY inside a
+ * loop, -EAGAIN / -ENOMEM if a loop cannot start (then fn runs nowhere). */
+CORIO_EXTERN int corio_run_threads(unsigned n, corio_fn fn, void *arg);
+/* The index of the caller's loop in corio_run_threads (0..n-1) and the loop count; -EPERM outside one. */
+CORIO_EXTERN int corio_loop_index(void);
+CORIO_EXTERN int corio_loop_count(void);
+/* Spawns fn(arg) as a detached task on loop number loop of the caller's corio_run_threads (from any of its loop
+ * threads): 0, -EINVAL (fn NULL, no such loop, arg on a compact task's stack), -EPERM outside corio_run_threads,
+ * -ESHUTDOWN once that loop's fn has returned (tasks posted before are cancelled then, lifetime rule 3), -ENOMEM. */
+CORIO_EXTERN int corio_post(unsigned loop, corio_fn fn, void *arg);
+
 /* Monotonic time in ms, read once per loop iteration (cheap; libuv's uv_now) and refreshed when a task starts a
  * timed wait. 0 outside a loop. */
 CORIO_EXTERN int64_t corio_now(void);
@@ -103,6 +115,9 @@ CORIO_EXTERN void corio_dump_tasks(FILE *out);
 typedef struct corio_task_opts {
     const char *name;  /* task name for debugging (copied; at most 31 bytes kept), or NULL */
     size_t stack_size; /* 0 for the loop's default; otherwise rounded up to pages, 16 KiB .. 1 GiB */
+    /* nonzero: a compact task, run on the loop's one shared stack and keeping only the bytes it uses while suspended
+     * (a few hundred, not a 4 KiB page). Nothing may point into its stack while it waits: see docs/design.md. */
+    int compact;
 } corio_task_opts;
 
 /* A new task running fn(arg), ready to run (it starts at the caller's next suspension). NULL and errno on
@@ -264,6 +279,21 @@ CORIO_EXTERN size_t corio_queue_size(const corio_queue *q);
 /* Frees q (the items are the caller's): -EBUSY while tasks wait on it. */
 CORIO_EXTERN int corio_queue_free(corio_queue *q);
 
+typedef struct corio_chan corio_chan;
+/* A FIFO of void* that tasks on any loops (any threads) share, holding at most capacity items; 0 makes every
+ * send wait for a receiver (Go's unbuffered channel). NULL and errno ENOMEM. */
+CORIO_EXTERN corio_chan *corio_chan_new(size_t capacity);
+/* Appends item, suspending while the channel is full. -EPIPE once closed, -ECANCELED / -ETIMEDOUT (item not
+ * sent), -EINVAL if ch is NULL, -EPERM outside a task when it would have to wait. */
+CORIO_EXTERN int corio_chan_send(corio_chan *ch, void *item);
+/* Takes the oldest item into *item, suspending while there is none. -EPIPE once closed and drained,
+ * -ECANCELED / -ETIMEDOUT (nothing taken), -EINVAL if ch or item is NULL, -EPERM outside a task when it would wait. */
+CORIO_EXTERN int corio_chan_recv(corio_chan *ch, void **item);
+/* Closes ch (from any thread): waiting and later sends fail with -EPIPE; receives drain it, then fail with -EPIPE. */
+CORIO_EXTERN void corio_chan_close(corio_chan *ch);
+/* Frees ch (the items are the caller's): -EBUSY while tasks wait on it; NULL is ignored. */
+CORIO_EXTERN int corio_chan_free(corio_chan *ch);
+
 /* ---- I/O: waiting on file descriptors -----------------------------------------------------------------------
  * Every I/O call suspends only the calling task, honours cancellation and timeout scopes like any suspension,
  * and leaves no descriptor behind on failure. Descriptors corio creates are non-blocking and close-on-exec.
@@ -360,6 +390,7 @@ typedef struct corio_server corio_server;
 typedef struct corio_server_opts {
     int backlog;          /* listen backlog, 0 for 511 */
     size_t max_conns;     /* connections served at once, 0 for 10000: beyond it, accepting pauses */
+    int reuseport;        /* 1: SO_REUSEPORT, so each loop of corio_run_threads can serve the same port */
 } corio_server_opts;
 /* Listens on host:port (as corio_tcp_listen). NULL and errno on failure (EADDRINUSE, EINVAL, ENOMEM...). */
 CORIO_EXTERN corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler, void *arg,

@@ -175,6 +175,9 @@ struct corio_task {
     bool shielded; /* the current wait ignores cancellation and timeout scopes */
     bool detached;
     bool gather_mark;
+    bool compact;       /* runs on the loop's shared stack (compact.c) */
+    uint32_t saved_len; /* a compact task's bytes of stack saved off the shared stack, in saved */
+    char *saved;
 #ifdef CORIO_TSAN
     void *tsan_fiber; /* ThreadSanitizer's view of this task's context */
 #endif
@@ -245,6 +248,10 @@ void corio__fd_registry_free(corio__loop *l);
  * gets fn's result. -ENOMEM, -EAGAIN, -EPERM outside a task. */
 int corio__to_thread_shielded(corio_work_fn fn, void *arg);
 void corio__pool_loop_free(corio__loop *l); /* at the end of corio_run */
+void corio__xloop_free(corio__loop *l);     /* the inbox (loops.c), at the end of corio_run */
+void corio__xloop_poll(corio__loop *l);     /* runs the inbox's messages, if any, without a system call */
+/* corio_tcp_listen with SO_REUSEPORT (corio_server_opts.reuseport). */
+int corio__tcp_listen_reuseport(const char *host, int port, int backlog);
 
 /* ---- the loop -------------------------------------------------------------------------------------------- */
 
@@ -273,6 +280,8 @@ struct corio__loop {
     corio__fdent **fd_chunks; /* the fd registry, in chunks that never move (wait lists point into them) */
     size_t fd_nchunks;
     struct corio__pool_link *pool_link; /* the thread pool's completion queue for this loop (pool.c) */
+    struct corio__xloop *xloop;         /* the inbox other threads post to (loops.c), NULL until used */
+    size_t inbox_waiters;               /* tasks (and an open corio_run_threads slot) that other threads may wake */
     uint64_t switches;
     uint64_t end_seq;
     bool debug;
@@ -282,6 +291,9 @@ struct corio__loop {
 #endif
     void *sched_stack_lo; /* the scheduler stack's bounds, for the sanitizer's fiber switch */
     size_t sched_stack_size;
+    corio__stack *shared_stack; /* compact tasks' stack (compact.c), NULL until the first one is spawned */
+    corio_task *shared_owner;   /* the compact task whose bytes the shared stack holds, or NULL */
+    bool compact_relay;         /* a compact task handed off to another through the scheduler, just for the copy */
 };
 
 /* initial-exec: in the shared library the default model would call __tls_get_addr on every corio call */
@@ -370,5 +382,21 @@ void corio__group_free_all(corio__loop *l);
 void corio__debug_quit_install(corio__loop *l);
 void corio__debug_quit_poll(corio__loop *l);
 void corio__debug_quit_uninstall(corio__loop *l);
+
+/* ---- compact tasks (compact.c): copy-stack tasks sharing one stack per loop ---------------------------------- */
+
+/* The loop's shared stack, taken from its default pool on first use; NULL (errno ENOMEM) on failure. */
+corio__stack *corio__compact_stack(corio__loop *l);
+/* Called before switching to compact task t: puts t's bytes on the shared stack (saving its current owner's)
+ * and returns true; or, when self runs on the shared stack itself, puts t back at the head of the ready queue
+ * and returns false: the scheduler, on its own stack, must do the copy. */
+bool corio__compact_enter(corio__loop *l, corio_task *self, corio_task *t);
+/* A compact task ended or is freed: drops its saved bytes and its claim on the shared stack. */
+void corio__compact_release(corio__loop *l, corio_task *t);
+/* Does p point into the shared stack while a compact task runs (a pointer that its next suspension breaks)? */
+static inline bool corio__compact_on_stack(const corio__loop *l, const void *p) {
+    const corio__stack *s = l->shared_stack;
+    return s && l->current && l->current->compact && (const char *)p >= s->lo && (const char *)p < s->lo + l->pool.size;
+}
 
 #endif

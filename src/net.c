@@ -252,10 +252,13 @@ int corio_tcp_connect(const char *host, int port) {
 
 /* A socket of family and type bound to sa, listening with backlog if backlog >= 0. v6only >= 0 sets
  * IPV6_V6ONLY. The fd or -errno. */
-static int bind_socket(int family, int type, const struct sockaddr *sa, socklen_t len, int backlog, int v6only) {
+static int bind_socket(int family, int type, const struct sockaddr *sa, socklen_t len, int backlog, int v6only,
+                       bool reuseport) {
     int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
+    /* several loops' servers on one port: the kernel spreads the connections over them */
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) return fail_close(fd, -errno);
     /* a restarted server must get its port back while the old connections sit in TIME_WAIT */
     if (type == SOCK_STREAM && family != AF_UNIX && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         return fail_close(fd, -errno);
@@ -267,20 +270,20 @@ static int bind_socket(int family, int type, const struct sockaddr *sa, socklen_
 }
 
 /* Every address: [::] taking IPv4 too (one socket serves both), or 0.0.0.0 where IPv6 is missing. */
-static int bind_any(int type, int port, int backlog) {
+static int bind_any(int type, int port, int backlog, bool reuseport) {
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
-    int fd = bind_socket(AF_INET6, type, (const struct sockaddr *)&a6, sizeof a6, backlog, 0);
+    int fd = bind_socket(AF_INET6, type, (const struct sockaddr *)&a6, sizeof a6, backlog, 0, reuseport);
     if (fd >= 0 || (fd != -EAFNOSUPPORT && fd != -EPROTONOSUPPORT && fd != -EADDRNOTAVAIL && fd != -ENOPROTOOPT))
         return fd;
     struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a4.sin_addr.s_addr = htonl(INADDR_ANY);
-    return bind_socket(AF_INET, type, (const struct sockaddr *)&a4, sizeof a4, backlog, -1);
+    return bind_socket(AF_INET, type, (const struct sockaddr *)&a4, sizeof a4, backlog, -1, reuseport);
 }
 
 /* tcp_listen and udp_bind: host NULL or "" for every address, else the first of its addresses that binds. */
-static int bind_host(const char *host, int port, int type, int backlog) {
+static int bind_host(const char *host, int port, int type, int backlog, bool reuseport) {
     if (port < 0 || port > 65535) return -EINVAL;
-    if (!host || !*host) return bind_any(type, port, backlog);
+    if (!host || !*host) return bind_any(type, port, backlog, reuseport);
     corio__loop *l;
     corio_task *self = corio__self(&l);
     char service[8];
@@ -290,7 +293,7 @@ static int bind_host(const char *host, int port, int type, int backlog) {
     if (rc < 0) return rc;
     rc = -ENOENT;
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        rc = bind_socket(ai->ai_family, type, ai->ai_addr, ai->ai_addrlen, backlog, -1);
+        rc = bind_socket(ai->ai_family, type, ai->ai_addr, ai->ai_addrlen, backlog, -1, reuseport);
         if (rc >= 0) break;
     }
     freeaddrinfo(res);
@@ -298,10 +301,14 @@ static int bind_host(const char *host, int port, int type, int backlog) {
 }
 
 int corio_tcp_listen(const char *host, int port, int backlog) {
-    return bind_host(host, port, SOCK_STREAM, backlog > 0 ? backlog : SOMAXCONN);
+    return bind_host(host, port, SOCK_STREAM, backlog > 0 ? backlog : SOMAXCONN, false);
 }
 
-int corio_udp_bind(const char *host, int port) { return bind_host(host, port, SOCK_DGRAM, -1); }
+int corio__tcp_listen_reuseport(const char *host, int port, int backlog) {
+    return bind_host(host, port, SOCK_STREAM, backlog > 0 ? backlog : SOMAXCONN, true);
+}
+
+int corio_udp_bind(const char *host, int port) { return bind_host(host, port, SOCK_DGRAM, -1, false); }
 
 /* ---- accepting ------------------------------------------------------------------------------------------- */
 
@@ -408,7 +415,8 @@ int corio_unix_listen(const char *path, int backlog) {
      * there is more likely a wrong path than something to delete (bind then says EADDRINUSE) */
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
-    return bind_socket(AF_UNIX, SOCK_STREAM, (const struct sockaddr *)&un, len, backlog > 0 ? backlog : SOMAXCONN, -1);
+    return bind_socket(AF_UNIX, SOCK_STREAM, (const struct sockaddr *)&un, len, backlog > 0 ? backlog : SOMAXCONN, -1,
+                       false);
 }
 
 /* ---- datagrams ------------------------------------------------------------------------------------------- */

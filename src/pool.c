@@ -178,6 +178,8 @@ static int run(corio_work_fn fn, void *arg, void (*abandoned)(void *), bool shie
     corio_task *self = corio__self(&l);
     if (!self) return -EPERM;
     if (!fn) return -EINVAL;
+    /* the worker would use it while a compact task's stack bytes are moved away (compact.c) */
+    if (corio__compact_on_stack(l, arg)) return -EINVAL;
     int rc = corio__check(l, self);
     if (rc < 0 && !shield) return rc;
     if ((rc = link_loop(l)) < 0) return rc;

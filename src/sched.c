@@ -120,6 +120,7 @@ void corio__schedule(corio__loop *l) {
     if (__builtin_expect(l->debug, 0)) debug_check_slow(self);
     bool dying = self->state == CORIO__DONE;
     corio_task *next = __builtin_expect(l->budget > 0, 1) ? pop_ready(l) : NULL;
+    if (__builtin_expect(next != NULL && next->compact, 0) && !corio__compact_enter(l, self, next)) next = NULL;
     if (__builtin_expect(next != NULL, 1)) {
         l->budget--;
         if (next == self) { /* yielded, and nothing else was ready */
@@ -145,7 +146,8 @@ int corio_yield(void) {
     int rc = corio__check(l, self);
     if (rc < 0) return rc;
     corio_task *next = l->ready_head;
-    if (__builtin_expect(!next || l->budget <= 0 || l->debug || (char *)__builtin_frame_address(0) < self->stack_limit,
+    if (__builtin_expect(!next || l->budget <= 0 || l->debug || l->shared_stack ||
+                             (char *)__builtin_frame_address(0) < self->stack_limit,
                          0)) {
         corio__make_ready(l, self);
         corio__schedule(l);
@@ -250,7 +252,10 @@ static void task_ended(corio__loop *l, corio_task *t, int status) {
         if (w->gather_pending == 0 || (status < 0 && w->gather_stop_on_failure)) corio__wake(l, w, 0);
     }
     /* the stack goes back now: nothing runs on it after the switch away, and nothing is allocated before */
-    corio__stack_put(t->pool, t->stack);
+    if (__builtin_expect(t->compact, 0))
+        corio__compact_release(l, t);
+    else
+        corio__stack_put(t->pool, t->stack);
     t->stack = NULL;
     t->stack_limit = NULL;
     if (t->group) {
@@ -288,6 +293,19 @@ static int run_loop(corio__loop *l) {
     bool cancelled_all_for_deadlock = false;
     bool just_polled = false;
     for (;;) {
+        if (__builtin_expect(l->compact_relay, 0) && l->budget > 0) {
+            /* not a scheduler turn: the hand-off only needed a stack other than the shared one for the copy */
+            l->compact_relay = false;
+            l->budget--;
+            corio_task *next = pop_ready(l); /* put first by corio__compact_enter */
+            (void)corio__compact_enter(l, NULL, next);
+            prepare(l, next);
+            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->pool->size, false,
+                       TSAN_FIBER(next->tsan_fiber));
+            after_switch(l);
+            continue;
+        }
+        l->compact_relay = false;
         corio__update_now(l);
         fire_timers(l);
         if (__builtin_expect(l->debug, 0)) corio__debug_quit_poll(l);
@@ -301,10 +319,14 @@ static int run_loop(corio__loop *l) {
             /* I/O gets its turn between batches, unless the loop has just come back from polling: a second
              * epoll_wait right after the one that woke these tasks would find nothing (bench/io.sh profile:
              * 2 epoll_wait per echo round trip at 1 connection, 1 with this) */
-            if (l->io_waiters && !just_polled) l->backend.ops->poll(l, 0);
+            if (l->io_waiters && !just_polled)
+                l->backend.ops->poll(l, 0);
+            else if (l->inbox_waiters)
+                corio__xloop_poll(l); /* other threads' messages, without a system call (loops.c) */
             just_polled = false;
             l->budget = BATCH - 1;
             corio_task *next = pop_ready(l);
+            if (__builtin_expect(next->compact, 0)) (void)corio__compact_enter(l, NULL, next);
             prepare(l, next);
             switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->pool->size, false,
                        TSAN_FIBER(next->tsan_fiber));
@@ -313,7 +335,7 @@ static int run_loop(corio__loop *l) {
         }
         trim_pools(l);
         corio__timer *m = corio__heap_min(&l->timers);
-        if (!m && !l->io_waiters) {
+        if (!m && !l->io_waiters && !l->inbox_waiters) {
             /* every task waits on another task: nothing outside can ever wake them. Rather than hang, cancel
              * them all (their waits return -ECANCELED); if even that wakes nobody, give up. */
             if (cancelled_all_for_deadlock) {
@@ -445,6 +467,7 @@ int corio_run(corio_fn fn, void *arg) {
     corio__pool_destroy(&l->pool);
     corio__heap_free(&l->timers);
     corio__pool_loop_free(l);
+    corio__xloop_free(l);
     corio__signal_loop_free(l);
     if (l->debug) corio__debug_quit_uninstall(l);
     corio__fd_registry_free(l);

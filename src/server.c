@@ -55,7 +55,8 @@ corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler
         return NULL;
     }
     int backlog = opts && opts->backlog ? opts->backlog : DEFAULT_BACKLOG;
-    int fd = corio_tcp_listen(host, port, backlog);
+    int fd = opts && opts->reuseport ? corio__tcp_listen_reuseport(host, port, backlog)
+                                     : corio_tcp_listen(host, port, backlog);
     if (fd < 0) {
         free(srv);
         errno = -fd;

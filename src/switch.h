@@ -29,4 +29,20 @@ void corio__ctx_make(corio__ctx *ctx, void *top, void (*entry)(void *), void *ar
 #define corio__ctx_make_stack(ctx, lo, size, entry, arg) corio__ctx_make(ctx, (char *)(lo) + (size), entry, arg)
 #endif
 
+/* The saved stack pointer of a suspended context: its live frames lie from there up (compact tasks copy them).
+ * CORIO__COMPACT_SUPPORTED is 0 where it cannot be read; compact tasks then get stacks of their own. */
+#ifndef CORIO_SWITCH_UCONTEXT
+#define CORIO__COMPACT_SUPPORTED 1
+static inline char *corio__ctx_sp(const corio__ctx *ctx) { return (char *)ctx->sp; }
+#elif defined(__x86_64__)
+#define CORIO__COMPACT_SUPPORTED 1
+static inline char *corio__ctx_sp(const corio__ctx *ctx) { return (char *)ctx->uc.uc_mcontext.gregs[REG_RSP]; }
+#elif defined(__aarch64__)
+#define CORIO__COMPACT_SUPPORTED 1
+static inline char *corio__ctx_sp(const corio__ctx *ctx) { return (char *)ctx->uc.uc_mcontext.sp; }
+#else
+#define CORIO__COMPACT_SUPPORTED 0
+static inline char *corio__ctx_sp(const corio__ctx *ctx) { return (char *)ctx; }
+#endif
+
 #endif

@@ -71,7 +71,7 @@ static void set_name(corio_task *t, const char *name) {
 corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_task_opts *opts) {
     corio__pool *pool = &l->pool;
     if (opts && opts->stack_size) {
-        if (opts->stack_size < MIN_STACK || opts->stack_size > MAX_STACK) {
+        if (opts->stack_size < MIN_STACK || opts->stack_size > MAX_STACK || opts->compact) {
             errno = EINVAL;
             return NULL;
         }
@@ -91,7 +91,8 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     }
     /* the stack is reserved now, so spawn is where running out of memory shows; its pages are touched only
      * when the task first runs */
-    corio__stack *stack = corio__stack_get(pool);
+    bool compact = opts && opts->compact && CORIO__COMPACT_SUPPORTED;
+    corio__stack *stack = compact ? corio__compact_stack(l) : corio__stack_get(pool);
     if (!stack) {
         free(t);
         errno = ENOMEM;
@@ -105,6 +106,11 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     t->group = NULL;
     t->status = 0;
     t->started = t->cancelled = t->shielded = t->detached = t->gather_mark = false;
+    t->compact = compact;
+    if (compact) { /* read by compact.c only */
+        t->saved = NULL;
+        t->saved_len = 0;
+    }
     t->name[0] = 0;
 #ifdef CORIO_TSAN
     t->tsan_fiber = NULL;
@@ -139,7 +145,10 @@ void corio__task_free(corio__loop *l, corio_task *t) {
     if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
     t->tsan_fiber = NULL;
 #endif
-    if (t->stack) corio__stack_put(t->pool, t->stack);
+    if (__builtin_expect(t->compact, 0))
+        corio__compact_release(l, t);
+    else if (t->stack)
+        corio__stack_put(t->pool, t->stack);
     t->stack = NULL;
     t->magic = CORIO__TASK_DEAD;
     l->ntasks--;
@@ -187,6 +196,14 @@ corio_task *corio_spawn_opts(corio_fn fn, void *arg, const corio_task_opts *opts
         return NULL;
     }
     if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (__builtin_expect(corio__compact_on_stack(l, arg), 0)) {
+        /* the new task would read the spawner's stack while the spawner is suspended and its bytes moved away */
+        if (l->debug)
+            (void)fprintf(stderr, "corio: compact task \"%s\" passed a pointer into its own stack to corio_spawn\n",
+                          l->current->name[0] ? l->current->name : "(unnamed)");
         errno = EINVAL;
         return NULL;
     }

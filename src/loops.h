@@ -1,0 +1,28 @@
+/* loops.h - what loops.c gives chan.c: a loop's inbox, a lock-free multi-producer single-consumer queue of
+ * messages that any thread may post to and only the loop's own thread runs, woken through an eventfd. */
+#ifndef CORIO_LOOPS_H
+#define CORIO_LOOPS_H
+
+#include <stdatomic.h>
+
+#include "internal.h"
+
+/* A message: intrusive, so posting allocates nothing; run is called on the inbox's loop thread, with l NULL when
+ * the loop is gone and the message can only be discarded. */
+typedef struct corio__xnode {
+    _Atomic(struct corio__xnode *) next;
+    void (*run)(corio__loop *l, struct corio__xnode *n);
+} corio__xnode;
+
+typedef struct corio__xloop corio__xloop;
+
+/* The inbox of loop l (the caller runs on l), created on first use: NULL and errno on failure. */
+corio__xloop *corio__xloop_get(corio__loop *l);
+/* Pins x so the loop cannot free it while the caller posts to it: the caller must know x is alive when it pins
+ * it (e.g. a task of that loop waits for the message, or a group slot is open). */
+void corio__xloop_pin(corio__xloop *x);
+void corio__xloop_unpin(corio__xloop *x);
+/* Posts n to x and wakes x's loop; from any thread, with x pinned. */
+void corio__xloop_post(corio__xloop *x, corio__xnode *n);
+
+#endif
