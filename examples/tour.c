@@ -136,6 +136,7 @@ static int echo_client(void *arg) {
 
 static int run_server(void *arg) { return corio_server_run(arg); }
 
+#if defined(CORIO_HAVE_CURL) || defined(CORIO_HAVE_SQLITE) || defined(CORIO_HAVE_PG)
 /* A one-at-a-time version and a concurrent version of the same jobs, timed: what the article promises. */
 struct jobs {
     const char *what;
@@ -171,6 +172,7 @@ static int run_both_ways(struct jobs *j) {
         (long long)together, j->failures);
     return rc;
 }
+#endif
 
 /* 9. Reading from a database: 20 lookups that each take 50 ms in the database. */
 #ifdef CORIO_HAVE_PG
