@@ -223,11 +223,12 @@ static int mp_main(void *arg) {
     mp *m = arg;
     int me = corio_loop_index();
     int np = m->producers_per_loop, nc = m->consumers_per_loop;
-    corio_task **t = calloc((size_t)(np + nc + 1), sizeof *t);
+    corio_task **t = calloc((size_t)np + (size_t)nc + 1, sizeof *t);
     int n = 0;
     for (int i = 0; i < np; i++) t[n++] = test_spawn(producer, P((intptr_t)(me * np + i) * m->items_per_producer));
     for (int i = 0; i < nc; i++) t[n++] = test_spawn(consumer, NULL);
     if (m->cancel_mode) t[n++] = test_spawn(supervisor, NULL);
+    ASSERT_GT(n, 0);
     int *st = calloc((size_t)n, sizeof *st);
     ASSERT_RC(corio_gather(t, (size_t)n, st), 0);
     for (int i = 0; i < n; i++) ASSERT_TRUE(st[i] == 0);

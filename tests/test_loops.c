@@ -49,7 +49,7 @@ static int note_loop(void *arg) {
     int i = corio_loop_index();
     ASSERT_GE(i, 0);
     atomic_fetch_add(&s->calls, 1);
-    atomic_fetch_or(&s->mask, 1u << i);
+    atomic_fetch_or(&s->mask, 1U << i);
     if (corio_loop_count() <= i) atomic_fetch_add(&s->bad_count, 1);
     ASSERT_NOT_NULL(corio_current());
     return corio_sleep(5);
@@ -60,7 +60,7 @@ TEST_TIMEOUT(run_threads_one_to_four, 30) {
         seen s = {0};
         ASSERT_RC(corio_run_threads(n, note_loop, &s), 0);
         ASSERT_EQ(atomic_load(&s.calls), n);
-        ASSERT_EQ(atomic_load(&s.mask), (1u << n) - 1);
+        ASSERT_EQ(atomic_load(&s.mask), (1U << n) - 1);
         ASSERT_EQ(atomic_load(&s.bad_count), 0);
     }
     ASSERT_RC(corio_loop_index(), -EPERM);
