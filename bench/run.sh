@@ -6,7 +6,8 @@
 # The switch and spawn programs run in BENCH_ROUNDS (default 3) alternating rounds and the lowest figure of each
 # counts: noise from a neighbour then has to hit every round of one program to skew a ratio. BENCH_FULL=1 runs
 # bench_tasks with 1,000,000 tasks sleeping 10 s. Then bench/io.sh compares the echo and HTTP servers with libuv,
-# a raw epoll loop and nginx (~95 s; BENCH_IO=0 skips it). Exits non-zero if any program fails or cannot be built.
+# a raw epoll loop and nginx (~95 s; BENCH_IO=0 skips it). BENCH_CHARTS=1 draws the figures into docs/img/
+# (bench/charts.sh). Exits non-zero if any program fails or cannot be built.
 set -u
 
 : "${BUILD:?set BUILD to the build directory, e.g. BUILD=build/x86_64-gcc-asm}"
@@ -126,6 +127,11 @@ else
     ratio "tasks_wall / ideal 1 s" "$(value tasks_wall)" 1 "100000 tasks sleeping 1 s"
 fi
 ratio "tasks_rss_per_task / 4096 B page" "$(value tasks_rss_per_task)" 4096 "design: at least one page each"
+
+# BENCH_CHARTS=1: the figures of this run as PNG charts in docs/img/ (bench/charts.sh, gnuplot)
+if [ "${BENCH_CHARTS:-0}" = 1 ]; then
+    "$dir/charts.sh" "$out" "$dir/../docs/img" || failed="$failed charts"
+fi
 
 if [ -n "$failed" ]; then
     echo "FAILED:$failed"
