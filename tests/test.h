@@ -18,6 +18,9 @@ int64_t test_now_ms(void); /* fresh monotonic clock, for measuring elapsed time 
 /* 1 where each task costs far more and heavy cases must shrink: under valgrind or ThreadSanitizer, or with
  * CORIO_TEST_SMALL set (make test-aarch64 sets it for qemu). */
 int test_small(void);
+/* A bound on elapsed time in ms, ten times longer where test_small: valgrind runs one thread at a time, so a pool
+ * thread's busy statement starves the loop (a 100 ms SQLite timeout once returned after 4.8 s). */
+int64_t test_bound_ms(int64_t ms);
 /* corio_spawn that fails the case on NULL. */
 corio_task *test_spawn(corio_fn fn, void *arg);
 /* A few rounds of corio_yield: every spawned task runs until it blocks, whatever the ready-queue order. */

@@ -56,6 +56,8 @@ int64_t test_now_ms(void) {
 
 int test_small(void) { return RUNNING_ON_VALGRIND || UNDER_TSAN || getenv("CORIO_TEST_SMALL") != NULL; }
 
+int64_t test_bound_ms(int64_t ms) { return test_small() ? 10 * ms : ms; }
+
 corio_task *test_spawn(corio_fn fn, void *arg) {
     corio_task *t = corio_spawn(fn, arg);
     ASSERT_NOT_NULL(t);
