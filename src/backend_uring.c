@@ -1,11 +1,14 @@
 /* backend_uring.c - the io_uring backend (CORIO_BACKEND=uring, built when liburing-dev is present): readiness
  * through one multishot poll request per descriptor, armed once like the epoll registration, with every
  * submission batched into the loop's next wait (io_uring_submit_and_wait_timeout: one system call per loop turn
- * for both). A request is tagged with the descriptor and a generation, so completions of a closed descriptor's
- * request never reach a later descriptor with the same number. */
+ * for both) and every completion of a turn reaped before the ring is advanced once. The ring defers the posting of
+ * completions to the loop's own system calls (DEFER_TASKRUN or COOP_TASKRUN where the kernel has them), so they
+ * cost no interrupt of its core. A request is tagged with the descriptor and a generation, so completions of a
+ * closed descriptor's request never reach a later descriptor with the same number. */
 #ifdef CORIO_HAVE_URING
 #include <liburing.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -17,6 +20,7 @@ typedef struct uring {
     struct io_uring ring;
     uint32_t *gen; /* per descriptor: the generation of its current poll request, 0 when none */
     size_t ngen;
+    unsigned flags; /* the IORING_SETUP_ flags the kernel accepted */
 } uring;
 
 static uring *U(corio__loop *l) { return l->backend.impl; }
@@ -30,10 +34,30 @@ static struct io_uring_sqe *get_sqe(uring *u) {
     return sqe;
 }
 
+/* The ring's setup flags, best first. Completions of a multishot poll arrive from the client's core (loopback
+ * delivers in the sender's context) and, on a plain ring, interrupt the loop's core with an IPI each to post them
+ * (docs/benchmarks.md, I/O note 3). DEFER_TASKRUN (6.1) posts them only when the loop asks, at its next wait or
+ * zero-timeout poll, and COOP_TASKRUN (5.19) at its next system call; TASKRUN_FLAG tells the loop that some wait,
+ * so the zero-timeout poll costs nothing when none does. A kernel that lacks a flag refuses the set with EINVAL. */
+static const unsigned setups[] = {
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    0,
+};
+
 static int ur_init(corio__loop *l) {
     uring *u = calloc(1, sizeof *u);
     if (!u) return -ENOMEM;
-    int rc = io_uring_queue_init(ENTRIES, &u->ring, 0);
+    int rc = -EINVAL;
+    for (size_t i = 0; i < sizeof setups / sizeof *setups && rc == -EINVAL; i++) {
+        struct io_uring_params p = {.flags = setups[i] | IORING_SETUP_CQSIZE, .cq_entries = 4 * ENTRIES};
+        rc = io_uring_queue_init_params(ENTRIES, &u->ring, &p);
+        if (rc == 0) u->flags = setups[i];
+        if (rc == 0 && i > 0 && l->debug)
+            (void)fprintf(stderr, "corio: io_uring: the kernel refused setup flags %#x, using %#x\n", setups[0],
+                          setups[i]);
+    }
     if (rc < 0) {
         free(u);
         return rc;
@@ -90,6 +114,8 @@ static void ur_disarm(corio__loop *l, int fd) {
     struct io_uring_sync_cancel_reg reg = {
         .fd = fd, .flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL, .timeout = {-1, -1}};
     int rc = io_uring_register_sync_cancel(&u->ring, &reg);
+    /* With DEFER_TASKRUN the cancelled request lets go of the file only when the loop runs its task work */
+    if (rc >= 0 && (u->flags & IORING_SETUP_DEFER_TASKRUN)) io_uring_get_events(&u->ring);
     if (rc == -EINVAL || rc == -EOPNOTSUPP) { /* kernels before 6.0: cancel by descriptor, asynchronously */
         struct io_uring_sqe *sqe = get_sqe(u);
         if (sqe) {
@@ -105,7 +131,13 @@ static int ur_poll(corio__loop *l, int timeout_ms) {
     struct io_uring_cqe *cqe;
     int rc;
     if (timeout_ms == 0) {
-        rc = io_uring_submit(&u->ring);
+        /* Between batches of ready tasks: enter the kernel only if it has something (a queued submission, a
+         * completion waiting to be posted, an overflow); with TASKRUN_FLAG a quiet ring costs no system call. */
+        unsigned pending = IO_URING_READ_ONCE(*u->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
+        if (io_uring_sq_ready(&u->ring) || pending || !(u->flags & IORING_SETUP_TASKRUN_FLAG))
+            rc = io_uring_submit_and_get_events(&u->ring);
+        else
+            rc = 0;
     } else {
         struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000LL};
         rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, timeout_ms < 0 ? NULL : &ts, NULL);
