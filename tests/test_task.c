@@ -472,7 +472,10 @@ static int timed_fn(void *arg) {
 }
 static int main_sleep_order(void *arg) {
     (void)arg;
-    struct timed spec[3] = {{'3', 30}, {'1', 10}, {'2', 20}};
+    /* Each sleep counts from its own start, so the steps must outlast the gap between the starts: under TSan a
+     * task's first start creates its fiber, which once took 10 ms on this VM */
+    int64_t step = test_bound_ms(10);
+    struct timed spec[3] = {{'3', 3 * step}, {'1', step}, {'2', 2 * step}};
     corio_task *t[3];
     for (int i = 0; i < 3; i++) ASSERT_NOT_NULL(t[i] = corio_spawn(timed_fn, &spec[i]));
     for (int i = 0; i < 3; i++) ASSERT_RC(corio_await(t[i]), 0);
