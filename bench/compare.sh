@@ -1,0 +1,673 @@
+#!/bin/sh
+# compare.sh - corio against the runtimes people would otherwise use, every shape measured on every peer in one run
+# and printed as ratios corio/peer with the design goals: `make bench-compare` (mk/compare.mk). The peers are small
+# programs in bench/compare/ (peer.go, peer.js, peer.py on asyncio and uvloop, tasks_boost.cpp) plus the baselines of
+# bench/run.sh and bench/io.sh (Boost.Context, libuv, a raw epoll loop, nginx). Shapes (CMP_SHAPES):
+#   switch  one-way context switch: bench_switch vs Boost.Context jump_fcontext
+#   spawn   spawn + run + await an empty task, one at a time (ns): Boost pooled fcontext, goroutine, async function,
+#           asyncio/uvloop create_task
+#   tasks   CMP_TASKS tasks sleeping CMP_SECONDS at once: peak RSS of the process (kernel's ru_maxrss, by
+#           bench/compare/peak_rss) and wall; corio both with default stacks and --compact
+#   gather  10,000 tasks sleeping 1 s, gathered (wall s)
+#   echo    64-byte ping-pong at CMP_CONNS connections (bench_echo_load), server alone on CPU 0, load on CPU 1
+#   echo1000  the same at CMP_CONNS_HIGH connections, corio on io_uring and on epoll against libuv and raw epoll
+#   http    "Hello, World!" under wrk -t1 -c100 after 1 s of warm-up, server alone on CPU 0 (GOMAXPROCS=1, nginx
+#           one worker), wrk on CPU 1
+# Knobs (environment): CMP_QUICK=1 small sizes, ~75 s in all; CMP_SPAWN (1000000; Python gets a tenth),
+# CMP_TASKS (1000000), CMP_SECONDS (10, the tasks' sleep), CMP_GATHER (10000), CMP_IO_SECONDS (5, each server's
+# load window), CMP_CONNS (50), CMP_CONNS_HIGH (1000), CMP_ROUNDS (1; with more, the servers run that many rounds
+# and each one's best counts), CMP_PEERS (default all: corio boost go node asyncio uvloop libuv epoll nginx),
+# CMP_SHAPES (default all: switch spawn tasks gather echo echo1000 http), PYTHON (the python3 that has uvloop;
+# /usr/bin/python3 when present), CMP_CHARTS=1 draws the PNG charts into docs/img/compare-*.png (bench/charts.sh
+# --compare; `make bench-charts` redraws them from the last run's data without measuring). Results:
+# $BUILD/bench/compare/results.txt (RESULT lines), summary.txt (the table), meta.txt (date and knobs). A missing
+# peer (package not installed) is skipped with a message; exits non-zero if a program that is present fails.
+# Tokio is not compared: it is not packaged for Debian.
+set -u
+
+: "${BUILD:?set BUILD to the build directory, e.g. BUILD=build/x86_64-gcc-asm}"
+CC=${CC:-cc}
+CXX=${CXX:-g++}
+dir=$(dirname "$0")
+out="$BUILD/bench/compare"
+mkdir -p "$out"
+out_abs=$(cd "$out" && pwd)
+results="$out/results.txt"
+: >"$results"
+
+CMP_QUICK=${CMP_QUICK:-0}
+if [ "$CMP_QUICK" = 1 ]; then
+    q_spawn=100000 q_tasks=20000 q_seconds=1 q_io=1 q_switch=2000000
+else
+    q_spawn=1000000 q_tasks=1000000 q_seconds=10 q_io=5 q_switch=10000000
+fi
+CMP_SPAWN=${CMP_SPAWN:-$q_spawn}
+CMP_TASKS=${CMP_TASKS:-$q_tasks}
+CMP_SECONDS=${CMP_SECONDS:-$q_seconds}
+CMP_GATHER=${CMP_GATHER:-10000}
+CMP_IO_SECONDS=${CMP_IO_SECONDS:-$q_io}
+CMP_CONNS=${CMP_CONNS:-50}
+CMP_CONNS_HIGH=${CMP_CONNS_HIGH:-1000}
+CMP_SWITCH=${CMP_SWITCH:-$q_switch}
+CMP_ROUNDS=${CMP_ROUNDS:-1}
+CMP_PEERS=${CMP_PEERS:-corio boost go node asyncio uvloop libuv epoll nginx}
+CMP_SHAPES=${CMP_SHAPES:-switch spawn tasks gather echo echo1000 http}
+CMP_CHARTS=${CMP_CHARTS:-0}
+for knob in CMP_SPAWN CMP_TASKS CMP_SECONDS CMP_GATHER CMP_IO_SECONDS CMP_CONNS CMP_CONNS_HIGH CMP_SWITCH CMP_ROUNDS; do
+    case $(eval echo "\$$knob") in
+    '' | *[!0-9]* | 0)
+        echo "compare.sh: $knob must be a positive integer, got \"$(eval echo "\$$knob")\"" >&2
+        exit 2
+        ;;
+    esac
+done
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=python3
+    [ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3 # Debian's python3-uvloop lives in Debian's python
+fi
+py_spawn=$((CMP_SPAWN / 10))
+[ "$py_spawn" -ge 1000 ] || py_spawn=1000
+
+failed=""
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/corio-cmp.XXXXXX") || exit 1
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null
+        wait "$server_pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+pin_cpu=""
+pin_server=""
+pin_load=""
+if command -v taskset >/dev/null 2>&1 && taskset -c 0,1 true 2>/dev/null; then
+    pin_cpu="taskset -c 1"
+    pin_server="taskset -c 0"
+    pin_load="taskset -c 1"
+else
+    echo "# taskset missing or CPUs 0-1 unavailable: running unpinned, expect more noise"
+fi
+limit=""
+command -v timeout >/dev/null 2>&1 && limit="timeout 900"
+# shellcheck disable=SC3045 # dash and bash both have ulimit -S and -H
+ulimit -S -n "$(ulimit -H -n)" 2>/dev/null
+
+want_peer() { case " $CMP_PEERS " in *" $1 "*) return 0 ;; esac; return 1; }
+want_shape() { case " $CMP_SHAPES " in *" $1 "*) return 0 ;; esac; return 1; }
+skip() { echo "# SKIPPING $1"; }
+
+{
+    echo "date $(date +%Y-%m-%d)"
+    echo "quick $CMP_QUICK"
+    echo "spawn $CMP_SPAWN"
+    echo "tasks $CMP_TASKS"
+    echo "seconds $CMP_SECONDS"
+    echo "gather $CMP_GATHER"
+    echo "io_seconds $CMP_IO_SECONDS"
+    echo "conns $CMP_CONNS"
+    echo "conns_high $CMP_CONNS_HIGH"
+} >"$out/meta.txt"
+
+# ---- building and checking the peers ------------------------------------------------------------------------
+
+echo "== building the peers into $out"
+have_corio=0
+if want_peer corio; then
+    if [ -x "$BUILD/bench/bench_spawn" ]; then
+        have_corio=1
+    else
+        echo "# corio's benchmarks are not built in $BUILD/bench (run make first)"
+        failed="$failed missing:corio"
+    fi
+fi
+if ! $CC -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror "$dir/compare/peak_rss.c" -o "$out/peak_rss"; then
+    failed="$failed build:peak_rss"
+fi
+have_boost=0
+if ! want_peer boost; then
+    :
+elif ! command -v "$CXX" >/dev/null 2>&1; then
+    skip "Boost.Context: no C++ compiler ($CXX) (Debian: apt-get install g++)"
+elif ! printf '#include <boost/context/detail/fcontext.hpp>\n' | "$CXX" -x c++ -fsyntax-only - 2>/dev/null; then
+    skip "Boost.Context: boost/context/detail/fcontext.hpp not found (Debian: apt-get install libboost-context-dev)"
+else
+    have_boost=1
+    for b in baseline/switch_boost baseline/spawn_boost compare/tasks_boost; do
+        if ! "$CXX" -std=c++11 -O2 -g -Wall -Wextra -Werror -I"$dir" "$dir/$b.cpp" -o "$out/${b#*/}" -lboost_context
+        then
+            failed="$failed build:${b#*/}"
+            have_boost=0
+        fi
+    done
+fi
+have_go=0
+if ! want_peer go; then
+    :
+elif ! command -v go >/dev/null 2>&1; then
+    skip "Go: go not found (Debian: apt-get install golang-go)"
+elif (cd "$dir/compare" && GO111MODULE=off go build -o "$out_abs/peer_go" peer.go); then
+    have_go=1
+else
+    failed="$failed build:peer_go"
+fi
+have_node=0
+if want_peer node; then
+    if command -v node >/dev/null 2>&1; then
+        have_node=1
+        echo "# node $(node --version)"
+    else
+        skip "Node.js: node not found (Debian: apt-get install nodejs)"
+    fi
+fi
+have_asyncio=0
+have_uvloop=0
+if want_peer asyncio || want_peer uvloop; then
+    if ! command -v "$PYTHON" >/dev/null 2>&1; then
+        skip "asyncio and uvloop: $PYTHON not found (Debian: apt-get install python3)"
+    else
+        want_peer asyncio && have_asyncio=1
+        echo "# $("$PYTHON" --version 2>&1) ($PYTHON)"
+        if ! want_peer uvloop; then
+            :
+        elif "$PYTHON" -c 'import uvloop' 2>/dev/null; then
+            have_uvloop=1
+        else
+            skip "uvloop: $PYTHON cannot import uvloop (Debian: apt-get install python3-uvloop; or set PYTHON)"
+        fi
+    fi
+fi
+have_libuv=0
+if ! want_peer libuv; then
+    :
+elif ! printf '#include <uv.h>\n' | $CC -E -x c - >/dev/null 2>&1; then
+    skip "the libuv echo server: uv.h not found (Debian: apt-get install libuv1-dev)"
+elif $CC -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror "$dir/baseline/echo_libuv.c" -o "$out/echo_libuv" -luv
+then
+    have_libuv=1
+else
+    failed="$failed build:echo_libuv"
+fi
+have_epoll=0
+if want_peer epoll; then
+    if $CC -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror "$dir/baseline/echo_epoll.c" -o "$out/echo_epoll"; then
+        have_epoll=1
+    else
+        failed="$failed build:echo_epoll"
+    fi
+fi
+have_nginx=0
+nginx=""
+if want_peer nginx; then
+    nginx=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; })
+    if [ -n "$nginx" ]; then
+        have_nginx=1
+    else
+        skip "nginx: not installed (Debian: apt-get install nginx-light)"
+    fi
+fi
+have_wrk=0
+if command -v wrk >/dev/null 2>&1; then
+    have_wrk=1
+elif want_shape http; then
+    skip "the HTTP shape: wrk not installed (Debian: apt-get install wrk)"
+fi
+have_http_server=0
+if [ $have_corio -eq 1 ] && want_shape http; then
+    if [ -x "$BUILD/examples/http_server" ]; then
+        have_http_server=1
+    else
+        skip "corio's HTTP server: not built (Debian: apt-get install libhttp-parser-dev)"
+    fi
+fi
+have_uring=0
+if [ $have_corio -eq 1 ] && want_shape echo1000; then
+    if nm "$BUILD/libcorio.a" 2>/dev/null | grep -q corio__uring_ops; then
+        have_uring=1
+    else
+        skip "corio on io_uring: corio was built without it (Debian: apt-get install liburing-dev)"
+    fi
+fi
+echo "# skipped for good: Tokio (Rust) is not packaged for Debian and cannot be fetched offline"
+
+# ---- running programs ---------------------------------------------------------------------------------------
+
+# record NAME VALUE UNIT: one RESULT line, shown and kept.
+record() {
+    echo "RESULT $1 $2 $3"
+    echo "RESULT $1 $2 $3" >>"$results"
+}
+# run LOG SED CMD...: runs CMD on CPU 1 with its output in $out/LOG.log, shows it, keeps its RESULT lines renamed
+# by the sed expression SED (corio's programs name their figures for bench/run.sh); a failure is remembered. With
+# rss_as set, CMD runs under peak_rss, which adds `RESULT $rss_as <peak bytes> bytes`.
+rss_as=""
+run() {
+    log=$1
+    rename=$2
+    shift 2
+    [ -n "$rss_as" ] && set -- "$out/peak_rss" "$rss_as" "$@"
+    echo "== $log: $*"
+    # shellcheck disable=SC2086 # the pinning and time-limit prefixes are words, or nothing
+    $pin_cpu $limit "$@" >"$out/$log.log" 2>&1
+    rc=$?
+    grep -v '^RESULT ' "$out/$log.log" | tail -n 6
+    grep '^RESULT ' "$out/$log.log" | sed "${rename:-p;d}" | while read -r _ n v u; do record "$n" "$v" "$u"; done
+    if [ $rc -ne 0 ]; then
+        echo "# $log FAILED (exit $rc)"
+        failed="$failed $log"
+    fi
+}
+
+if want_shape switch; then
+    [ $have_corio -eq 1 ] && run switch_corio "" "$BUILD/bench/bench_switch" "$CMP_SWITCH"
+    [ $have_boost -eq 1 ] && run switch_boost "" "$out/switch_boost" "$CMP_SWITCH"
+fi
+
+if want_shape spawn; then
+    [ $have_corio -eq 1 ] && run spawn_corio 's/^RESULT spawn_await /RESULT spawn_corio /p;d' \
+        "$BUILD/bench/bench_spawn" "$CMP_SPAWN"
+    [ $have_boost -eq 1 ] && run spawn_boost "" "$out/spawn_boost" "$CMP_SPAWN"
+    [ $have_go -eq 1 ] && run spawn_go "" env GOMAXPROCS=1 "$out/peer_go" spawn "$CMP_SPAWN"
+    [ $have_node -eq 1 ] && run spawn_node "" node "$dir/compare/peer.js" spawn "$CMP_SPAWN"
+    [ $have_asyncio -eq 1 ] && run spawn_asyncio "" "$PYTHON" "$dir/compare/peer.py" spawn "$py_spawn"
+    [ $have_uvloop -eq 1 ] && run spawn_uvloop "" "$PYTHON" "$dir/compare/peer.py" --uvloop spawn "$py_spawn"
+fi
+
+# sleepers SHAPE N SECS: N tasks sleeping SECS on every peer; SHAPE tasks also records each one's peak RSS.
+sleepers() {
+    shape=$1
+    n=$2
+    secs=$3
+    wall=tasks_wall
+    if [ "$shape" = gather ]; then
+        wall=gather
+    fi
+    for peer in corio corio-compact boost go node asyncio uvloop; do
+        p=$peer
+        [ "$p" = corio-compact ] && p=corio
+        [ "$(eval echo "\$have_$p")" = 1 ] || continue
+        rss_as=""
+        [ "$shape" = tasks ] && rss_as="tasks_rss_$peer"
+        case $peer in
+        corio)
+            if [ "$shape" = tasks ]; then
+                run "${shape}_$peer" "s/^RESULT tasks_wall /RESULT tasks_wall_corio /p;/^RESULT tasks_rss_corio /p;d" \
+                    "$BUILD/bench/bench_tasks" "$n" "$secs"
+            else
+                run "${shape}_$peer" 's/^RESULT gather_wall /RESULT gather_corio /p;d' \
+                    "$BUILD/bench/bench_gather" "$n" "$secs"
+            fi
+            ;;
+        corio-compact)
+            [ "$shape" = tasks ] || continue
+            run "${shape}_$peer" \
+                "s/^RESULT tasks_wall /RESULT tasks_wall_corio-compact /p;/^RESULT tasks_rss_corio-compact /p;d" \
+                "$BUILD/bench/bench_tasks" "$n" "$secs" --compact
+            ;;
+        boost) # parked contexts, no timers: the floor for memory, not a comparable wall time
+            [ "$shape" = tasks ] && run "${shape}_$peer" "" "$out/tasks_boost" "$n"
+            ;;
+        go) run "${shape}_$peer" "" env GOMAXPROCS=1 "$out/peer_go" sleep "$wall" "$n" "$secs" ;;
+        node) run "${shape}_$peer" "" node "$dir/compare/peer.js" sleep "$wall" "$n" "$secs" ;;
+        asyncio) run "${shape}_$peer" "" "$PYTHON" "$dir/compare/peer.py" sleep "$wall" "$n" "$secs" ;;
+        uvloop) run "${shape}_$peer" "" "$PYTHON" "$dir/compare/peer.py" --uvloop sleep "$wall" "$n" "$secs" ;;
+        esac
+    done
+    rss_as=""
+}
+want_shape tasks && sleepers tasks "$CMP_TASKS" "$CMP_SECONDS"
+want_shape gather && sleepers gather "$CMP_GATHER" 1
+
+# ---- servers ------------------------------------------------------------------------------------------------
+
+# listening PORT: true when something listens on 127.0.0.1 or any address at TCP port PORT (state 0A).
+listening() {
+    awk -v h="$(printf ':%04X' "$1")" 'FNR > 1 && substr($2, length($2) - 4) == h && $4 == "0A" { f = 1 }
+        END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+# a port nobody holds, in no state at all, below the ephemeral range the loads take theirs from
+port=$((21000 + $$ % 4000 * 2))
+next_port() {
+    port=$((port + 1))
+    while awk -v h="$(printf ':%04X' "$port")" 'FNR > 1 && substr($2, length($2) - 4) == h { f = 1 }
+        END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
+        port=$((port + 1))
+    done
+}
+alive() { [ -r "/proc/$server_pid/stat" ] && awk '{ exit $3 == "Z" }' "/proc/$server_pid/stat"; }
+# on_uring: true when the server holds an io_uring instance; corio falls back to epoll quietly when the kernel
+# refuses io_uring, and its figure would then be labelled wrongly.
+on_uring() {
+    for f in /proc/"$server_pid"/fd/*; do
+        case $(readlink "$f" 2>/dev/null) in *io_uring*) return 0 ;; esac
+    done
+    return 1
+}
+# start LABEL CMD...: the server alone on CPU 0 (@PORT@ in CMD becomes a free port), output in $out/LABEL.log;
+# false, with the reason, if it does not listen within 10 s (an interpreter takes a while to start).
+start() {
+    label=$1
+    shift
+    next_port
+    for a; do
+        shift
+        [ "$a" = @PORT@ ] && a=$port
+        set -- "$@" "$a"
+    done
+    [ "$label" = http_nginx ] && nginx_conf "$port"
+    $pin_server "$@" >"$out/$label.log" 2>&1 &
+    server_pid=$!
+    i=0
+    while ! listening "$port"; do
+        if ! alive || [ $i -ge 200 ]; then
+            echo "# $label did not listen on port $port:"
+            tail -n 5 "$out/$label.log" | sed 's/^/#   /'
+            stop
+            return 1
+        fi
+        sleep 0.05
+        i=$((i + 1))
+    done
+}
+# stop: ends the server; false if it had died on its own.
+stop() {
+    was_alive=0
+    alive && was_alive=1
+    kill "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+    server_pid=""
+    [ $was_alive -eq 1 ]
+}
+# serve SHAPE PEER CMD...: measures one server under the load of SHAPE (echo or http).
+serve() {
+    shape=$1
+    peer=$2
+    shift 2
+    label="${shape}_$peer"
+    echo "== $label: $* (CPU 0)"
+    if ! start "$label" "$@"; then
+        failed="$failed $label"
+        return
+    fi
+    if [ "$peer" = corio-uring ] && ! on_uring; then
+        echo "# $label: the server runs without an io_uring instance (the kernel refused it?): not measured"
+        stop
+        return
+    fi
+    if [ "$shape" != http ]; then
+        conns=$CMP_CONNS
+        [ "$shape" = echo1000 ] && conns=$CMP_CONNS_HIGH
+        # shellcheck disable=SC2086 # prefixes: words, or nothing
+        $limit $pin_load env CORIO_BACKEND=epoll BENCH_SERVER_PID="$server_pid" "$BUILD/bench/bench_echo_load" \
+            127.0.0.1 "$port" "$conns" "$CMP_IO_SECONDS" 64 >"$out/load.log" 2>&1
+        rc=$?
+    else
+        body=""
+        command -v curl >/dev/null 2>&1 && body=$(curl -s --max-time 5 "http://127.0.0.1:$port/")
+        if command -v curl >/dev/null 2>&1 && [ "$body" != "Hello, World!" ]; then
+            echo "# $label FAILED: GET / answered \"$body\", not \"Hello, World!\""
+            stop
+            failed="$failed $label"
+            return
+        fi
+        # a warm-up first, as bench_echo_load has: a JIT (Node's V8) is then measured compiled, like the others
+        # shellcheck disable=SC2086
+        $limit $pin_load wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1
+        # shellcheck disable=SC2086
+        $limit $pin_load wrk -t1 -c100 -d"${CMP_IO_SECONDS}s" --latency "http://127.0.0.1:$port/" >"$out/load.log" 2>&1
+        rc=$?
+        if grep -q -e 'Non-2xx' -e 'Socket errors' "$out/load.log"; then
+            grep -e 'Non-2xx' -e 'Socket errors' "$out/load.log" | sed 's/^/#   /'
+            rc=1
+        fi
+    fi
+    grep -v '^RESULT ' "$out/load.log" | grep -v '^ *[0-9.]*% ' | tail -n 4 | sed 's/^/   /'
+    if ! stop; then
+        echo "# $label FAILED: the server died under load:"
+        tail -n 5 "$out/$label.log" | sed 's/^/#   /'
+        failed="$failed $label"
+        return
+    fi
+    if [ $rc -ne 0 ]; then
+        echo "# $label FAILED (load exit $rc)"
+        failed="$failed $label"
+        return
+    fi
+    if [ "$shape" != http ]; then
+        v=$(awk '$1 == "RESULT" && $2 == "echo_rps" { print $3 }' "$out/load.log")
+        c=$(awk '$1 == "RESULT" && $2 == "echo_server_cpu" { print $3 }' "$out/load.log")
+        p=$(awk '$1 == "RESULT" && $2 == "echo_p99" { print $3 }' "$out/load.log")
+    else
+        v=$(awk '$1 == "Requests/sec:" { print $2 }' "$out/load.log")
+        c=""
+        p=$(awk '$1 == "99%" { v = $2 + 0; u = $2; sub(/^[0-9.]+/, "", u)
+            if (u == "ms") v *= 1000; else if (u == "s") v *= 1000000; printf "%.1f", v }' "$out/load.log")
+    fi
+    if [ -z "$v" ]; then
+        echo "# $label FAILED: the load printed no rate"
+        failed="$failed $label"
+        return
+    fi
+    record "$label" "$v" rps
+    [ -n "$p" ] && record "${shape}_p99_$peer" "$p" us
+    [ -n "$c" ] && record "${shape}_cpu_$peer" "$c" %
+}
+
+# nginx as the current user, all its files in $tmp, one worker, no access log, unlimited keep-alive requests.
+nginx_conf() {
+    user=""
+    [ "$(id -u)" -eq 0 ] && user="user $(id -un) $(id -gn);"
+    temps="client_body_temp_path $tmp/client_body;"
+    for t in proxy fastcgi uwsgi scgi; do # a build without the module rejects its directive
+        "$nginx" -V 2>&1 | grep -q "without-http_${t}_module" || temps="$temps ${t}_temp_path $tmp/$t;"
+    done
+    cat >"$tmp/nginx.conf" <<EOF
+$user
+worker_processes 1;
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    $temps
+    keepalive_requests 100000000;
+    server {
+        listen 127.0.0.1:$1;
+        location / {
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }
+    }
+}
+EOF
+}
+
+# servers SHAPE: every server of SHAPE once, in turn
+servers() {
+    if [ "$1" = echo1000 ]; then
+        [ $have_uring -eq 1 ] && serve echo1000 corio-uring env CORIO_BACKEND=uring \
+            "$BUILD/examples/echo_server" @PORT@
+        serve echo1000 corio env CORIO_BACKEND=epoll "$BUILD/examples/echo_server" @PORT@
+        [ $have_libuv -eq 1 ] && serve echo1000 libuv "$out/echo_libuv" @PORT@
+        [ $have_epoll -eq 1 ] && serve echo1000 epoll "$out/echo_epoll" @PORT@
+        return 0
+    fi
+    if [ "$1" = echo ]; then
+        serve echo corio env CORIO_BACKEND=epoll "$BUILD/examples/echo_server" @PORT@
+        [ $have_libuv -eq 1 ] && serve echo libuv "$out/echo_libuv" @PORT@
+        [ $have_epoll -eq 1 ] && serve echo epoll "$out/echo_epoll" @PORT@
+    else
+        [ $have_http_server -eq 1 ] && serve http corio env CORIO_BACKEND=epoll "$BUILD/examples/http_server" @PORT@
+        [ $have_nginx -eq 1 ] && serve http nginx "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log"
+    fi
+    [ $have_go -eq 1 ] && serve "$1" go env GOMAXPROCS=1 "$out/peer_go" "$1" @PORT@
+    [ $have_node -eq 1 ] && serve "$1" node node "$dir/compare/peer.js" "$1" @PORT@
+    [ $have_asyncio -eq 1 ] && serve "$1" asyncio "$PYTHON" "$dir/compare/peer.py" "$1" @PORT@
+    [ $have_uvloop -eq 1 ] && serve "$1" uvloop "$PYTHON" "$dir/compare/peer.py" --uvloop "$1" @PORT@
+    return 0
+}
+
+# Rounds alternate the servers, so a neighbour's burst of work spreads over all of them; each server's best round
+# counts.
+round=1
+while [ "$round" -le "$CMP_ROUNDS" ]; do
+    [ "$CMP_ROUNDS" -gt 1 ] && echo "==== server round $round of $CMP_ROUNDS"
+    for shape in echo echo1000; do
+        if want_shape $shape && [ $have_corio -eq 1 ]; then
+            servers $shape
+        elif want_shape $shape && [ "$round" -eq 1 ]; then
+            skip "the $shape shape: it needs corio's bench_echo_load as the load"
+        fi
+    done
+    want_shape http && [ $have_wrk -eq 1 ] && servers http
+    round=$((round + 1))
+done
+
+# ---- summary ------------------------------------------------------------------------------------------------
+
+# value NAME: NAME's best figure over the rounds (the highest rate, the lowest time or size), or nothing.
+value() {
+    m=min
+    case $1 in *_p99_* | *_cpu_*) ;; echo* | http_*) m=max ;; esac
+    awk -v n="$1" -v m="$m" '$1 == "RESULT" && $2 == n {
+        if (v == "" || (m == "min" && $3 + 0 < v + 0) || (m == "max" && $3 + 0 > v + 0)) v = $3 }
+        END { print v }' "$results"
+}
+# mib BYTES: BYTES in MiB, one decimal, or nothing for nothing
+mib() { [ -n "$1" ] && awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+row_fmt='%-28s %-14s %12s %12s %8s  %s\n'
+# line SHAPE PEER CORIO PEER_VALUE BETTER GOAL: one row, ratio CORIO / PEER_VALUE; BETTER is lower or higher,
+# GOAL the ratio the issue asks for ("" when there is none).
+line() {
+    if [ -z "$3" ] || [ -z "$4" ]; then
+        g=""
+        [ -n "$6" ] && g="goal $([ "$5" = lower ] && echo '<=' || echo '>=') $6: no figure"
+        # shellcheck disable=SC2059 # the format is ours
+        printf "$row_fmt" "$1" "$2" "${3:-n/a}" "${4:-n/a}" n/a "$g"
+        return
+    fi
+    awk -v s="$1" -v p="$2" -v a="$3" -v b="$4" -v better="$5" -v goal="$6" -v f="$row_fmt" 'BEGIN {
+        r = a / b; v = ""
+        if (goal != "") {
+            met = (better == "lower") ? r <= goal : r >= goal
+            v = sprintf("goal %s %s: %s", better == "lower" ? "<=" : ">=", goal, met ? "met" : "NOT MET")
+        }
+        printf f, s, p, a, b, sprintf("%.3f", r), v }'
+}
+# absolute SHAPE VALUE LIMIT: a goal on corio's own figure rather than a ratio (issue 6 part 1), VALUE <= LIMIT
+absolute() {
+    awk -v s="$1" -v a="$2" -v l="$3" -v f="$row_fmt" 'BEGIN {
+        v = (a == "") ? "no figure" : (a + 0 <= l + 0) ? "met" : "NOT MET"
+        printf f, s, "(absolute)", (a == "" ? "n/a" : a), l, "-", "goal <= " l ": " v }'
+}
+
+{
+    note=""
+    [ "$CMP_QUICK" = 1 ] && note=" (QUICK mode: small sizes, not the sizes the goals are set for)"
+    echo "== corio / peer, $(date +%Y-%m-%d), $CMP_TASKS tasks sleeping $CMP_SECONDS s," \
+        "$CMP_CONNS and $CMP_CONNS_HIGH echo connections$note"
+    # shellcheck disable=SC2059
+    printf "$row_fmt" shape peer corio peer ratio "goal"
+    if want_shape switch; then
+        line "switch ns (lower)" boost "$(value switch_corio)" "$(value switch_boost)" lower 1.0
+    fi
+    if want_shape spawn; then
+        c=$(value spawn_corio)
+        for peer in boost go node asyncio uvloop; do
+            case $peer in boost) g=1.0 ;; go) g=0.1 ;; asyncio) g=0.01 ;; *) g="" ;; esac
+            want_peer $peer && line "spawn ns (lower)" "$peer" "$c" "$(value "spawn_$peer")" lower "$g"
+        done
+    fi
+    if want_shape tasks; then
+        # default stacks: no more than fibers on pooled stacks; compact: below every peer, a tenth of Go, 0.3 of Node
+        c=$(mib "$(value tasks_rss_corio)")
+        for peer in boost go node asyncio uvloop; do
+            g=""
+            [ $peer = boost ] && g=1.0
+            want_peer $peer || continue
+            line "tasks RSS MiB, default" "$peer" "$c" "$(mib "$(value "tasks_rss_$peer")")" lower "$g"
+        done
+        c=$(mib "$(value tasks_rss_corio-compact)")
+        for peer in boost go node asyncio uvloop; do
+            case $peer in go) g=0.1 ;; node) g=0.3 ;; *) g=1.0 ;; esac
+            want_peer $peer || continue
+            line "tasks RSS MiB, compact" "$peer" "$c" "$(mib "$(value "tasks_rss_$peer")")" lower "$g"
+        done
+        for cv in corio corio-compact; do
+            c=$(value "tasks_wall_$cv")
+            k=default
+            [ $cv = corio-compact ] && k=compact
+            for peer in go node asyncio uvloop; do
+                want_peer $peer && line "tasks wall s, $k" "$peer" "$c" "$(value "tasks_wall_$peer")" lower ""
+            done
+        done
+        if want_peer corio; then
+            # the goals of issue 6 part 1 are set for 1,000,000 tasks sleeping 10 s
+            absolute "tasks RSS MiB, compact" "$(mib "$(value tasks_rss_corio-compact)")" 256
+            absolute "tasks wall s, compact" "$(value tasks_wall_corio-compact)" 12
+            r=$(value tasks_rss_corio)
+            absolute "tasks B per task, default" "$([ -n "$r" ] && awk -v r="$r" -v n="$CMP_TASKS" \
+                'BEGIN { printf "%.0f", r / n }')" 4608
+        fi
+    fi
+    if want_shape gather; then
+        c=$(value gather_corio)
+        fastest=""
+        fp=""
+        for peer in go node asyncio uvloop; do
+            want_peer $peer || continue
+            v=$(value "gather_$peer")
+            line "gather wall s (lower)" "$peer" "$c" "$v" lower ""
+            if [ -n "$v" ] && { [ -z "$fastest" ] || awk -v a="$v" -v b="$fastest" 'BEGIN { exit !(a < b) }'; }; then
+                fastest=$v
+                fp=$peer
+            fi
+        done
+        line "gather vs fastest" "${fp:-none}" "$c" "$fastest" lower 1.0
+    fi
+    if want_shape echo; then
+        c=$(value echo_corio)
+        for peer in libuv epoll go node asyncio uvloop; do
+            case $peer in libuv) g=1.0 ;; epoll) g=0.95 ;; *) g="" ;; esac
+            want_peer $peer && line "echo c$CMP_CONNS rps (higher)" "$peer" "$c" "$(value "echo_$peer")" higher "$g"
+        done
+    fi
+    if want_shape echo1000; then
+        for cv in corio-uring corio; do
+            c=$(value "echo1000_$cv")
+            for peer in libuv epoll; do
+                g=""
+                [ $cv = corio-uring ] && [ $peer = libuv ] && g=1.3
+                b=io_uring
+                [ $cv = corio ] && b=epoll
+                want_peer $peer || continue
+                line "echo c$CMP_CONNS_HIGH rps, $b" "$peer" "$c" "$(value "echo1000_$peer")" higher "$g"
+            done
+        done
+    fi
+    if want_shape http; then
+        c=$(value http_corio)
+        for peer in nginx go node asyncio uvloop; do
+            g=""
+            [ $peer = nginx ] && g=1.2
+            want_peer $peer && line "http rps (higher)" "$peer" "$c" "$(value "http_$peer")" higher "$g"
+        done
+    fi
+} >"$out/summary.txt"
+echo
+cat "$out/summary.txt"
+echo "# data: $results, $out/summary.txt"
+
+if [ "$CMP_CHARTS" = 1 ]; then
+    "$dir/charts.sh" --compare "$out" "$dir/../docs/img" || failed="$failed charts"
+fi
+
+if [ -n "$failed" ]; then
+    echo "FAILED:$failed"
+    exit 1
+fi
+echo "all comparisons ran"
