@@ -160,7 +160,8 @@ CORIO_EXTERN int corio_checkpoint(void);
 
 /* The calling task, or NULL outside a loop. */
 CORIO_EXTERN corio_task *corio_current(void);
-/* Names t (copied, at most 31 bytes kept; NULL clears). -EINVAL if t is NULL or invalid. */
+/* Names t (copied, at most 31 bytes kept; NULL clears). -EINVAL if t is NULL or invalid, -ENOMEM if the first name
+ * of t cannot be stored (a task keeps no name buffer until it is named). */
 CORIO_EXTERN int corio_task_set_name(corio_task *t, const char *name);
 /* t's name, "" if it has none, NULL if t is NULL or invalid. */
 CORIO_EXTERN const char *corio_task_name(const corio_task *t);

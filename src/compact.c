@@ -1,5 +1,7 @@
 /* compact.c - compact tasks: copy-stack tasks (libaco's shared stacks) that all run on one stack per loop and,
- * while suspended, keep only the bytes of stack they were using, in a malloc'd buffer of exactly that size.
+ * while suspended, keep only the bytes of stack they were using: inside their own task struct
+ * (CORIO__SAVE_INLINE bytes, enough for a task asleep in corio_sleep), or when there are more, in a malloc'd
+ * buffer of exactly that size.
  *
  * A task's frames hold pointers to themselves, so they only work at the addresses they were built at: every
  * compact task runs on the same shared stack, and before one resumes, whichever task's frames are on it (the
@@ -35,14 +37,23 @@ corio__stack *corio__compact_stack(corio__loop *l) {
     return l->shared_stack;
 }
 
-static char *shared_top(const corio__loop *l) { return l->shared_stack->lo + l->pool.size; }
+/* The end of what a task's frames use: the switch's first frame leaves CORIO__CTX_TOP_UNUSED bytes above it
+ * that nothing reads, so they need no saving. */
+static char *shared_top(const corio__loop *l) { return l->shared_stack->lo + l->pool.size - CORIO__CTX_TOP_UNUSED; }
+
+/* Where t's saved bytes are: its own save area, or the buffer it spilled to. */
+static char *saved_bytes(corio_task *t) {
+    corio__compact_task *c = corio__container_of(t, corio__compact_task, task);
+    return t->saved_len <= CORIO__SAVE_INLINE ? c->save.bytes : c->save.spill;
+}
 
 /* Copies the suspended owner's live frames (from its saved stack pointer up) off the shared stack. */
 static void save_owner(corio__loop *l, corio_task *o) {
     char *sp = corio__ctx_sp(&o->ctx), *top = shared_top(l);
     size_t len = (size_t)(top - sp);
-    if (sp < l->shared_stack->lo || sp > top) corio__stack_overflow(o, " (its saved stack pointer is off its stack)");
-    char *buf = malloc(len ? len : 1);
+    if (sp < l->shared_stack->lo || sp >= top) corio__stack_overflow(o, " (its saved stack pointer is off its stack)");
+    corio__compact_task *c = corio__container_of(o, corio__compact_task, task);
+    char *buf = len <= CORIO__SAVE_INLINE ? c->save.bytes : (c->save.spill = malloc(len));
     if (!buf) {
         /* the switch cannot go ahead nor be undone: the task being resumed needs these addresses */
         static const char msg[] = "corio: out of memory saving a compact task's stack\n";
@@ -55,7 +66,6 @@ static void save_owner(corio__loop *l, corio_task *o) {
     ASAN_UNPOISON_MEMORY_REGION(sp, len);
 #endif
     memcpy(buf, sp, len);
-    o->saved = buf;
     o->saved_len = (uint32_t)len;
 }
 
@@ -77,14 +87,14 @@ bool corio__compact_enter(corio__loop *l, corio_task *self, corio_task *t) {
     /* other tasks' frames left poison here; t's frames get theirs back as its functions run */
     ASAN_UNPOISON_MEMORY_REGION(l->shared_stack->lo, l->pool.size);
 #endif
-    if (t->saved) {
+    if (t->saved_len) {
 #ifdef CORIO_MEMCHECK
         /* memcheck made what lies below the last owner's stack pointer inaccessible as its frames returned */
         VALGRIND_MAKE_MEM_UNDEFINED(shared_top(l) - t->saved_len, t->saved_len);
 #endif
-        memcpy(shared_top(l) - t->saved_len, t->saved, t->saved_len);
-        free(t->saved);
-        t->saved = NULL;
+        char *buf = saved_bytes(t);
+        memcpy(shared_top(l) - t->saved_len, buf, t->saved_len);
+        if (t->saved_len > CORIO__SAVE_INLINE) free(buf);
         t->saved_len = 0;
     }
     l->shared_owner = t;
@@ -93,8 +103,7 @@ bool corio__compact_enter(corio__loop *l, corio_task *self, corio_task *t) {
 
 void corio__compact_release(corio__loop *l, corio_task *t) {
     if (l->shared_owner == t) l->shared_owner = NULL;
-    free(t->saved);
-    t->saved = NULL;
+    if (t->saved_len > CORIO__SAVE_INLINE) free(saved_bytes(t));
     t->saved_len = 0;
     t->stack = NULL; /* the shared stack stays with the loop's pool, which unmaps it at the end of corio_run */
 }

@@ -26,8 +26,6 @@ static const char *state_name(const corio_task *t) {
     }
 }
 
-static const char *task_label(const corio_task *t) { return t->name[0] ? t->name : "(unnamed)"; }
-
 /* ms from the loop's fresh clock until an absolute deadline (ns) */
 static long long ms_until(int64_t when, int64_t now) { return (long long)((when - now) / 1000000); }
 
@@ -38,12 +36,15 @@ static void describe_wait(const corio__loop *l, const corio_task *t, int64_t now
     int n = 0;
     switch ((enum corio__wait)t->wait_kind) {
     case CORIO__WAIT_SLEEP:
-        n = snprintf(buf, size, "sleep (wakes in %lld ms)", ms_until(t->op_deadline, now));
+        if (t->timer.index != CORIO__NOT_ARMED)
+            n = snprintf(buf, size, "sleep (wakes in %lld ms)", ms_until(t->timer.when, now));
+        else
+            n = snprintf(buf, size, "sleep (for ever)");
         break;
     case CORIO__WAIT_TASK:
         /* the awaited task outlives the wait: await frees it only after waking */
         if (corio__task_valid(other) && other->loop == l)
-            n = snprintf(buf, size, "task \"%s\" (#%llu)", task_label(other), (unsigned long long)other->id);
+            n = snprintf(buf, size, "task \"%s\" (#%llu)", corio__task_label(other), (unsigned long long)other->id);
         else
             n = snprintf(buf, size, "task %p", obj);
         break;
@@ -100,7 +101,7 @@ static void describe_wait(const corio__loop *l, const corio_task *t, int64_t now
  * until the pool trims it, so this is an upper bound at page granularity. 0 if unknown. */
 static size_t stack_high_water(const corio_task *t) {
     if (!t->stack) return 0;
-    size_t size = t->pool->size, pg = corio__page_size(), npages = size / pg;
+    size_t size = t->stack->pool->size, pg = corio__page_size(), npages = size / pg;
     unsigned char vec[256];
     for (size_t first = 0; first < npages; first += sizeof vec) {
         size_t n = npages - first < sizeof vec ? npages - first : sizeof vec;
@@ -115,7 +116,7 @@ static size_t stack_high_water(const corio_task *t) {
  * running one. 0 if unknown (not started, ended, or the ucontext switch, whose saved sp is not kept portably). */
 static size_t stack_in_use(const corio__loop *l, const corio_task *t) {
     if (!t->stack || !t->started) return 0;
-    const char *top = t->stack->lo + t->pool->size;
+    const char *top = t->stack->lo + t->stack->pool->size;
     const char *sp = NULL;
     if (t == l->current) {
         sp = __builtin_frame_address(0);
@@ -147,16 +148,16 @@ void corio_dump_tasks(FILE *out) {
         } else if (t->state == CORIO__DONE) {
             (void)snprintf(wait, sizeof wait, " (status %d, %s)", t->status, corio_err_name(t->status));
         }
-        (void)fprintf(out, "  #%llu \"%s\" %s%s%s%s, age %lld ms", (unsigned long long)t->id, task_label(t),
+        (void)fprintf(out, "  #%llu \"%s\" %s%s%s%s, age %lld ms", (unsigned long long)t->id, corio__task_label(t),
                       state_name(t), wait, t->cancelled && t->state != CORIO__DONE ? " [cancelled]" : "",
                       t->state == CORIO__WAITING && t->shielded ? " [shielded]" : "",
-                      (long long)((now - t->spawned_ns) / 1000000));
+                      (long long)(uint32_t)((uint32_t)((now - l->epoch_ns) / 1000000) - t->born_ms));
         if (t->stack) {
             if (t->started)
                 (void)fprintf(out, ", stack %zu B now, ~%zu KiB high-water of %zu KiB", stack_in_use(l, t),
-                              stack_high_water(t) / 1024, t->pool->size / 1024);
+                              stack_high_water(t) / 1024, t->stack->pool->size / 1024);
             else
-                (void)fprintf(out, ", not started, stack of %zu KiB", t->pool->size / 1024);
+                (void)fprintf(out, ", not started, stack of %zu KiB", t->stack->pool->size / 1024);
         }
         (void)fputc('\n', out);
     }

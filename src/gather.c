@@ -17,11 +17,11 @@ static int check_all(corio__loop *l, const corio_task *self, corio_task **ts, si
             rc = corio__task_invalid(t, "corio_gather");
             break;
         }
-        if (t->loop != l || t->detached || t->group || t == l->main || t->gather_mark) {
+        if (t->loop != l || t->detached || t->end_by == CORIO__END_GROUP || t == l->main || t->gather_mark) {
             rc = -EINVAL;
             break;
         }
-        if (t->joiner || t->watcher) {
+        if (t->end_by != CORIO__END_NONE) {
             rc = -EBUSY;
             break;
         }
@@ -48,6 +48,7 @@ int corio_gather(corio_task **ts, size_t n, int *statuses) {
             if (ts[i]->status < 0) self->gather_failed = true;
         } else {
             ts[i]->watcher = self;
+            ts[i]->end_by = CORIO__END_WATCHER;
             self->gather_pending++;
         }
     }
@@ -82,7 +83,7 @@ int corio_gather(corio_task **ts, size_t n, int *statuses) {
         rc = first->status;
     }
     for (size_t i = 0; i < n; i++) {
-        ts[i]->watcher = NULL;
+        ts[i]->end_by = CORIO__END_NONE;
         corio__task_free(l, ts[i]);
     }
     return rc;

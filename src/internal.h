@@ -79,7 +79,8 @@ typedef struct corio__stack {
     char *lo;                  /* lowest usable byte; the guard page, if any, lies just below */
     struct corio__stack *next; /* free-list link */
     struct corio__slab *slab;
-    uint32_t vg_id; /* valgrind's id for the registered stack */
+    struct corio__pool *pool; /* the pool it belongs to (its size, and where it goes back) */
+    uint32_t vg_id;           /* valgrind's id for the registered stack */
     bool guarded;
     bool hot; /* pages may still be resident (not given back with MADV_DONTNEED) */
 } corio__stack;
@@ -127,62 +128,100 @@ void corio__stack_overflow(const corio_task *t, const char *how); /* reports and
 
 enum corio__state { CORIO__READY, CORIO__RUNNING, CORIO__WAITING, CORIO__DONE };
 
-#define CORIO__TASK_MAGIC 0x636f72696f54534bULL /* "corioTSK" */
-#define CORIO__TASK_DEAD 0x646561647461736bULL  /* "deadtask" */
+#define CORIO__TASK_MAGIC 0x6b534354u /* "TCSk" */
+#define CORIO__TASK_DEAD 0x64616564u  /* "dead" */
 
 /* A park() returns this when its own deadline (not a timeout scope's) passed. */
 #define CORIO__WAKE_DEADLINE 1
 
 typedef struct corio__loop corio__loop;
 
+/* What a task's end is awaited by (corio_task.joiner, .watcher, .group share their storage): one at most, since
+ * await, wait_for and gather refuse a task someone already awaits, and a group's task cannot be awaited. */
+enum corio__end_by { CORIO__END_NONE, CORIO__END_JOINER, CORIO__END_WATCHER, CORIO__END_GROUP };
+
+/* Bytes of a compact task's stack kept inside its own allocation while it is suspended (corio__compact_task): a
+ * task asleep in corio_sleep, called from its function, uses 160 on x86-64 (bench_tasks --compact: the
+ * function's frame 32, corio_sleep's 48, the switch's 64, the entry 16), so most need no buffer of their own; a
+ * deeper one spills to a malloc'd buffer. With the 160-byte struct and malloc's 8-byte header the block is 336
+ * bytes, a multiple of 16, so no byte of it is rounding. */
+#define CORIO__SAVE_INLINE 168
+
+/* The task. A million compact tasks asleep cost this struct plus their saved stack each (bench_tasks
+ * --compact), so it holds only what every task needs while it waits: the name is a separate allocation made
+ * when a task is named, fields only one phase of a task's life uses share storage, flags are bits.
+ * tools/corio-gdb.py reads it (name, id, state, wait_kind, wait_obj, started, ctx, all). */
 struct corio_task {
     corio__ctx ctx;
-    uint64_t magic;
-    uint64_t id; /* unique in this thread: tells a task from a later one reusing its struct */
+    uint32_t magic;
+    uint32_t born_ms; /* ms after the loop started (corio__loop.epoch_ns) it was spawned, modulo 2^32 (49 days):
+                       * its age in a dump */
+    uint64_t id;      /* unique in this thread: tells a task from a later one reusing its struct */
     corio__loop *loop;
-    struct corio_task *next_ready;
-    corio__link wnode;   /* in the wait list of whatever it waits on */
-    corio__link *waitq;  /* that list, NULL when not on one */
-    corio__link all;     /* in loop->tasks */
-    corio__link sibling; /* in its group's list of children */
-    corio__timer timer;
-    int64_t op_deadline;    /* the deadline of the current wait itself (sleep, wait_for) */
-    int64_t scope_deadline; /* the innermost timeout scope's, CORIO__INF if none */
-    corio_timeout *scope;   /* innermost open timeout scope */
-    corio_fn fn;
-    void *arg;
+    union {
+        /* in the wait list of whatever it waits on; wnode.next points to itself when on none */
+        corio__link wnode;
+        /* in the ready queue or a free list: never while on a wait list (a woken task leaves it before it is
+         * queued), and over wnode.prev, so wnode.next still tells whether it is on one */
+        struct corio_task *next_ready;
+    };
+    corio__link all; /* in loop->tasks */
+    union {
+        corio__timer timer; /* once started: the deadline of its current wait, if any */
+        struct {            /* until it starts (never armed before: only a running task waits) */
+            corio_fn fn;
+            void *arg;
+        } start;
+    };
+    corio_timeout *scope; /* innermost open timeout scope (on the task's stack: read only by the task itself) */
     corio__stack *stack;
-    corio__pool *pool;
-    char *stack_limit;          /* lowest stack pointer allowed at a switch; NULL on a guarded stack */
-    struct corio_task *joiner;  /* the task in corio_await/wait_for on this one */
-    struct corio_task *watcher; /* the task in corio_gather on this one */
-    struct corio_group *group;  /* owning group, if any */
-    void *xfer;                 /* an item handed over by a queue */
-    const void *wait_obj;       /* what it waits on, for corio_dump_tasks: the object, fd or signal number */
-    uint64_t end_seq;           /* order of ending: gather's "first failure in time" */
-    int64_t spawned_ns;
-    int64_t ran_ns; /* debug mode: when it was last switched in */
-    /* what this task waits for in corio_gather: */
-    size_t gather_pending;
-    bool gather_failed;
-    bool gather_stop_on_failure;
+    union {                         /* by end_by */
+        struct corio_task *joiner;  /* the task in corio_await/wait_for on this one */
+        struct corio_task *watcher; /* the task in corio_gather on this one */
+        struct {
+            struct corio_group *group; /* owning group */
+            size_t index;              /* in its group's array of children still running */
+        } grp;
+    };
+    const void *wait_obj; /* what it waits on, for corio_dump_tasks: the object, fd or signal number */
+    union {
+        void *xfer;            /* during a queue wait: the item handed over */
+        size_t gather_pending; /* during its corio_gather: tasks still to end */
+        uint64_t end_seq;      /* once ended: order of ending (gather's "first failure in time") */
+    };
+    char *name; /* NULL until named: CORIO__NAME_MAX bytes, kept (and reused) until the struct is freed */
     int status;
     int wake_rc;
     uint8_t state;
-    uint8_t wait_kind; /* enum corio__wait: set before a park, cleared after it */
-    bool started;
-    bool cancelled;
-    bool shielded; /* the current wait ignores cancellation and timeout scopes */
-    bool detached;
-    bool gather_mark;
-    bool compact;       /* runs on the loop's shared stack (compact.c) */
-    uint32_t saved_len; /* a compact task's bytes of stack saved off the shared stack, in saved */
-    char *saved;
+    uint8_t wait_kind;  /* enum corio__wait: set before a park, cleared after it */
+    uint8_t end_by : 2; /* enum corio__end_by */
+    bool started : 1;
+    bool cancelled : 1;
+    bool shielded : 1; /* the current wait ignores cancellation and timeout scopes */
+    bool detached : 1;
+    bool gather_mark : 1;
+    bool gather_failed : 1; /* during its corio_gather */
+    bool gather_stop_on_failure : 1;
+    bool compact : 1;   /* runs on the loop's shared stack (compact.c) */
+    bool op_timer : 1;  /* the armed timer is the wait's own deadline (sleep, wait_for), not a timeout scope's */
+    uint32_t saved_len; /* compact: bytes of stack saved off the shared stack (in save, or in a spilled buffer) */
 #ifdef CORIO_TSAN
     void *tsan_fiber; /* ThreadSanitizer's view of this task's context */
 #endif
-    char name[CORIO__NAME_MAX];
 };
+
+/* A compact task's allocation: the task, then the room its stack is saved in while it is suspended. */
+typedef struct corio__compact_task {
+    struct corio_task task;
+    union {
+        char bytes[CORIO__SAVE_INLINE]; /* saved_len <= CORIO__SAVE_INLINE: the saved bytes */
+        char *spill;                    /* more: the malloc'd buffer holding them */
+    } save;
+} corio__compact_task;
+
+static inline const char *corio__task_label(const struct corio_task *t) {
+    return t->name && t->name[0] ? t->name : "(unnamed)";
+}
 
 /* ---- the I/O backend: what the scheduler needs from epoll or io_uring ---------------------------------------
  * A descriptor is armed once (edge-triggered for both directions, as Go's netpoller does) and stays armed until
@@ -271,6 +310,11 @@ struct corio__loop {
     corio__pool pool;        /* stacks of the default size; other sizes hang off pool.next */
     corio_task *free_tasks;  /* task structs kept for reuse */
     size_t nfree_tasks;
+    corio_task *free_compact; /* the same for compact tasks' (longer: they hold a save area) */
+    size_t nfree_compact;
+    char *stack_limit;      /* lowest stack pointer the running task may switch at; NULL on a guarded stack */
+    int64_t epoch_ns;       /* the clock when corio_run started: tasks' ages count from it */
+    int64_t ran_ns;         /* debug mode: when the running task was switched in */
     corio__link quarantine; /* debug mode: freed task structs kept from reuse, oldest first, through .all */
     size_t nquarantine;
     corio__backend backend;
@@ -303,6 +347,12 @@ extern CORIO__TLS uint64_t corio__next_id;
 
 int64_t corio__clock_ns(void);
 static inline int64_t corio__update_now(corio__loop *l) { return l->now_ns = corio__clock_ns(); }
+/* now + ms on the loop clock (refreshed: the cached one may be a whole batch of task slices old, and a wait
+ * must not end early), saturating at CORIO__INF. */
+static inline int64_t corio__deadline_after(corio__loop *l, int64_t ms) {
+    int64_t now = corio__update_now(l);
+    return ms > (CORIO__INF - now) / 1000000 ? CORIO__INF : now + ms * 1000000;
+}
 
 /* Suspends the running task until corio__wake. q: the wait list to join (or NULL); deadline: absolute ns, or
  * CORIO__INF; shield: ignore cancellation and timeout scopes. Returns the wake code: 0 or a value the waker
@@ -351,10 +401,17 @@ static inline void corio__make_ready(corio__loop *l, corio_task *t) {
 }
 /* Gives the thread to the next ready task (or the scheduler); the caller has already queued itself somewhere. */
 void corio__schedule(corio__loop *l);
+/* The deadline of t's innermost timeout scope, which is the earliest of all it has open; CORIO__INF with none.
+ * Only t itself may ask: the scopes live on its stack. */
+static inline int64_t corio__scope_deadline(const corio_task *t) {
+    const corio_timeout *s = t->scope;
+    if (!s) return CORIO__INF;
+    return s->deadline_ns < s->outer_deadline_ns ? s->deadline_ns : s->outer_deadline_ns;
+}
 /* Would a suspension fail now? -ECANCELED, -ETIMEDOUT or 0. */
 static inline int corio__check(const corio__loop *l, const corio_task *t) {
     if (t->cancelled) return -ECANCELED;
-    if (t->scope_deadline != CORIO__INF && t->scope_deadline <= l->now_ns) return -ETIMEDOUT;
+    if (t->scope && corio__scope_deadline(t) <= l->now_ns) return -ETIMEDOUT;
     return 0;
 }
 /* The running task, or NULL (and the loop through *lp). */

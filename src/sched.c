@@ -32,7 +32,9 @@
 CORIO__TLS corio__loop *corio__cur;
 CORIO__TLS uint64_t corio__next_id;
 
-int64_t corio__clock_ns(void) {
+/* Never inlined: its struct timespec would otherwise sit in corio_sleep's frame, which every compact task asleep
+ * keeps a copy of (16 bytes more each in bench_tasks --compact). */
+__attribute__((noinline)) int64_t corio__clock_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -80,11 +82,11 @@ static inline void switch_ctx(corio__ctx *from, corio__ctx *to, const void *to_l
 #endif
 }
 
-static void debug_check_slow(corio_task *t) {
-    int64_t ran = corio__clock_ns() - t->ran_ns;
+static void debug_check_slow(const corio__loop *l, const corio_task *t) {
+    int64_t ran = corio__clock_ns() - l->ran_ns;
     if (ran > DEBUG_SLOW_NS)
         (void)fprintf(stderr, "corio: task \"%s\" ran %lld ms without suspending (it blocks the loop)\n",
-                      t->name[0] ? t->name : "(unnamed)", (long long)(ran / 1000000));
+                      corio__task_label(t), (long long)(ran / 1000000));
 }
 
 static void task_entry(void *arg);
@@ -94,15 +96,16 @@ static void task_entry(void *arg);
 static inline void prepare(corio__loop *l, corio_task *t) {
     if (!t->started) {
         t->started = true;
-        corio__ctx_make_stack(&t->ctx, t->stack->lo, t->pool->size, task_entry, t);
+        corio__ctx_make_stack(&t->ctx, t->stack->lo, t->stack->pool->size, task_entry, t);
 #if defined(CORIO_TSAN)
         t->tsan_fiber = __tsan_create_fiber(0);
 #endif
     }
     t->state = CORIO__RUNNING;
     l->current = t;
+    l->stack_limit = t->stack->guarded ? NULL : t->stack->lo + CORIO__UNGUARDED_MARGIN;
     l->switches++;
-    if (l->debug) t->ran_ns = corio__clock_ns();
+    if (l->debug) l->ran_ns = corio__clock_ns();
 }
 
 static inline void after_switch(corio__loop *l) {
@@ -112,12 +115,15 @@ static inline void after_switch(corio__loop *l) {
     }
 }
 
-void corio__schedule(corio__loop *l) {
+/* The frames a task is suspended in are what a compact task saves (bench_tasks --compact: every byte counts a
+ * million times), so the common waits get the scheduler inlined rather than as one more frame of their own:
+ * corio_sleep holds park and this in one frame; other waits call corio__park, which holds this. */
+static inline __attribute__((always_inline)) void schedule_inline(corio__loop *l) {
     corio_task *self = l->current;
     /* past the guard budget a stack has no guard page: catch the overflow at least when the task switches out */
-    if (__builtin_expect((char *)__builtin_frame_address(0) < self->stack_limit, 0))
+    if (__builtin_expect((char *)__builtin_frame_address(0) < l->stack_limit, 0))
         corio__stack_overflow(self, " (seen at a switch; it has no guard page)");
-    if (__builtin_expect(l->debug, 0)) debug_check_slow(self);
+    if (__builtin_expect(l->debug, 0)) debug_check_slow(l, self);
     bool dying = self->state == CORIO__DONE;
     corio_task *next = __builtin_expect(l->budget > 0, 1) ? pop_ready(l) : NULL;
     if (__builtin_expect(next != NULL && next->compact, 0) && !corio__compact_enter(l, self, next)) next = NULL;
@@ -125,17 +131,20 @@ void corio__schedule(corio__loop *l) {
         l->budget--;
         if (next == self) { /* yielded, and nothing else was ready */
             self->state = CORIO__RUNNING;
-            if (l->debug) self->ran_ns = corio__clock_ns();
+            if (l->debug) l->ran_ns = corio__clock_ns();
             return;
         }
         prepare(l, next);
-        switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->pool->size, dying, TSAN_FIBER(next->tsan_fiber));
+        switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->stack->pool->size, dying,
+                   TSAN_FIBER(next->tsan_fiber));
     } else {
         l->current = NULL;
         switch_ctx(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, dying, TSAN_FIBER(l->tsan_fiber));
     }
     after_switch(l);
 }
+
+void corio__schedule(corio__loop *l) { schedule_inline(l); }
 
 /* The hot path of bench_switch: the yielder goes to the back of the ready queue and the head runs, with no
  * detour through corio__schedule's general case. */
@@ -147,7 +156,7 @@ int corio_yield(void) {
     if (rc < 0) return rc;
     corio_task *next = l->ready_head;
     if (__builtin_expect(!next || l->budget <= 0 || l->debug || l->shared_stack ||
-                             (char *)__builtin_frame_address(0) < self->stack_limit,
+                             (char *)__builtin_frame_address(0) < l->stack_limit,
                          0)) {
         corio__make_ready(l, self);
         corio__schedule(l);
@@ -160,28 +169,40 @@ int corio_yield(void) {
     l->ready_tail = self;
     l->ready_head = next->next_ready; /* never NULL: self is behind next */
     prepare(l, next);
-    switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->pool->size, false, TSAN_FIBER(next->tsan_fiber));
+    switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false, TSAN_FIBER(next->tsan_fiber));
     after_switch(l);
     return 0;
 }
 
 static void task_ended(corio__loop *l, corio_task *t, int status);
 
-static void task_entry(void *arg) {
-    corio_task *t = arg;
-    corio__loop *l = t->loop;
+/* task_entry's first and last steps, each a function of its own (the first hands t back, the last finds it
+ * through the loop) so that task_entry keeps nothing in a register across the task's function: its frame,
+ * under every frame a compact task saves, is then just a return address and a frame pointer. */
+static __attribute__((noinline)) corio_task *task_begin(corio_task *t) {
 #if defined(CORIO_ASAN)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-    after_switch(l);
-    task_ended(l, t, t->fn(t->arg));
+    after_switch(t->loop);
+    return t;
+}
+
+static __attribute__((noinline, noreturn)) void task_finish(int status) {
+    corio__loop *l = corio__cur;
+    task_ended(l, l->current, status);
     corio__schedule(l);
     abort(); /* unreachable: an ended task is never switched to again */
 }
 
+static void task_entry(void *arg) {
+    corio_task *t = task_begin(arg);
+    task_finish(t->start.fn(t->start.arg));
+}
+
 /* ---- parking and waking ---------------------------------------------------------------------------------- */
 
-int corio__park(corio__loop *l, corio__link *q, int64_t deadline, bool shield) {
+static inline __attribute__((always_inline)) int park_inline(corio__loop *l, corio__link *q, int64_t deadline,
+                                                             bool shield) {
     corio_task *t = l->current;
     int64_t when = deadline;
     if (!shield) {
@@ -190,9 +211,10 @@ int corio__park(corio__loop *l, corio__link *q, int64_t deadline, bool shield) {
             t->wait_kind = CORIO__WAIT_NONE;
             return rc;
         }
-        if (t->scope_deadline < when) when = t->scope_deadline;
+        int64_t scope = corio__scope_deadline(t);
+        if (scope < when) when = scope;
     }
-    t->op_deadline = deadline;
+    t->op_timer = when == deadline;
     if (when != CORIO__INF) {
         t->timer.when = when;
         if (corio__heap_push(&l->timers, &t->timer) < 0) {
@@ -200,24 +222,35 @@ int corio__park(corio__loop *l, corio__link *q, int64_t deadline, bool shield) {
             return -ENOMEM;
         }
     }
-    if (q) {
-        corio__list_push(q, &t->wnode);
-        t->waitq = q;
-    }
+    if (q) corio__list_push(q, &t->wnode);
     t->shielded = shield;
     t->state = CORIO__WAITING;
     t->wake_rc = 0;
-    corio__schedule(l);
+    schedule_inline(l);
     t->wait_kind = CORIO__WAIT_NONE;
     return t->wake_rc;
 }
 
+int corio__park(corio__loop *l, corio__link *q, int64_t deadline, bool shield) {
+    return park_inline(l, q, deadline, shield);
+}
+
+/* Here rather than with the other task calls in task.c: it is the wait a million compact tasks sit in
+ * (bench_tasks --compact), and one frame holds it, the park and the scheduler. */
+int corio_sleep(int64_t ms) {
+    corio__loop *l;
+    corio_task *self = corio__self(&l);
+    if (!self) return -EPERM;
+    if (ms < 0) return -EINVAL;
+    if (ms == 0) return corio_yield();
+    corio__wait_on(self, CORIO__WAIT_SLEEP, NULL);
+    int rc = park_inline(l, NULL, corio__deadline_after(l, ms), false);
+    return rc == CORIO__WAKE_DEADLINE ? 0 : rc;
+}
+
 void corio__wake(corio__loop *l, corio_task *t, int rc) {
     if (t->state != CORIO__WAITING) return;
-    if (t->waitq) {
-        corio__list_remove(&t->wnode);
-        t->waitq = NULL;
-    }
+    if (t->wnode.next != &t->wnode) corio__list_remove(&t->wnode);
     if (t->timer.index != CORIO__NOT_ARMED) corio__heap_remove(&l->timers, &t->timer);
     t->wake_rc = rc;
     corio__make_ready(l, t);
@@ -230,11 +263,12 @@ void corio__task_cancel(corio__loop *l, corio_task *t) {
 
 void corio__wait_ended(corio__loop *l, corio_task *self, corio_task *t) {
     t->joiner = self;
+    t->end_by = CORIO__END_JOINER;
     while (t->state != CORIO__DONE) {
         corio__wait_on(self, CORIO__WAIT_TASK, t);
         corio__park(l, NULL, CORIO__INF, true);
     }
-    t->joiner = NULL;
+    t->end_by = CORIO__END_NONE;
 }
 
 /* ---- the end of a task ----------------------------------------------------------------------------------- */
@@ -244,8 +278,8 @@ static void task_ended(corio__loop *l, corio_task *t, int status) {
     t->state = CORIO__DONE;
     t->end_seq = ++l->end_seq;
     l->nrunning--;
-    if (t->joiner) corio__wake(l, t->joiner, 0);
-    corio_task *w = t->watcher;
+    if (t->end_by == CORIO__END_JOINER) corio__wake(l, t->joiner, 0);
+    corio_task *w = t->end_by == CORIO__END_WATCHER ? t->watcher : NULL;
     if (w) {
         w->gather_pending--;
         if (status < 0) w->gather_failed = true;
@@ -255,10 +289,10 @@ static void task_ended(corio__loop *l, corio_task *t, int status) {
     if (__builtin_expect(t->compact, 0))
         corio__compact_release(l, t);
     else
-        corio__stack_put(t->pool, t->stack);
+        corio__stack_put(t->stack->pool, t->stack);
     t->stack = NULL;
-    t->stack_limit = NULL;
-    if (t->group) {
+    l->stack_limit = NULL;
+    if (t->end_by == CORIO__END_GROUP) {
         corio__group_child_ended(l, t);
         l->zombie = t;
     } else if (t->detached) {
@@ -272,7 +306,7 @@ static void fire_timers(corio__loop *l) {
     corio__timer *m;
     while ((m = corio__heap_min(&l->timers)) && m->when <= l->now_ns) {
         corio_task *t = corio__container_of(m, corio_task, timer);
-        corio__wake(l, t, t->op_deadline <= m->when ? CORIO__WAKE_DEADLINE : -ETIMEDOUT);
+        corio__wake(l, t, t->op_timer ? CORIO__WAKE_DEADLINE : -ETIMEDOUT);
     }
 }
 
@@ -300,7 +334,7 @@ static int run_loop(corio__loop *l) {
             corio_task *next = pop_ready(l); /* put first by corio__compact_enter */
             (void)corio__compact_enter(l, NULL, next);
             prepare(l, next);
-            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->pool->size, false,
+            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false,
                        TSAN_FIBER(next->tsan_fiber));
             after_switch(l);
             continue;
@@ -328,7 +362,7 @@ static int run_loop(corio__loop *l) {
             corio_task *next = pop_ready(l);
             if (__builtin_expect(next->compact, 0)) (void)corio__compact_enter(l, NULL, next);
             prepare(l, next);
-            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->pool->size, false,
+            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false,
                        TSAN_FIBER(next->tsan_fiber));
             after_switch(l);
             continue;
@@ -368,7 +402,7 @@ static void report_unjoined(corio__loop *l) {
         corio_task *t = corio__container_of(n, corio_task, all);
         if (t == l->main) continue;
         (void)fprintf(stderr, "corio: task \"%s\" was never awaited nor detached (status %d, %s)\n",
-                      t->name[0] ? t->name : "(unnamed)", t->status, corio_err_name(t->status));
+                      corio__task_label(t), t->status, corio_err_name(t->status));
     }
 }
 
@@ -429,7 +463,7 @@ int corio_run(corio_fn fn, void *arg) {
     corio__cur = l;
     corio__stack_guard_install();
     if (l->debug) corio__debug_quit_install(l);
-    corio__update_now(l);
+    l->epoch_ns = corio__update_now(l);
 
     corio_task_opts opts = {.name = "main", .stack_size = 0};
     l->main = corio__task_new(l, fn, arg, &opts);
@@ -445,17 +479,17 @@ int corio_run(corio_fn fn, void *arg) {
     while (!corio__list_empty(&l->tasks)) {
         corio_task *t = corio__container_of(l->tasks.next, corio_task, all);
         if (t->timer.index != CORIO__NOT_ARMED) corio__heap_remove(&l->timers, &t->timer);
-        if (t->waitq) corio__list_remove(&t->wnode);
-        t->waitq = NULL;
-        t->group = NULL;
+        if (t->wnode.next != &t->wnode) corio__list_remove(&t->wnode);
+        t->end_by = CORIO__END_NONE;
         corio__task_free(l, t);
     }
     corio__group_free_all(l);
-    while (l->free_tasks) {
-        corio_task *t = l->free_tasks;
-        l->free_tasks = t->next_ready;
-        free(t);
-    }
+    for (corio_task **list = &l->free_tasks; list; list = list == &l->free_tasks ? &l->free_compact : NULL)
+        while (*list) {
+            corio_task *t = *list;
+            *list = t->next_ready;
+            free(t);
+        }
     corio__task_quarantine_free(l);
     corio__pool *p = l->pool.next;
     while (p) {

@@ -134,6 +134,7 @@ static int new_slab(corio__pool *p) {
         corio__stack *s = &slab->stacks[i];
         s->lo = base + i * stride + (guarded ? pg : 0);
         s->slab = slab;
+        s->pool = p;
         s->guarded = guarded;
         s->hot = false;
 #ifdef CORIO_VALGRIND
@@ -230,9 +231,9 @@ static char *put_uint(char *p, const char *end, size_t v) {
 void corio__stack_overflow(const corio_task *t, const char *how) {
     char buf[256], *p = buf, *end = buf + sizeof buf - 1;
     p = put_str(p, end, "corio: task \"");
-    p = put_str(p, end, t->name[0] ? t->name : "(unnamed)");
+    p = put_str(p, end, corio__task_label(t));
     p = put_str(p, end, "\" overflowed its ");
-    p = put_uint(p, end, t->pool->size / 1024);
+    p = put_uint(p, end, t->stack ? t->stack->pool->size / 1024 : 0);
     p = put_str(p, end, " KiB stack");
     p = put_str(p, end, how);
     p = put_str(p, end, "\n");

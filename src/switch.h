@@ -31,17 +31,27 @@ void corio__ctx_make(corio__ctx *ctx, void *top, void (*entry)(void *), void *ar
 
 /* The saved stack pointer of a suspended context: its live frames lie from there up (compact tasks copy them).
  * CORIO__COMPACT_SUPPORTED is 0 where it cannot be read; compact tasks then get stacks of their own. */
+/* CORIO__CTX_TOP_UNUSED: bytes at the top of a stack that the first frame corio__ctx_make builds leaves unread
+ * (x86-64: two zero slots above the trampoline's return address), which a compact task need not save. */
 #ifndef CORIO_SWITCH_UCONTEXT
 #define CORIO__COMPACT_SUPPORTED 1
+#if defined(__x86_64__)
+#define CORIO__CTX_TOP_UNUSED 16
+#else
+#define CORIO__CTX_TOP_UNUSED 0
+#endif
 static inline char *corio__ctx_sp(const corio__ctx *ctx) { return (char *)ctx->sp; }
 #elif defined(__x86_64__)
 #define CORIO__COMPACT_SUPPORTED 1
+#define CORIO__CTX_TOP_UNUSED 0
 static inline char *corio__ctx_sp(const corio__ctx *ctx) { return (char *)ctx->uc.uc_mcontext.gregs[REG_RSP]; }
 #elif defined(__aarch64__)
 #define CORIO__COMPACT_SUPPORTED 1
+#define CORIO__CTX_TOP_UNUSED 0
 static inline char *corio__ctx_sp(const corio__ctx *ctx) { return (char *)ctx->uc.uc_mcontext.sp; }
 #else
 #define CORIO__COMPACT_SUPPORTED 0
+#define CORIO__CTX_TOP_UNUSED 0
 static inline char *corio__ctx_sp(const corio__ctx *ctx) { return (char *)ctx; }
 #endif
 

@@ -15,7 +15,7 @@
 #define MIN_STACK ((size_t)16 * 1024)
 #define MAX_STACK ((size_t)1 << 30)
 #define FREE_TASKS_MAX 1024 /* task structs kept for reuse: spawn then needs no malloc (bench_spawn) */
-/* debug mode: freed task structs held back from reuse (~300 bytes each), so a stale handle meets a "dead" magic
+/* debug mode: freed task structs held back from reuse (~160 bytes each), so a stale handle meets a "dead" magic
  * and the task's name rather than a new task (ASan's quarantine, for corio's own pool) */
 #define QUARANTINE_MAX 4096
 
@@ -37,13 +37,6 @@ int corio_set_stack_size(size_t bytes) {
     return 0;
 }
 
-/* now + ms on the loop clock (refreshed: the cached one may be a whole batch of task slices old, and a wait
- * must not end early), saturating at CORIO__INF. */
-static int64_t deadline_after(corio__loop *l, int64_t ms) {
-    int64_t now = corio__update_now(l);
-    return ms > (CORIO__INF - now) / 1000000 ? CORIO__INF : now + ms * 1000000;
-}
-
 static corio__pool *pool_for(corio__loop *l, size_t size) {
     /* the first pool is part of the loop, never NULL (a for loop testing it made clang's analyzer think l could be) */
     corio__pool *p = &l->pool;
@@ -58,14 +51,35 @@ static corio__pool *pool_for(corio__loop *l, size_t size) {
     return p;
 }
 
-static void set_name(corio_task *t, const char *name) {
+/* The name buffer is allocated on first use and kept for later renames, so only naming a task for the first
+ * time can fail (-ENOMEM); most tasks are never named and pay 8 bytes for the pointer, not 32 for the text. */
+static int set_name(corio_task *t, const char *name) {
     if (!name) {
-        t->name[0] = 0;
-        return;
+        if (t->name) t->name[0] = 0;
+        return 0;
     }
+    if (!t->name && !(t->name = malloc(CORIO__NAME_MAX))) return -ENOMEM;
     size_t n = strnlen(name, CORIO__NAME_MAX - 1);
     memcpy(t->name, name, n);
     t->name[n] = 0;
+    return 0;
+}
+
+/* A task struct: from the free list of its kind, else malloc'd (a compact one with its save area). */
+static corio_task *task_alloc(corio__loop *l, bool compact) {
+    corio_task **list = compact ? &l->free_compact : &l->free_tasks;
+    size_t *n = compact ? &l->nfree_compact : &l->nfree_tasks;
+    corio_task *t = *list;
+    if (t) {
+        *list = t->next_ready;
+        (*n)--;
+        return t;
+    }
+    if (!compact) return malloc(sizeof *t);
+    corio__compact_task *c = malloc(sizeof *c);
+    /* the task is c's first member: freeing it frees c (cppcheck takes the member's address for a leak) */
+    // cppcheck-suppress memleak
+    return c ? &c->task : NULL;
 }
 
 corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_task_opts *opts) {
@@ -81,58 +95,47 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
             return NULL;
         }
     }
-    corio_task *t = l->free_tasks;
-    if (t) {
-        l->free_tasks = t->next_ready;
-        l->nfree_tasks--;
-    } else if (!(t = malloc(sizeof *t))) {
+    bool compact = opts && opts->compact && CORIO__COMPACT_SUPPORTED;
+    corio_task *t = task_alloc(l, compact);
+    if (!t) {
         errno = ENOMEM;
         return NULL;
     }
+    t->name = NULL;
+    t->compact = compact;
     /* the stack is reserved now, so spawn is where running out of memory shows; its pages are touched only
      * when the task first runs */
-    bool compact = opts && opts->compact && CORIO__COMPACT_SUPPORTED;
     corio__stack *stack = compact ? corio__compact_stack(l) : corio__stack_get(pool);
-    if (!stack) {
+    if (!stack || (opts && set_name(t, opts->name) < 0)) {
+        if (stack && !compact) corio__stack_put(pool, stack);
+        free(t->name);
         free(t);
         errno = ENOMEM;
         return NULL;
     }
     /* every field a new task reads before writing, set one by one: a memset of the whole struct was 40% of
      * corio__task_new in bench_spawn (callgrind) */
-    t->waitq = NULL;
     t->scope = NULL;
-    t->joiner = t->watcher = NULL;
-    t->group = NULL;
+    t->end_by = CORIO__END_NONE;
     t->status = 0;
     t->started = t->cancelled = t->shielded = t->detached = t->gather_mark = false;
-    t->compact = compact;
-    if (compact) { /* read by compact.c only */
-        t->saved = NULL;
-        t->saved_len = 0;
-    }
-    t->name[0] = 0;
+    t->saved_len = 0; /* read by compact.c only */
 #ifdef CORIO_TSAN
     t->tsan_fiber = NULL;
 #endif
     t->magic = CORIO__TASK_MAGIC;
     t->id = ++corio__next_id;
     t->loop = l;
-    t->fn = fn;
-    t->arg = arg;
+    t->start.fn = fn;
+    t->start.arg = arg;
     t->stack = stack;
-    t->pool = pool;
-    t->stack_limit = stack->guarded ? NULL : stack->lo + CORIO__UNGUARDED_MARGIN;
-    t->timer.index = CORIO__NOT_ARMED;
-    t->scope_deadline = CORIO__INF;
+    t->timer.index = CORIO__NOT_ARMED; /* outside start: valid from now on */
     t->state = CORIO__READY;
     corio__list_init(&t->wnode);
-    corio__list_init(&t->sibling);
     corio__list_push(&l->tasks, &t->all);
-    t->spawned_ns = l->now_ns;
+    t->born_ms = (uint32_t)((l->now_ns - l->epoch_ns) / 1000000);
     l->ntasks++;
     l->nrunning++;
-    if (opts) set_name(t, opts->name);
     /* spawned by cleanup code after the main task returned: it belongs to the shutdown too */
     if (l->shutting_down) t->cancelled = true;
     return t;
@@ -148,24 +151,32 @@ void corio__task_free(corio__loop *l, corio_task *t) {
     if (__builtin_expect(t->compact, 0))
         corio__compact_release(l, t);
     else if (t->stack)
-        corio__stack_put(t->pool, t->stack);
+        corio__stack_put(t->stack->pool, t->stack);
     t->stack = NULL;
     t->magic = CORIO__TASK_DEAD;
     l->ntasks--;
-    if (__builtin_expect(l->debug, 0)) {
+    if (__builtin_expect(l->debug, 0)) { /* the name stays: a stale handle's report shows it */
         corio__list_push(&l->quarantine, &t->all);
         if (++l->nquarantine > QUARANTINE_MAX) {
             corio__link *oldest = l->quarantine.next;
             corio__list_remove(oldest);
             l->nquarantine--;
-            free(corio__container_of(oldest, corio_task, all));
+            corio_task *old = corio__container_of(oldest, corio_task, all);
+            free(old->name);
+            free(old);
         }
         return;
     }
-    if (l->nfree_tasks < FREE_TASKS_MAX) {
-        t->next_ready = l->free_tasks;
-        l->free_tasks = t;
-        l->nfree_tasks++;
+    if (t->name) { /* most tasks have none: no call to free for them (bench_spawn) */
+        free(t->name);
+        t->name = NULL;
+    }
+    corio_task **list = t->compact ? &l->free_compact : &l->free_tasks;
+    size_t *n = t->compact ? &l->nfree_compact : &l->nfree_tasks;
+    if (*n < FREE_TASKS_MAX) {
+        t->next_ready = *list;
+        *list = t;
+        (*n)++;
     } else {
         free(t);
     }
@@ -174,7 +185,9 @@ void corio__task_free(corio__loop *l, corio_task *t) {
 void corio__task_quarantine_free(corio__loop *l) {
     for (corio__link *n = l->quarantine.next, *next; n != &l->quarantine; n = next) {
         next = n->next;
-        free(corio__container_of(n, corio_task, all));
+        corio_task *t = corio__container_of(n, corio_task, all);
+        free(t->name);
+        free(t);
     }
     corio__list_init(&l->quarantine);
     l->nquarantine = 0;
@@ -184,8 +197,7 @@ int corio__task_invalid(const corio_task *t, const char *fn) {
     const corio__loop *l = corio__cur;
     /* only in debug mode is a dead struct sure to be readable: otherwise it may be back with malloc */
     if (t && l && l->debug && t->magic == CORIO__TASK_DEAD)
-        (void)fprintf(stderr, "corio: task \"%s\" used after it was freed (%s)\n", t->name[0] ? t->name : "(unnamed)",
-                      fn);
+        (void)fprintf(stderr, "corio: task \"%s\" used after it was freed (%s)\n", corio__task_label(t), fn);
     return -EINVAL;
 }
 
@@ -203,7 +215,7 @@ corio_task *corio_spawn_opts(corio_fn fn, void *arg, const corio_task_opts *opts
         /* the new task would read the spawner's stack while the spawner is suspended and its bytes moved away */
         if (l->debug)
             (void)fprintf(stderr, "corio: compact task \"%s\" passed a pointer into its own stack to corio_spawn\n",
-                          l->current->name[0] ? l->current->name : "(unnamed)");
+                          corio__task_label(l->current));
         errno = EINVAL;
         return NULL;
     }
@@ -220,8 +232,8 @@ static int awaitable(corio__loop *l, const corio_task *self, corio_task *t, cons
     if (!corio__task_valid(t)) return corio__task_invalid(t, fn);
     if (t->loop != l) return -EINVAL;
     if (t == self) return -EDEADLK;
-    if (t->detached || t->group || t == l->main) return -EINVAL;
-    if ((t->joiner && t->joiner != self) || t->watcher) return -EBUSY;
+    if (t->detached || t->end_by == CORIO__END_GROUP || t == l->main) return -EINVAL;
+    if (t->end_by == CORIO__END_WATCHER || (t->end_by == CORIO__END_JOINER && t->joiner != self)) return -EBUSY;
     return 0;
 }
 
@@ -232,13 +244,12 @@ int corio_await(corio_task *t) {
     if (rc < 0) return rc;
     if (t->state != CORIO__DONE) {
         t->joiner = self;
+        t->end_by = CORIO__END_JOINER;
         corio__wait_on(self, CORIO__WAIT_TASK, t);
         rc = corio__park(l, NULL, CORIO__INF, false);
-        if (t->state != CORIO__DONE) { /* cancelled or timed out: t runs on, and can be awaited again */
-            t->joiner = NULL;
+        t->end_by = CORIO__END_NONE;
+        if (t->state != CORIO__DONE) /* cancelled or timed out: t runs on, and can be awaited again */
             return rc < 0 ? rc : -ECANCELED;
-        }
-        t->joiner = NULL;
     }
     int status = t->status;
     corio__task_free(l, t);
@@ -253,8 +264,9 @@ int corio_wait_for(corio_task *t, int64_t ms) {
     if (ms < 0) return -EINVAL;
     if (t->state != CORIO__DONE) {
         t->joiner = self;
+        t->end_by = CORIO__END_JOINER;
         corio__wait_on(self, CORIO__WAIT_TASK, t);
-        rc = corio__park(l, NULL, deadline_after(l, ms), false);
+        rc = corio__park(l, NULL, corio__deadline_after(l, ms), false);
         if (t->state != CORIO__DONE) {
             /* expired, or the waiter was cancelled: asyncio.wait_for cancels the inner task and waits for it */
             corio__task_cancel(l, t);
@@ -262,7 +274,7 @@ int corio_wait_for(corio_task *t, int64_t ms) {
             corio__task_free(l, t);
             return rc == CORIO__WAKE_DEADLINE ? -ETIMEDOUT : (rc < 0 ? rc : -ECANCELED);
         }
-        t->joiner = NULL;
+        t->end_by = CORIO__END_NONE;
     }
     int status = t->status;
     corio__task_free(l, t);
@@ -275,8 +287,8 @@ void corio_detach(corio_task *t) {
         (void)corio__task_invalid(t, "corio_detach");
         return;
     }
-    if (!l || t->loop != l || t == l->main || t->group || t->detached) return;
-    if (t->joiner || t->watcher) return; /* someone awaits it: that await frees it */
+    if (!l || t->loop != l || t == l->main || t->end_by == CORIO__END_GROUP || t->detached) return;
+    if (t->end_by != CORIO__END_NONE) return; /* someone awaits it: that await frees it */
     if (t->state == CORIO__DONE) {
         corio__task_free(l, t);
         return;
@@ -291,17 +303,6 @@ int corio_cancel(corio_task *t) {
     if (t->state == CORIO__DONE) return -ESRCH;
     corio__task_cancel(l, t);
     return 0;
-}
-
-int corio_sleep(int64_t ms) {
-    corio__loop *l;
-    corio_task *self = corio__self(&l);
-    if (!self) return -EPERM;
-    if (ms < 0) return -EINVAL;
-    if (ms == 0) return corio_yield();
-    corio__wait_on(self, CORIO__WAIT_SLEEP, NULL);
-    int rc = corio__park(l, NULL, deadline_after(l, ms), false);
-    return rc == CORIO__WAKE_DEADLINE ? 0 : rc;
 }
 
 int corio_checkpoint(void) {
@@ -319,12 +320,11 @@ corio_task *corio_current(void) {
 
 int corio_task_set_name(corio_task *t, const char *name) {
     if (!corio__task_valid(t)) return corio__task_invalid(t, "corio_task_set_name");
-    set_name(t, name);
-    return 0;
+    return set_name(t, name);
 }
 
 const char *corio_task_name(const corio_task *t) {
-    if (corio__task_valid(t)) return t->name;
+    if (corio__task_valid(t)) return t->name ? t->name : "";
     (void)corio__task_invalid(t, "corio_task_name");
     return NULL;
 }
@@ -343,13 +343,12 @@ int corio_timeout_enter(corio_timeout *scope, int64_t ms) {
     if (!scope || ms < 0) return -EINVAL;
     for (corio_timeout *open = self->scope; open; open = open->outer)
         if (open == scope) return -EINVAL; /* already open: it would become its own outer scope */
-    int64_t deadline = deadline_after(l, ms);
+    int64_t deadline = corio__deadline_after(l, ms);
     scope->deadline_ns = deadline;
-    scope->outer_deadline_ns = self->scope_deadline;
+    scope->outer_deadline_ns = corio__scope_deadline(self);
     scope->outer = self->scope;
     scope->owner = self;
     self->scope = scope;
-    if (deadline < self->scope_deadline) self->scope_deadline = deadline;
     return 0;
 }
 
@@ -359,7 +358,6 @@ int corio_timeout_exit(corio_timeout *scope) {
     if (!self) return -EPERM;
     if (!scope || self->scope != scope || scope->owner != self) return -EINVAL;
     self->scope = scope->outer;
-    self->scope_deadline = scope->outer_deadline_ns;
     scope->owner = NULL;
     return corio__update_now(l) >= scope->deadline_ns ? -ETIMEDOUT : 0;
 }

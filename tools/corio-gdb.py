@@ -39,8 +39,14 @@ def tasks(loop):
         link = link["next"]
 
 
+def raw_name(t):
+    """The task's name, "" if it has none (the struct holds a pointer, NULL until the task is named)."""
+    name = t["name"]
+    return name.string() if int(name) else ""
+
+
 def task_name(t):
-    name = t["name"].string()
+    name = raw_name(t)
     return name if name else "(unnamed)"
 
 
@@ -62,7 +68,7 @@ def wait_text(t):
 
 def find_task(loop, spec):
     for t in tasks(loop):
-        if spec == str(int(t["id"])) or spec == t["name"].string():
+        if spec == str(int(t["id"])) or spec == raw_name(t):
             return t
     raise gdb.GdbError("corio: no task %r in this loop (see `corio tasks`)" % spec)
 
