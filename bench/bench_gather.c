@@ -1,9 +1,11 @@
 /* bench_gather.c - how close corio_gather comes to the ideal: N tasks each sleep SECONDS concurrently and are
  * gathered (asyncio.gather semantics, statuses == NULL); the wall time from the first spawn to gather's return
- * is `RESULT gather_wall <s> s`, ideally just over SECONDS.
- *   usage: bench_gather [N [SECONDS]]   (defaults 10000 1) */
+ * is `RESULT gather_wall <s> s`, ideally just over SECONDS. --compact spawns compact tasks (one shared stack):
+ * a default task touches a fresh stack page the first time it runs, which is most of the time over the ideal.
+ *   usage: bench_gather [N [SECONDS]] [--compact]   (defaults 10000 1) */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 
 #include "bench.h"
 #include "corio.h"
@@ -13,6 +15,7 @@
 struct args {
     uint64_t n;
     int64_t ms;
+    bool compact;
 };
 
 static uint64_t slept; /* tasks whose sleep ended on time: gather's 0 alone cannot show that all of them ran */
@@ -34,7 +37,7 @@ static int bench_main(void *arg) {
     if (t == NULL) bench_fail(PROG, "out of memory for %" PRIu64 " handles", a->n);
     int64_t t0 = bench_now_ns();
     for (uint64_t i = 0; i < a->n; i++) {
-        t[i] = corio_spawn(sleeper, (void *)&a->ms);
+        t[i] = corio_spawn_opts(sleeper, (void *)&a->ms, &(corio_task_opts){.compact = a->compact});
         if (t[i] == NULL) bench_fail(PROG, "corio_spawn of task %" PRIu64 " failed: %s", i, strerror(errno));
     }
     int rc = corio_gather(t, a->n, NULL);
@@ -45,15 +48,23 @@ static int bench_main(void *arg) {
     if (slept != a->n) bench_fail(PROG, "%" PRIu64 " tasks slept, expected %" PRIu64, slept, a->n);
     double wall = (double)(t1 - t0) / 1e9;
     if (wall * 1000 < (double)a->ms) bench_fail(PROG, "gathered after %.3f s, before the sleeps ended", wall);
-    printf("# %" PRIu64 " tasks sleeping %" PRId64 " ms: %.1f ms over the ideal\n", a->n, a->ms,
-           wall * 1000 - (double)a->ms);
+    printf("# %" PRIu64 " %s tasks sleeping %" PRId64 " ms: %.1f ms over the ideal\n", a->n,
+           a->compact ? "compact" : "default", a->ms, wall * 1000 - (double)a->ms);
     bench_result("gather_wall", wall, "s");
     free(t);
     return 0;
 }
 
 int main(int argc, char **argv) {
-    struct args a;
+    struct args a = {.compact = false};
+    /* --compact may come anywhere; the positional arguments are the others, in order */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--compact") != 0) continue;
+        a.compact = true;
+        for (int j = i; j + 1 < argc; j++) argv[j] = argv[j + 1];
+        argc--;
+        break;
+    }
     a.n = bench_arg_count(PROG, argc, argv, 1, 10000);
     a.ms = (int64_t)bench_arg_count(PROG, argc, argv, 2, 1) * 1000;
     int rc = corio_run(bench_main, &a);

@@ -3,7 +3,9 @@
  * loop (corio_run), then on 2 loops (corio_run_threads): the root posts half of its 10 subtrees to loop 1 and
  * gets their sums back through a channel. Prints `RESULT skynet_1loop <s> s` and `RESULT skynet_2loops <s> s`,
  * each the best of 3 runs. Subtrees of up to 1000 leaves are walked depth first (see DEPTH_FIRST_LEAVES).
- *   usage: bench_skynet [LEAVES]          (default 1,000,000; a power of 10) */
+ * --compact spawns the tree's tasks compact (one shared stack per loop): no task touches a stack page of its own,
+ * and the children's nodes go on the heap, since nothing may point into a suspended compact task's stack.
+ *   usage: bench_skynet [LEAVES] [--compact]          (default 1,000,000; a power of 10) */
 #include <inttypes.h>
 #include <stdbool.h>
 
@@ -28,28 +30,41 @@ typedef struct node {
 #define DEPTH_FIRST_LEAVES 1000
 #endif
 
+static bool compact;
+
+static corio_task *spawn_node(node *n);
+
 static int skynet(void *arg) {
     node *n = arg;
     if (n->size == 1) {
         n->sum = n->num;
         return 0;
     }
-    node kids[FANOUT];
+    node kids_here[FANOUT];
+    node *kids = kids_here;
+    if (compact && !(kids = malloc(sizeof kids_here))) bench_fail(PROG, "out of memory");
     corio_task *t[FANOUT];
     int64_t step = n->size / FANOUT;
     bool together = n->size > DEPTH_FIRST_LEAVES;
     int rc = 0;
     for (int i = 0; i < FANOUT && rc == 0; i++) {
         kids[i] = (node){.num = n->num + i * step, .size = step, .sum = 0};
-        t[i] = corio_spawn(skynet, &kids[i]);
-        if (!t[i]) bench_fail(PROG, "corio_spawn: %s", strerror(errno));
+        t[i] = spawn_node(&kids[i]);
         if (!together) rc = corio_await(t[i]);
     }
     if (together) rc = corio_gather(t, FANOUT, NULL);
-    if (rc < 0) return rc;
-    n->sum = 0;
-    for (int i = 0; i < FANOUT; i++) n->sum += kids[i].sum;
-    return 0;
+    if (rc == 0) {
+        n->sum = 0;
+        for (int i = 0; i < FANOUT; i++) n->sum += kids[i].sum;
+    }
+    if (kids != kids_here) free(kids);
+    return rc;
+}
+
+static corio_task *spawn_node(node *n) {
+    corio_task *t = corio_spawn_opts(skynet, n, &(corio_task_opts){.compact = compact});
+    if (!t) bench_fail(PROG, "corio_spawn: %s", strerror(errno));
+    return t;
 }
 
 /* ---- two loops ------------------------------------------------------------------------------------------------ */
@@ -83,8 +98,7 @@ static int two_loops_main(void *arg) {
     }
     corio_task *t[FANOUT / 2];
     for (int i = 0; i < FANOUT; i += 2) {
-        t[i / 2] = corio_spawn(skynet, &s->top[i]);
-        if (!t[i / 2]) bench_fail(PROG, "corio_spawn: %s", strerror(errno));
+        t[i / 2] = spawn_node(&s->top[i]);
     }
     int rc = corio_gather(t, FANOUT / 2, NULL);
     if (rc < 0) bench_fail(PROG, "gather: %s", corio_strerror(rc));
@@ -131,6 +145,14 @@ static double run_two_loops(int64_t leaves, int64_t *sum) {
 }
 
 int main(int argc, char **argv) {
+    /* --compact may come anywhere; LEAVES is the other argument */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--compact") != 0) continue;
+        compact = true;
+        for (int j = i; j + 1 < argc; j++) argv[j] = argv[j + 1];
+        argc--;
+        break;
+    }
     int64_t leaves = (int64_t)bench_arg_count(PROG, argc, argv, 1, 1000000);
     int64_t p = 1;
     while (p < leaves) p *= FANOUT;
@@ -150,6 +172,7 @@ int main(int argc, char **argv) {
         if (r == 0 || s1 < best1) best1 = s1;
         if (r == 0 || s2 < best2) best2 = s2;
     }
+    if (compact) printf("# compact tasks\n");
     printf("RESULT skynet_1loop %.3f s\n", best1);
     printf("RESULT skynet_2loops %.3f s\n", best2);
     printf("ratio 2 loops / 1 loop: %.2f\n", best2 / best1);

@@ -55,17 +55,21 @@ static inline void corio__list_remove(corio__link *n) {
 
 /* ---- timers: a 4-ary min-heap of nodes that know their index (O(log n) removal) ------------------------------ */
 
+/* 16 bytes, since a million sleeping compact tasks hold one each: the arming order wraps at 2^32 and is compared
+ * modulo it (two timers with the same deadline armed 2^31 arms apart may fire out of order, nothing worse), and
+ * the heap holds at most CORIO__HEAP_MAX timers. */
 typedef struct corio__timer {
-    int64_t when; /* absolute deadline, ns on the loop clock */
-    uint64_t seq; /* arming order: equal deadlines fire first-armed first */
-    size_t index; /* position in the heap, CORIO__NOT_ARMED when not in it */
+    int64_t when;   /* absolute deadline, ns on the loop clock */
+    uint32_t seq;   /* arming order: equal deadlines fire first-armed first */
+    uint32_t index; /* position in the heap, CORIO__NOT_ARMED when not in it */
 } corio__timer;
-#define CORIO__NOT_ARMED SIZE_MAX
+#define CORIO__NOT_ARMED UINT32_MAX
+#define CORIO__HEAP_MAX (UINT32_MAX - 1)
 
 typedef struct corio__heap {
     corio__timer **v;
     size_t n, cap;
-    uint64_t seq;
+    uint32_t seq;
 } corio__heap;
 
 int corio__heap_push(corio__heap *h, corio__timer *t); /* 0 or -ENOMEM */
@@ -140,12 +144,11 @@ typedef struct corio__loop corio__loop;
  * await, wait_for and gather refuse a task someone already awaits, and a group's task cannot be awaited. */
 enum corio__end_by { CORIO__END_NONE, CORIO__END_JOINER, CORIO__END_WATCHER, CORIO__END_GROUP };
 
-/* Bytes of a compact task's stack kept inside its own allocation while it is suspended (corio__compact_task): a
- * task asleep in corio_sleep, called from its function, uses 160 on x86-64 (bench_tasks --compact: the
- * function's frame 32, corio_sleep's 48, the switch's 64, the entry 16), so most need no buffer of their own; a
- * deeper one spills to a malloc'd buffer. With the 160-byte struct and malloc's 8-byte header the block is 336
- * bytes, a multiple of 16, so no byte of it is rounding. */
-#define CORIO__SAVE_INLINE 168
+/* Bytes of a compact task's stack kept inside its own block while it is suspended (corio__compact_task): a task
+ * asleep in corio_sleep, called from its function, uses 112 on x86-64 (bench_tasks --compact: the trampoline's
+ * return address 8, the function's frame 24, the suspension's 16, the switch's 64), so most need no buffer of
+ * their own; a deeper one spills to a malloc'd buffer. With the 144-byte struct the block is 256 bytes. */
+#define CORIO__SAVE_INLINE 112
 
 /* The task. A million compact tasks asleep cost this struct plus their saved stack each (bench_tasks
  * --compact), so it holds only what every task needs while it waits: the name is a separate allocation made
@@ -156,7 +159,11 @@ struct corio_task {
     uint32_t magic;
     uint32_t born_ms; /* ms after the loop started (corio__loop.epoch_ns) it was spawned, modulo 2^32 (49 days):
                        * its age in a dump */
-    uint64_t id;      /* unique in this thread: tells a task from a later one reusing its struct */
+    uint32_t id;      /* unique in this thread, modulo 2^32: tells a task from a later one reusing its struct */
+    union {
+        int wake_rc; /* while alive: how its last wait ended (corio__wake); never written once it has ended */
+        int status;  /* once ended: what its function returned */
+    };
     corio__loop *loop;
     union {
         /* in the wait list of whatever it waits on; wnode.next points to itself when on none */
@@ -168,10 +175,8 @@ struct corio_task {
     corio__link all; /* in loop->tasks */
     union {
         corio__timer timer; /* once started: the deadline of its current wait, if any */
-        struct {            /* until it starts (never armed before: only a running task waits) */
-            corio_fn fn;
-            void *arg;
-        } start;
+        corio_fn start_fn;  /* until it starts (never armed before: only a running task waits); over the deadline
+                             * only, since the timer's index tells from the spawn on whether it is armed */
     };
     corio_timeout *scope; /* innermost open timeout scope (on the task's stack: read only by the task itself) */
     corio__stack *stack;
@@ -185,13 +190,12 @@ struct corio_task {
     };
     const void *wait_obj; /* what it waits on, for corio_dump_tasks: the object, fd or signal number */
     union {
+        void *start_arg;       /* until it starts */
         void *xfer;            /* during a queue wait: the item handed over */
         size_t gather_pending; /* during its corio_gather: tasks still to end */
         uint64_t end_seq;      /* once ended: order of ending (gather's "first failure in time") */
     };
     char *name; /* NULL until named: CORIO__NAME_MAX bytes, kept (and reused) until the struct is freed */
-    int status;
-    int wake_rc;
     uint8_t state;
     uint8_t wait_kind;  /* enum corio__wait: set before a park, cleared after it */
     uint8_t end_by : 2; /* enum corio__end_by */
@@ -310,8 +314,11 @@ struct corio__loop {
     corio__pool pool;        /* stacks of the default size; other sizes hang off pool.next */
     corio_task *free_tasks;  /* task structs kept for reuse */
     size_t nfree_tasks;
-    corio_task *free_compact; /* the same for compact tasks' (longer: they hold a save area) */
+    corio_task *free_compact; /* the same for compact tasks' (longer: they hold a save area), all of them */
     size_t nfree_compact;
+    void *compact_chunks;   /* what compact tasks' blocks are carved from (task.c), linked through their first word */
+    char *compact_next;     /* the next block in the newest chunk */
+    size_t compact_left;    /* bytes after it */
     char *stack_limit;      /* lowest stack pointer the running task may switch at; NULL on a guarded stack */
     int64_t epoch_ns;       /* the clock when corio_run started: tasks' ages count from it */
     int64_t ran_ns;         /* debug mode: when the running task was switched in */
@@ -343,6 +350,19 @@ struct corio__loop {
 /* initial-exec: in the shared library the default model would call __tls_get_addr on every corio call */
 #define CORIO__TLS _Thread_local __attribute__((tls_model("initial-exec")))
 extern CORIO__TLS corio__loop *corio__cur;
+
+/* corio__cur read afresh. After a plain read the compiler may keep the variable's TLS offset in a callee-saved
+ * register across a call, and across the switch that register is one more slot saved by every suspended compact
+ * task (sched.c's suspend_inline); an asm read is redone where it stands. */
+static inline corio__loop *corio__cur_reload(void) {
+#if defined(__x86_64__) && defined(__ELF__)
+    corio__loop *l;
+    __asm__ volatile("movq corio__cur@gottpoff(%%rip), %0\n\tmovq %%fs:(%0), %0" : "=r"(l) : : "memory");
+    return l;
+#else
+    return corio__cur;
+#endif
+}
 extern CORIO__TLS uint64_t corio__next_id;
 
 int64_t corio__clock_ns(void);
@@ -428,6 +448,7 @@ static inline bool corio__task_valid(const corio_task *t) { return t && t->magic
  * readable) is first reported on stderr by name, with the call fn that used it. */
 int corio__task_invalid(const corio_task *t, const char *fn);
 void corio__task_quarantine_free(corio__loop *l); /* at the end of corio_run */
+void corio__compact_chunks_free(corio__loop *l);  /* at the end of corio_run, after the quarantine */
 void corio__task_cancel(corio__loop *l, corio_task *t);
 /* Waits, ignoring cancellation, until t has ended (t->joiner is set to the caller for that). */
 void corio__wait_ended(corio__loop *l, corio_task *self, corio_task *t);

@@ -89,7 +89,11 @@ static void debug_check_slow(const corio__loop *l, const corio_task *t) {
                       corio__task_label(t), (long long)(ran / 1000000));
 }
 
+#if CORIO__CTX_ENTRY_PAIR
+static corio__ctx_entry task_entry(void *arg);
+#else
 static void task_entry(void *arg);
+#endif
 
 /* Gets t ready to be switched to: the first time, build its initial frame (lazily, so a spawned task touches no
  * stack page until it runs). */
@@ -115,9 +119,8 @@ static inline void after_switch(corio__loop *l) {
     }
 }
 
-/* The frames a task is suspended in are what a compact task saves (bench_tasks --compact: every byte counts a
- * million times), so the common waits get the scheduler inlined rather than as one more frame of their own:
- * corio_sleep holds park and this in one frame; other waits call corio__park, which holds this. */
+/* Picks the next task and switches to it (or to the scheduler). Inlined into the yield and wait paths so that a
+ * suspended task has one frame fewer; a compact task's waits mostly take suspend_inline's shorter path. */
 static inline __attribute__((always_inline)) void schedule_inline(corio__loop *l) {
     corio_task *self = l->current;
     /* past the guard budget a stack has no guard page: catch the overflow at least when the task switches out */
@@ -176,9 +179,9 @@ int corio_yield(void) {
 
 static void task_ended(corio__loop *l, corio_task *t, int status);
 
-/* task_entry's first and last steps, each a function of its own (the first hands t back, the last finds it
- * through the loop) so that task_entry keeps nothing in a register across the task's function: its frame,
- * under every frame a compact task saves, is then just a return address and a frame pointer. */
+/* A task's first and last steps, each a function of its own (the first hands t back, the last finds it through
+ * the loop) so that nothing under the task's function keeps a value across it: every frame below the function is
+ * under every frame a compact task saves. */
 static __attribute__((noinline)) corio_task *task_begin(corio_task *t) {
 #if defined(CORIO_ASAN)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
@@ -194,15 +197,29 @@ static __attribute__((noinline, noreturn)) void task_finish(int status) {
     abort(); /* unreachable: an ended task is never switched to again */
 }
 
+#if CORIO__CTX_ENTRY_PAIR
+/* The x86-64 trampoline calls the task's function itself, with nothing of its own between it and the top of the
+ * stack (16 bytes fewer for a compact task to save than a C entry's frame): this hands it the function and its
+ * argument, and it hands the status to corio__ctx_end. */
+static corio__ctx_entry task_entry(void *arg) {
+    corio_task *t = task_begin(arg);
+    return (corio__ctx_entry){t->start_fn, t->start_arg};
+}
+
+void corio__ctx_end(int status) { task_finish(status); }
+#else
 static void task_entry(void *arg) {
     corio_task *t = task_begin(arg);
-    task_finish(t->start.fn(t->start.arg));
+    task_finish(t->start_fn(t->start_arg));
 }
+#endif
 
 /* ---- parking and waking ---------------------------------------------------------------------------------- */
 
-static inline __attribute__((always_inline)) int park_inline(corio__loop *l, corio__link *q, int64_t deadline,
-                                                             bool shield) {
+/* A wait in two halves: arming (a deadline, the wait list) here, inlined into its caller, and the suspension in a
+ * function of its own that the caller tail-calls, so the caller's frame is gone before the task switches out. */
+static inline __attribute__((always_inline)) int arm_inline(corio__loop *l, corio__link *q, int64_t deadline,
+                                                            bool shield) {
     corio_task *t = l->current;
     int64_t when = deadline;
     if (!shield) {
@@ -226,17 +243,64 @@ static inline __attribute__((always_inline)) int park_inline(corio__loop *l, cor
     t->shielded = shield;
     t->state = CORIO__WAITING;
     t->wake_rc = 0;
-    schedule_inline(l);
+    return 0;
+}
+
+/* The end of every wait, once the task runs again. */
+static inline __attribute__((always_inline)) int woken(corio_task *t) {
     t->wait_kind = CORIO__WAIT_NONE;
     return t->wake_rc;
 }
 
+static __attribute__((noinline)) int suspend_general(void) {
+    corio__loop *l = corio__cur;
+    schedule_inline(l);
+    return woken(l->current);
+}
+
+static __attribute__((noinline)) int resumed_with_zombie(void) {
+    corio__loop *l = corio__cur;
+    after_switch(l);
+    return woken(l->current);
+}
+
+/* Suspends the current task, armed by arm_inline, until it is woken; returns its wake code. What a compact task
+ * saves is every frame under the switch, and this one is the last (bench_tasks --compact: a million of them), so
+ * for the common case, a compact task whose next in line is compact too or who has none, the frame holds nothing
+ * but its return address and frame pointer: no value lives across the switch (the loop and the task are read
+ * back from the thread's loop after it) and every call but the switch is a tail call to the general path. */
+static inline __attribute__((always_inline)) int suspend_inline(void) {
+    corio__loop *l = corio__cur;
+    corio_task *self = l->current, *next = l->ready_head;
+    bool relay = l->budget > 0 && next;
+    if (__builtin_expect(!self->compact || l->debug || (relay && !next->compact) ||
+                             (char *)__builtin_frame_address(0) < l->stack_limit,
+                         0))
+        return suspend_general();
+    /* as schedule_inline does through corio__compact_enter: the copy onto the shared stack is the scheduler's */
+    l->compact_relay = relay;
+    l->current = NULL;
+    switch_ctx(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, false, TSAN_FIBER(l->tsan_fiber));
+    l = corio__cur_reload();
+    if (__builtin_expect(l->zombie != NULL, 0)) return resumed_with_zombie();
+    return woken(l->current);
+}
+
+static __attribute__((noinline)) int suspend(void) { return suspend_inline(); }
+
 int corio__park(corio__loop *l, corio__link *q, int64_t deadline, bool shield) {
-    return park_inline(l, q, deadline, shield);
+    int rc = arm_inline(l, q, deadline, shield);
+    if (rc < 0) return rc;
+    return suspend();
+}
+
+static __attribute__((noinline)) int suspend_sleep(void) {
+    int rc = suspend_inline();
+    return rc == CORIO__WAKE_DEADLINE ? 0 : rc;
 }
 
 /* Here rather than with the other task calls in task.c: it is the wait a million compact tasks sit in
- * (bench_tasks --compact), and one frame holds it, the park and the scheduler. */
+ * (bench_tasks --compact). */
 int corio_sleep(int64_t ms) {
     corio__loop *l;
     corio_task *self = corio__self(&l);
@@ -244,8 +308,9 @@ int corio_sleep(int64_t ms) {
     if (ms < 0) return -EINVAL;
     if (ms == 0) return corio_yield();
     corio__wait_on(self, CORIO__WAIT_SLEEP, NULL);
-    int rc = park_inline(l, NULL, corio__deadline_after(l, ms), false);
-    return rc == CORIO__WAKE_DEADLINE ? 0 : rc;
+    int rc = arm_inline(l, NULL, corio__deadline_after(l, ms), false);
+    if (rc < 0) return rc;
+    return suspend_sleep();
 }
 
 void corio__wake(corio__loop *l, corio_task *t, int rc) {
@@ -484,13 +549,13 @@ int corio_run(corio_fn fn, void *arg) {
         corio__task_free(l, t);
     }
     corio__group_free_all(l);
-    for (corio_task **list = &l->free_tasks; list; list = list == &l->free_tasks ? &l->free_compact : NULL)
-        while (*list) {
-            corio_task *t = *list;
-            *list = t->next_ready;
-            free(t);
-        }
+    while (l->free_tasks) {
+        corio_task *t = l->free_tasks;
+        l->free_tasks = t->next_ready;
+        free(t);
+    }
     corio__task_quarantine_free(l);
+    corio__compact_chunks_free(l); /* the compact tasks' blocks, free or quarantined */
     corio__pool *p = l->pool.next;
     while (p) {
         corio__pool *next = p->next;

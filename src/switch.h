@@ -20,12 +20,27 @@ typedef struct corio__ctx {
 void corio__ctx_switch(corio__ctx *from, corio__ctx *to);
 
 /* Prepares ctx so that the first switch to it runs entry(arg) on the stack that ends at top (exclusive; the
- * stack grows down from there; size bytes long). entry must never return. */
+ * stack grows down from there; size bytes long). entry must never return.
+ * Where CORIO__CTX_ENTRY_PAIR is 1 (the x86-64 switch), entry instead returns a function and its argument, which
+ * the trampoline calls in turn, passing what it returns to corio__ctx_end (defined by the scheduler; it must
+ * never return): the function then runs right under the trampoline's return address. */
+#if !defined(CORIO_SWITCH_UCONTEXT) && defined(__x86_64__)
+#define CORIO__CTX_ENTRY_PAIR 1
+typedef struct corio__ctx_entry {
+    int (*fn)(void *);
+    void *arg;
+} corio__ctx_entry; /* returned in rax and rdx, as the System V ABI returns a pair of pointers */
+void corio__ctx_end(int status) __attribute__((noreturn));
+typedef corio__ctx_entry (*corio__ctx_entry_fn)(void *);
+#else
+#define CORIO__CTX_ENTRY_PAIR 0
+typedef void (*corio__ctx_entry_fn)(void *);
+#endif
 #ifdef CORIO_SWITCH_UCONTEXT
-void corio__ctx_make_uc(corio__ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg);
+void corio__ctx_make_uc(corio__ctx *ctx, void *lo, size_t size, corio__ctx_entry_fn entry, void *arg);
 #define corio__ctx_make_stack(ctx, lo, size, entry, arg) corio__ctx_make_uc(ctx, lo, size, entry, arg)
 #else
-void corio__ctx_make(corio__ctx *ctx, void *top, void (*entry)(void *), void *arg);
+void corio__ctx_make(corio__ctx *ctx, void *top, corio__ctx_entry_fn entry, void *arg);
 #define corio__ctx_make_stack(ctx, lo, size, entry, arg) corio__ctx_make(ctx, (char *)(lo) + (size), entry, arg)
 #endif
 

@@ -16,7 +16,7 @@ static void trampoline(unsigned hi, unsigned lo, unsigned fhi, unsigned flo) {
     abort(); /* entry never returns */
 }
 
-void corio__ctx_make_uc(corio__ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg) {
+void corio__ctx_make_uc(corio__ctx *ctx, void *lo, size_t size, corio__ctx_entry_fn entry, void *arg) {
     /* ucontext is obsolescent in POSIX but still in glibc and musl, and this file exists to be the portable
      * fallback (cppcheck's portability note suggests threads instead) */
     // cppcheck-suppress getcontextCalled

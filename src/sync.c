@@ -9,7 +9,7 @@
 
 struct corio_lock {
     corio_task *owner;
-    uint64_t owner_id; /* the owner's id: its struct may be reused by a later task once it has ended */
+    uint32_t owner_id; /* the owner's id: its struct may be reused by a later task once it has ended */
     corio__link waiters;
 };
 

@@ -18,8 +18,9 @@
  *   +56  resume address (a new context: corio__ctx_trampoline)
  *
  * corio__ctx_make(ctx, top, entry, arg) writes such a frame below top so that the first switch to ctx enters
- * the trampoline, which calls entry(arg) with the stack aligned as the ABI requires. entry must never return;
- * if it does, the trampoline's ud2 traps instead of running off into nowhere.
+ * the trampoline, which calls entry(arg) with the stack aligned as the ABI requires; entry returns a function and
+ * its argument (rax, rdx), which the trampoline calls next, and hands that function's int result to
+ * corio__ctx_end, which never returns; if it did, the trampoline's ud2 traps instead of running off into nowhere.
  */
     .text
 
@@ -91,7 +92,11 @@ corio__ctx_trampoline:
     .cfi_startproc
     .cfi_undefined rip          /* the outermost frame of a task: unwinders stop here */
     movq    %r12, %rdi
-    callq   *%r13
+    callq   *%r13               /* entry(arg) returns a function in rax and its argument in rdx */
+    movq    %rdx, %rdi
+    callq   *%rax               /* its frame starts right here: nothing of ours is kept under it */
+    movl    %eax, %edi
+    callq   corio__ctx_end
     ud2
     .cfi_endproc
     .size corio__ctx_trampoline, .-corio__ctx_trampoline
