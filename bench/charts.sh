@@ -133,7 +133,7 @@ if [ $mode = compare ]; then
     awk -v n="${n:-1}" '{ printf "%s %.0f\n", $1, $2 / n }' "$tmp/rss.abs" >"$tmp/rss"
     peer_bars "$tmp/rss" "$outdir/compare-rss.png" \
         "${n:-N} tasks asleep at once: peak RSS / N ($day$quick; lower is better)" "bytes per task" B
-    rows "$tmp/gather" gather_ min corio go node asyncio uvloop
+    rows "$tmp/gather" gather_ min corio corio-compact go node asyncio uvloop
     peer_bars "$tmp/gather" "$outdir/compare-gather.png" \
         "Spawn and gather $(meta gather) tasks sleeping 1 s: wall time ($day$quick; lower is better)" seconds s
     rows "$tmp/echo" echo_ max corio libuv epoll go node asyncio uvloop

@@ -13,11 +13,13 @@
 #   echo1000  the same at CMP_CONNS_HIGH connections, corio on io_uring and on epoll against libuv and raw epoll
 #   http    "Hello, World!" under wrk -t1 -c100 after 1 s of warm-up, server alone on CPU 0 (GOMAXPROCS=1, nginx
 #           one worker), wrk on CPU 1
+#   skynet  the 1M-leaf task tree on 1 loop and on 2 (bench_skynet, default and --compact, unpinned): corio
+#           against itself, the goal being what a second core buys
 # Knobs (environment): CMP_QUICK=1 small sizes, ~75 s in all; CMP_SPAWN (1000000; Python gets a tenth),
 # CMP_TASKS (1000000), CMP_SECONDS (10, the tasks' sleep), CMP_GATHER (10000), CMP_IO_SECONDS (5, each server's
 # load window), CMP_CONNS (50), CMP_CONNS_HIGH (1000), CMP_ROUNDS (1; with more, the servers run that many rounds
 # and each one's best counts), CMP_PEERS (default all: corio boost go node asyncio uvloop libuv epoll nginx),
-# CMP_SHAPES (default all: switch spawn tasks gather echo echo1000 http), PYTHON (the python3 that has uvloop;
+# CMP_SHAPES (default all: switch spawn tasks gather echo echo1000 http skynet), PYTHON (the python3 that has uvloop;
 # /usr/bin/python3 when present), CMP_CHARTS=1 draws the PNG charts into docs/img/compare-*.png (bench/charts.sh
 # --compare; `make bench-charts` redraws them from the last run's data without measuring). Results:
 # $BUILD/bench/compare/results.txt (RESULT lines), summary.txt (the table), meta.txt (date and knobs). A missing
@@ -51,7 +53,7 @@ CMP_CONNS_HIGH=${CMP_CONNS_HIGH:-1000}
 CMP_SWITCH=${CMP_SWITCH:-$q_switch}
 CMP_ROUNDS=${CMP_ROUNDS:-1}
 CMP_PEERS=${CMP_PEERS:-corio boost go node asyncio uvloop libuv epoll nginx}
-CMP_SHAPES=${CMP_SHAPES:-switch spawn tasks gather echo echo1000 http}
+CMP_SHAPES=${CMP_SHAPES:-switch spawn tasks gather echo echo1000 http skynet}
 CMP_CHARTS=${CMP_CHARTS:-0}
 for knob in CMP_SPAWN CMP_TASKS CMP_SECONDS CMP_GATHER CMP_IO_SECONDS CMP_CONNS CMP_CONNS_HIGH CMP_SWITCH CMP_ROUNDS; do
     case $(eval echo "\$$knob") in
@@ -302,10 +304,14 @@ sleepers() {
             fi
             ;;
         corio-compact)
-            [ "$shape" = tasks ] || continue
-            run "${shape}_$peer" \
-                "s/^RESULT tasks_wall /RESULT tasks_wall_corio-compact /p;/^RESULT tasks_rss_corio-compact /p;d" \
-                "$BUILD/bench/bench_tasks" "$n" "$secs" --compact
+            if [ "$shape" = tasks ]; then
+                run "${shape}_$peer" \
+                    "s/^RESULT tasks_wall /RESULT tasks_wall_corio-compact /p;/^RESULT tasks_rss_corio-compact /p;d" \
+                    "$BUILD/bench/bench_tasks" "$n" "$secs" --compact
+            else
+                run "${shape}_$peer" 's/^RESULT gather_wall /RESULT gather_corio-compact /p;d' \
+                    "$BUILD/bench/bench_gather" "$n" "$secs" --compact
+            fi
             ;;
         boost) # parked contexts, no timers: the floor for memory, not a comparable wall time
             [ "$shape" = tasks ] && run "${shape}_$peer" "" "$out/tasks_boost" "$n"
@@ -320,6 +326,15 @@ sleepers() {
 }
 want_shape tasks && sleepers tasks "$CMP_TASKS" "$CMP_SECONDS"
 want_shape gather && sleepers gather "$CMP_GATHER" 1
+
+# two loops need both cores: not pinned
+if want_shape skynet && [ $have_corio -eq 1 ]; then
+    pinned=$pin_cpu
+    pin_cpu=""
+    run skynet_corio "" "$BUILD/bench/bench_skynet"
+    run skynet_corio-compact 's/^RESULT skynet_/RESULT skynet-compact_/p;d' "$BUILD/bench/bench_skynet" --compact
+    pin_cpu=$pinned
+fi
 
 # ---- servers ------------------------------------------------------------------------------------------------
 
@@ -628,6 +643,13 @@ absolute() {
             fi
         done
         line "gather vs fastest" "${fp:-none}" "$c" "$fastest" lower 1.0
+        c=$(value gather_corio-compact)
+        [ -n "$c" ] && line "gather vs fastest, compact" "${fp:-none}" "$c" "$fastest" lower 1.0
+    fi
+    if want_shape skynet; then
+        line "skynet 2 loops / 1 loop" "corio" "$(value skynet_2loops)" "$(value skynet_1loop)" lower 0.6
+        line "skynet 2 loops / 1 loop" "compact" "$(value skynet-compact_2loops)" "$(value skynet-compact_1loop)" \
+            lower 0.6
     fi
     if want_shape echo; then
         c=$(value echo_corio)
