@@ -18,41 +18,43 @@ struct args {
     int compact;
 };
 
-static uint64_t slept; /* tasks whose sleep ended on time */
+static uint64_t slept;     /* tasks whose sleep ended on time */
+static uint64_t running;   /* tasks not ended yet */
+static int failed;         /* the first failure, if a task failed */
+static corio_event *ended; /* set by the last task to end */
 
+/* Detached, and counted down as they end (Go's peer uses a WaitGroup the same way): the run holds no handle or
+ * status per task, so the peak RSS is the tasks' own. */
 static int sleeper(void *arg) {
     int64_t ms = *(const int64_t *)arg;
     int64_t start = corio_now();
     int rc = corio_sleep(ms);
-    if (rc < 0) return rc;
     /* corio_now() is cached per loop iteration, but a timer may only fire in an iteration whose clock has
      * reached its deadline, so even the cached values must be ms apart. */
-    if (corio_now() - start < ms) return -ETIME;
-    slept++;
+    if (rc == 0 && corio_now() - start < ms) rc = -ETIME;
+    if (rc == 0)
+        slept++;
+    else if (!failed)
+        failed = rc;
+    if (--running == 0) corio_event_set(ended);
     return 0;
 }
 
 static int bench_main(void *arg) {
     const struct args *a = arg;
     uint64_t n = a->n;
-    /* A million handles and statuses are 12 MB: heap, not the 64 KiB task stack, and touched before the
-     * baseline RSS is read so that only what corio itself adds per task is counted. */
-    corio_task **t = malloc(n * sizeof *t);
-    int *status = malloc(n * sizeof *status);
-    if (t == NULL || status == NULL) bench_fail(PROG, "out of memory for %" PRIu64 " handles", n);
-    /* not zeros: gcc turns malloc + memset(0) into calloc, whose fresh mapping stays untouched (and the handles
-     * were counted as corio's, 8 bytes a task) */
-    memset(t, 0xff, n * sizeof *t);
-    for (uint64_t i = 0; i < n; i++) status[i] = 1; /* not a status a task returns */
+    if (!(ended = corio_event_new())) bench_fail(PROG, "out of memory");
 
     int exact_peak = bench_reset_peak_rss() == 0;
     int64_t rss0 = bench_status_bytes("VmRSS");
     if (rss0 < 0) bench_fail(PROG, "cannot read VmRSS from /proc/self/status");
 
     int64_t t0 = bench_now_ns();
+    running = n;
     for (uint64_t i = 0; i < n; i++) {
-        t[i] = corio_spawn_opts(sleeper, (void *)&a->ms, &(corio_task_opts){.compact = a->compact});
-        if (t[i] == NULL) bench_fail(PROG, "corio_spawn of task %" PRIu64 " failed: %s", i, strerror(errno));
+        corio_task *t = corio_spawn_opts(sleeper, (void *)&a->ms, &(corio_task_opts){.compact = a->compact});
+        if (t == NULL) bench_fail(PROG, "corio_spawn of task %" PRIu64 " failed: %s", i, strerror(errno));
+        corio_detach(t);
     }
     int64_t t_spawned = bench_now_ns();
 
@@ -64,14 +66,13 @@ static int bench_main(void *arg) {
     if (corio_stats_get(&st) < 0) bench_fail(PROG, "corio_stats_get failed");
     int64_t rss_asleep = bench_status_bytes("VmRSS");
 
-    rc = corio_gather(t, n, status);
+    rc = corio_event_wait(ended);
     int64_t t1 = bench_now_ns();
     int64_t hwm = bench_status_bytes("VmHWM");
-    if (rc != 0) bench_fail(PROG, "corio_gather returned %d (%s)", rc, corio_err_name(rc));
-    for (uint64_t i = 0; i < n; i++)
-        if (status[i] != 0)
-            bench_fail(PROG, "task %" PRIu64 " returned %d (%s)%s", i, status[i], corio_err_name(status[i]),
-                       status[i] == -ETIME ? ": its sleep ended early" : "");
+    if (rc != 0) bench_fail(PROG, "corio_event_wait returned %d (%s)", rc, corio_err_name(rc));
+    if (failed)
+        bench_fail(PROG, "a task failed: %d (%s)%s", failed, corio_err_name(failed),
+                   failed == -ETIME ? ": its sleep ended early" : "");
     if (slept != n) bench_fail(PROG, "%" PRIu64 " tasks slept, expected %" PRIu64, slept, n);
     double wall = (double)(t1 - t0) / 1e9;
     if (wall * 1000 < (double)a->ms)
@@ -90,8 +91,7 @@ static int bench_main(void *arg) {
     bench_result("tasks_wall", wall, "s");
     bench_result("tasks_peak_rss", (double)peak, "bytes");
     bench_result("tasks_rss_per_task", (double)peak / (double)n, "bytes");
-    free(t);
-    free(status);
+    corio_event_free(ended);
     return 0;
 }
 
