@@ -1,6 +1,7 @@
 /* test_compact.c - tests of compact tasks (corio_task_opts.compact): their locals survive suspensions while other
  * compact tasks use the shared stack, deep frames, every kind of wait (sleep, await, gather, locks, queues,
  * events, timeouts, cancellation, streams), mixing with normal tasks, 100,000 at once, and the refused cases. */
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,6 +47,55 @@ static int locals_main(void *arg) {
 }
 
 TEST(compact_locals_survive_other_tasks) { ASSERT_RC(corio_run(locals_main, NULL), 0); }
+
+/* A detached default-stack task that wakes a compact one and ends at once: the compact task resumes straight
+ * from it, with the ended task's struct still to be freed (the suspension's path for that), and its stack must
+ * come back intact. */
+struct wake_pair {
+    corio_event *ev;
+    long seed;
+    bool woke;
+};
+
+static int waker(void *arg) {
+    corio_event_set(((struct wake_pair *)arg)->ev);
+    return 0;
+}
+
+static int waiter(void *arg) {
+    struct wake_pair *w = arg;
+    unsigned char buf[300];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)(w->seed * 31 + (long)i);
+    ASSERT_RC(corio_event_wait(w->ev), 0);
+    check_pattern(buf, sizeof buf, w->seed);
+    w->woke = true;
+    return 0;
+}
+
+static int zombie_main(void *arg) {
+    (void)arg;
+    enum { N = 50 };
+    struct wake_pair w[N];
+    corio_task *t[N];
+    for (long i = 0; i < N; i++) {
+        w[i] = (struct wake_pair){.ev = corio_event_new(), .seed = i, .woke = false};
+        ASSERT_NOT_NULL(w[i].ev);
+        t[i] = spawn_compact(waiter, &w[i]);
+    }
+    ASSERT_RC(corio_yield(), 0); /* every waiter waits */
+    for (long i = 0; i < N; i++) {
+        corio_detach(test_spawn(waker, &w[i]));
+        /* asleep, so that the waker's end hands the loop to the waiter it woke, not back to this task */
+        ASSERT_RC(corio_sleep(1), 0);
+        ASSERT_TRUE(w[i].woke);
+    }
+    for (long i = 0; i < N; i++) {
+        ASSERT_RC(corio_await(t[i]), 0);
+        ASSERT_RC(corio_event_free(w[i].ev), 0);
+    }
+    return 0;
+}
+TEST(compact_resumed_by_an_ended_detached_task) { ASSERT_RC(corio_run(zombie_main, NULL), 0); }
 
 /* ---- deep frames ----------------------------------------------------------------------------------------- */
 
