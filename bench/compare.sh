@@ -14,7 +14,7 @@
 #   http    "Hello, World!" under wrk -t1 -c100 after 1 s of warm-up, server alone on CPU 0 (GOMAXPROCS=1, nginx
 #           one worker), wrk on CPU 1
 #   skynet  the 1M-leaf task tree on 1 loop and on 2 (bench_skynet, default and --compact, unpinned): corio
-#           against itself, the goal being what a second core buys
+#           against itself, the goal being what a second core buys; and Go's classic skynet on 1 and 2 cores
 # Knobs (environment): CMP_QUICK=1 small sizes, ~75 s in all; CMP_SPAWN (1000000; Python gets a tenth),
 # CMP_TASKS (1000000), CMP_SECONDS (10, the tasks' sleep), CMP_GATHER (10000), CMP_IO_SECONDS (5, each server's
 # load window), CMP_CONNS (50), CMP_CONNS_HIGH (1000), CMP_ROUNDS (1; with more, the servers run that many rounds
@@ -333,6 +333,11 @@ if want_shape skynet && [ $have_corio -eq 1 ]; then
     pin_cpu=""
     run skynet_corio "" "$BUILD/bench/bench_skynet"
     run skynet_corio-compact 's/^RESULT skynet_/RESULT skynet-compact_/p;d' "$BUILD/bench/bench_skynet" --compact
+    if [ $have_go -eq 1 ]; then
+        # the classic tree on Go's scheduler, which balances goroutines over the cores itself
+        run skynet_go1 's/^RESULT skynet_go /RESULT skynet_go-1 /p;d' env GOMAXPROCS=1 "$out/peer_go" skynet 1000000
+        run skynet_go2 's/^RESULT skynet_go /RESULT skynet_go-2 /p;d' env GOMAXPROCS=2 "$out/peer_go" skynet 1000000
+    fi
     pin_cpu=$pinned
 fi
 
@@ -573,6 +578,10 @@ line() {
         }
         printf f, s, p, a, b, sprintf("%.3f", r), v }'
 }
+# ratio A B: A / B to three places, or nothing if either is missing
+ratio() {
+    [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'
+}
 # absolute SHAPE VALUE LIMIT: a goal on corio's own figure rather than a ratio (issue 6 part 1), VALUE <= LIMIT
 absolute() {
     awk -v s="$1" -v a="$2" -v l="$3" -v f="$row_fmt" 'BEGIN {
@@ -650,6 +659,13 @@ absolute() {
         line "skynet 2 loops / 1 loop" "corio" "$(value skynet_2loops)" "$(value skynet_1loop)" lower 0.6
         line "skynet 2 loops / 1 loop" "compact" "$(value skynet-compact_2loops)" "$(value skynet-compact_1loop)" \
             lower 0.6
+        if want_peer go; then
+            # the same tree on one core; then what a second core buys each (corio: the 100 jobs on 2 loops against
+            # 1, Go: GOMAXPROCS=2 against 1, its scheduler spreading the tree itself)
+            line "skynet tree s, 1 core" "go" "$(value skynet_tree)" "$(value skynet_go-1)" lower ""
+            line "skynet 2 cores / 1 core" "go" "$(ratio "$(value skynet_2loops)" "$(value skynet_1loop)")" \
+                "$(ratio "$(value skynet_go-2)" "$(value skynet_go-1)")" lower ""
+        fi
     fi
     if want_shape echo; then
         c=$(value echo_corio)

@@ -6,6 +6,7 @@
 //	       peer_go sleep SHAPE N SECS   N goroutines sleep SECS at once, then are all awaited (wall s)
 //	       peer_go echo PORT            TCP echo server, a goroutine per connection
 //	       peer_go http PORT            HTTP "Hello, World!" server on net/http
+//	       peer_go skynet LEAVES        the skynet tree of goroutines (s, best of 3), on GOMAXPROCS cores
 package main
 
 import (
@@ -138,6 +139,42 @@ func serveHTTP(port string) {
 	fail("http: %v", http.ListenAndServe("127.0.0.1:"+port, nil))
 }
 
+// The classic skynet: every goroutine starts ten and sums what they send back on a channel.
+func skynetNode(c chan int64, num, size int64) {
+	if size == 1 {
+		c <- num
+		return
+	}
+	rc := make(chan int64, 10)
+	for i := int64(0); i < 10; i++ {
+		go skynetNode(rc, num+i*(size/10), size/10)
+	}
+	var sum int64
+	for i := 0; i < 10; i++ {
+		sum += <-rc
+	}
+	c <- sum
+}
+
+func skynet(leaves int64) {
+	best := 0.0
+	for r := 0; r < 3; r++ {
+		c := make(chan int64, 1)
+		t0 := time.Now()
+		go skynetNode(c, 0, leaves)
+		sum := <-c
+		s := time.Since(t0).Seconds()
+		if sum != leaves*(leaves-1)/2 {
+			fail("skynet sum %d, expected %d", sum, leaves*(leaves-1)/2)
+		}
+		fmt.Printf("# run %d: %.3f s\n", r+1, s)
+		if r == 0 || s < best {
+			best = s
+		}
+	}
+	fmt.Printf("RESULT skynet_go %.3f s\n", best)
+}
+
 func main() {
 	a := os.Args
 	switch {
@@ -149,7 +186,9 @@ func main() {
 		echo(a[2])
 	case len(a) == 3 && a[1] == "http":
 		serveHTTP(a[2])
+	case len(a) == 3 && a[1] == "skynet":
+		skynet(int64(count(a[2])))
 	default:
-		fail("usage: peer_go spawn N | sleep SHAPE N SECS | echo PORT | http PORT")
+		fail("usage: peer_go spawn N | sleep SHAPE N SECS | echo PORT | http PORT | skynet LEAVES")
 	}
 }
