@@ -116,7 +116,8 @@ typedef struct corio_task_opts {
     const char *name;  /* task name for debugging (copied; at most 31 bytes kept), or NULL */
     size_t stack_size; /* 0 for the loop's default; otherwise rounded up to pages, 16 KiB .. 1 GiB */
     /* nonzero: a compact task, run on the loop's one shared stack and keeping only the bytes it uses while suspended
-     * (a few hundred, not a 4 KiB page). Nothing may point into its stack while it waits: see docs/design.md. */
+     * (a few hundred, not a 4 KiB page; its block is reused by later compact tasks and goes back to the system
+     * when corio_run returns). Nothing may point into its stack while it waits: see docs/design.md. */
     int compact;
 } corio_task_opts;
 
