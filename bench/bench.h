@@ -43,6 +43,18 @@ static inline uint64_t bench_arg_count(const char *prog, int argc, char **argv, 
     return (uint64_t)v;
 }
 
+/* Whether flag (e.g. "--compact") is among the arguments; it may come anywhere, and is taken out of argv so that
+ * the positional arguments keep their numbers for bench_arg_count. */
+static inline int bench_take_flag(int *argc, char **argv, const char *flag) {
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], flag) != 0) continue;
+        for (int j = i; j + 1 < *argc; j++) argv[j] = argv[j + 1];
+        (*argc)--;
+        return 1;
+    }
+    return 0;
+}
+
 /* A field of /proc/self/status in bytes (the kernel prints "VmHWM:   1234 kB"), or -1 if it cannot be read. */
 static inline int64_t bench_status_bytes(const char *field) {
     FILE *f = fopen("/proc/self/status", "r");

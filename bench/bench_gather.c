@@ -56,15 +56,7 @@ static int bench_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    struct args a = {.compact = false};
-    /* --compact may come anywhere; the positional arguments are the others, in order */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--compact") != 0) continue;
-        a.compact = true;
-        for (int j = i; j + 1 < argc; j++) argv[j] = argv[j + 1];
-        argc--;
-        break;
-    }
+    struct args a = {.compact = bench_take_flag(&argc, argv, "--compact")};
     a.n = bench_arg_count(PROG, argc, argv, 1, 10000);
     a.ms = (int64_t)bench_arg_count(PROG, argc, argv, 2, 1) * 1000;
     int rc = corio_run(bench_main, &a);

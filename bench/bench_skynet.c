@@ -147,14 +147,7 @@ static double run_loops(unsigned n, int64_t leaves, int64_t *sum) {
 }
 
 int main(int argc, char **argv) {
-    /* --compact may come anywhere; LEAVES is the other argument */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--compact") != 0) continue;
-        compact = true;
-        for (int j = i; j + 1 < argc; j++) argv[j] = argv[j + 1];
-        argc--;
-        break;
-    }
+    compact = bench_take_flag(&argc, argv, "--compact");
     int64_t leaves = (int64_t)bench_arg_count(PROG, argc, argv, 1, 1000000);
     int64_t p = 1;
     while (p < leaves) p *= FANOUT;

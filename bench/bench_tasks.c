@@ -96,16 +96,7 @@ static int bench_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    struct args a;
-    a.compact = 0;
-    /* --compact may come anywhere; the positional arguments are the others, in order */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--compact") != 0) continue;
-        a.compact = 1;
-        for (int j = i; j + 1 < argc; j++) argv[j] = argv[j + 1];
-        argc--;
-        break;
-    }
+    struct args a = {.compact = bench_take_flag(&argc, argv, "--compact")};
     a.n = bench_arg_count(PROG, argc, argv, 1, 100000);
     a.ms = (int64_t)bench_arg_count(PROG, argc, argv, 2, 1) * 1000;
     if (argc > 3) {

@@ -3,8 +3,6 @@
  * pays with a million pending sleeps (bench_tasks); each node stores its index, so cancelling a sleep is
  * O(log n) without a search. */
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -42,39 +40,14 @@ static void sift_down(corio__heap *h, size_t i, corio__timer *t) {
     place(h, i, t);
 }
 
-/* Up to this many bytes the array is malloc'd; past it, mmap'd. realloc of a large array leaves the smaller ones
- * it outgrew in malloc's heap, resident: 7.5 MB of them on the way to a million timers (bench_tasks --compact,
- * 8 bytes a task); an unmapped array gives its pages back. */
-#define MAPPED_BYTES ((size_t)64 * 1024)
-
 #define SLOT sizeof(corio__timer *) /* the array holds pointers */
-
-static bool mapped(size_t cap) { return cap * SLOT >= MAPPED_BYTES; }
-
-static void release(corio__timer **v, size_t cap) {
-    if (!v) return;
-    if (mapped(cap))
-        munmap(v, cap * SLOT);
-    else
-        free(v);
-}
 
 static int grow(corio__heap *h) {
     if (h->cap >= CORIO__HEAP_MAX) return -ENOMEM;
     size_t cap = h->cap ? h->cap * 2 : 64;
     if (cap > CORIO__HEAP_MAX) cap = CORIO__HEAP_MAX;
-    corio__timer **v;
-    if (!mapped(cap)) {
-        v = realloc(h->v, cap * SLOT);
-        if (!v) return -ENOMEM;
-    } else {
-        /* fd -1 is what MAP_ANONYMOUS asks for; cppcheck 2.10's POSIX model wants fd >= 0 whatever the flags */
-        // cppcheck-suppress invalidFunctionArg
-        v = mmap(NULL, cap * SLOT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (v == MAP_FAILED) return -ENOMEM;
-        if (h->n) memcpy(v, h->v, h->n * SLOT);
-        release(h->v, h->cap);
-    }
+    corio__timer **v = realloc(h->v, cap * SLOT);
+    if (!v) return -ENOMEM;
     h->v = v;
     h->cap = cap;
     return 0;
@@ -100,7 +73,7 @@ void corio__heap_remove(corio__heap *h, corio__timer *t) {
 }
 
 void corio__heap_free(corio__heap *h) {
-    release(h->v, h->cap);
+    free(h->v);
     h->v = NULL;
     h->n = h->cap = 0;
 }
