@@ -229,7 +229,8 @@ static int tour_database(void) {
 #endif
 #ifdef CORIO_HAVE_SQLITE
     SAY("9. reading from a database: SQLite on the thread pool, %d connections (CORIO_PG=postgresql://... for "
-        "PostgreSQL)", DB_CONNS);
+        "PostgreSQL)",
+        DB_CONNS);
     char dir[] = "/tmp/corio-tour-XXXXXX", path[64];
     if (!mkdtemp(dir)) return -errno;
     snprintf(path, sizeof path, "%s/tour.db", dir);

@@ -128,8 +128,9 @@ CORIO_EXTERN corio_task *corio_spawn(corio_fn fn, void *arg);
 CORIO_EXTERN corio_task *corio_spawn_opts(corio_fn fn, void *arg, const corio_task_opts *opts);
 
 /* Suspends until t ends, returns t's status and frees t. -EDEADLK if t is the calling task, -EINVAL if t is
- * NULL, detached, in a group, the main task or already freed, -EBUSY if another task already awaits t. A cancelled waiter (or one whose
- * timeout scope expires) returns -ECANCELED (or -ETIMEDOUT) and t is left running, still awaitable. */
+ * NULL, detached, in a group, the main task or already freed, -EBUSY if another task already awaits t. A cancelled
+ * waiter (or one whose timeout scope expires) returns -ECANCELED (or -ETIMEDOUT) and t is left running, still
+ * awaitable. */
 CORIO_EXTERN int corio_await(corio_task *t);
 
 /* Like corio_await with a deadline: if t has not ended within ms, cancels t, waits for it to end, frees it and
@@ -355,8 +356,7 @@ CORIO_EXTERN int corio_udp_bind(const char *host, int port);
 CORIO_EXTERN ssize_t corio_sendto(int fd, const void *buf, size_t len, const struct sockaddr *to, socklen_t to_len);
 /* Receives one datagram, suspending until one arrives: its length (truncated to len), or -errno. from and
  * from_len may be NULL. */
-CORIO_EXTERN ssize_t corio_recvfrom(int fd, void *buf, size_t len, struct sockaddr_storage *from,
-                                    socklen_t *from_len);
+CORIO_EXTERN ssize_t corio_recvfrom(int fd, void *buf, size_t len, struct sockaddr_storage *from, socklen_t *from_len);
 
 /* ---- streams (asyncio's StreamReader / StreamWriter) -------------------------------------------------------- */
 
@@ -390,9 +390,9 @@ CORIO_EXTERN int corio_stream_free(corio_stream *s);
 typedef int (*corio_conn_fn)(int fd, void *arg);
 typedef struct corio_server corio_server;
 typedef struct corio_server_opts {
-    int backlog;          /* listen backlog, 0 for 511 */
-    size_t max_conns;     /* connections served at once, 0 for 10000: beyond it, accepting pauses */
-    int reuseport;        /* 1: SO_REUSEPORT, so each loop of corio_run_threads can serve the same port */
+    int backlog;      /* listen backlog, 0 for 511 */
+    size_t max_conns; /* connections served at once, 0 for 10000: beyond it, accepting pauses */
+    int reuseport;    /* 1: SO_REUSEPORT, so each loop of corio_run_threads can serve the same port */
 } corio_server_opts;
 /* Listens on host:port (as corio_tcp_listen). NULL and errno on failure (EADDRINUSE, EINVAL, ENOMEM...). */
 CORIO_EXTERN corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler, void *arg,

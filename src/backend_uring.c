@@ -15,6 +15,9 @@
 
 #define ENTRIES 1024
 #define REMOVE_TAG UINT64_MAX /* the completions of cancel requests: nothing to do */
+/* A request's tag: a poll's is its generation (31 bits) and descriptor, a native receive or send's is its
+ * corio__ioop's address with this bit set. */
+#define OP_BIT (UINT64_C(1) << 63)
 
 typedef struct uring {
     struct io_uring ring;
@@ -97,7 +100,7 @@ static int ur_arm(corio__loop *l, int fd) {
         u->ngen = n;
     }
     static _Thread_local uint32_t next_gen; /* one loop per thread */
-    if (++next_gen == 0) next_gen = 1;
+    if (++next_gen >= OP_BIT >> 32) next_gen = 1;
     u->gen[fd] = next_gen;
     return submit_poll(u, fd);
 }
@@ -126,6 +129,27 @@ static void ur_disarm(corio__loop *l, int fd) {
     }
 }
 
+static int ur_submit(corio__loop *l, int fd, int dir, void *buf, size_t len, corio__ioop *op) {
+    struct io_uring_sqe *sqe = get_sqe(U(l));
+    if (!sqe) return -EAGAIN;
+    if (len > INT32_MAX) len = INT32_MAX; /* a request's length is 32 bits; a transfer may be short anyway */
+    if (dir)
+        io_uring_prep_send(sqe, fd, buf, len, 0);
+    else
+        io_uring_prep_recv(sqe, fd, buf, len, 0);
+    io_uring_sqe_set_data64(sqe, OP_BIT | (uint64_t)(uintptr_t)op);
+    op->busy = true;
+    op->res = 0;
+    return 0;
+}
+
+static void ur_cancel(corio__loop *l, corio__ioop *op) {
+    struct io_uring_sqe *sqe = get_sqe(U(l));
+    if (!sqe) return; /* the ring is full even after a flush: the request ends by itself, or at close */
+    io_uring_prep_cancel64(sqe, OP_BIT | (uint64_t)(uintptr_t)op, 0);
+    io_uring_sqe_set_data64(sqe, REMOVE_TAG);
+}
+
 static int ur_poll(corio__loop *l, int timeout_ms) {
     uring *u = U(l);
     struct io_uring_cqe *cqe;
@@ -149,6 +173,13 @@ static int ur_poll(corio__loop *l, int timeout_ms) {
         n++;
         uint64_t tag = io_uring_cqe_get_data64(cqe);
         if (tag == REMOVE_TAG) continue;
+        if (tag & OP_BIT) { /* a native receive or send: its task reads the result */
+            corio__ioop *op = (corio__ioop *)(uintptr_t)(tag & ~OP_BIT);
+            op->res = cqe->res;
+            op->busy = false;
+            if (op->task) corio__wake(l, op->task, 0);
+            continue;
+        }
         int fd = (int)(uint32_t)tag;
         uint32_t gen = (uint32_t)(tag >> 32);
         if ((size_t)fd >= u->ngen || u->gen[fd] != gen) continue; /* a closed descriptor's request */
@@ -176,6 +207,8 @@ const corio__backend_ops corio__uring_ops = {
     .poll = ur_poll,
     .arm = ur_arm,
     .disarm = ur_disarm,
+    .submit = ur_submit,
+    .cancel = ur_cancel,
 };
 #else
 /* ISO C forbids an empty translation unit. */

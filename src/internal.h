@@ -236,8 +236,17 @@ typedef struct corio__fdent corio__fdent;
 /* A callback the loop runs itself when an fd is ready (the thread pool's eventfd, the signalfd), no task. */
 typedef void (*corio__fd_cb)(corio__loop *l, int fd, void *data);
 
+/* A receive or send the backend does itself (io_uring's native I/O): the kernel owns the buffer from submission
+ * to completion, so the task waits for the completion even when cancelled (io.c, native_io). */
+typedef struct corio__ioop {
+    corio_task *task; /* parked until the completion, or NULL */
+    int res;          /* the completion's result: bytes, or -errno */
+    bool busy;        /* submitted and its completion not yet reaped */
+} corio__ioop;
+
 struct corio__fdent {
     corio__link readers, writers; /* tasks waiting, through corio_task.wnode */
+    corio__ioop ops[2];           /* the native receive [0] and send [1] in flight, one each at most */
     corio__fd_cb cb;              /* if set, readiness calls cb instead of waking tasks */
     void *cb_data;
     bool armed;    /* watched by the backend */
@@ -254,6 +263,11 @@ typedef struct corio__backend_ops {
     int (*poll)(corio__loop *l, int timeout_ms); /* waits up to timeout_ms (-1: no limit) and reports readiness */
     int (*arm)(corio__loop *l, int fd);          /* starts watching fd for both directions: 0 or -errno */
     void (*disarm)(corio__loop *l, int fd);      /* stops watching fd (before it is closed) */
+    /* Optional (NULL on epoll): queues a native receive (dir 0) or send (dir 1) of a stream socket, submitted
+     * with the loop's next poll, whose completion sets op->res, clears op->busy and wakes op->task. 0, or
+     * -EAGAIN when it cannot (the caller then does the system call itself). */
+    int (*submit)(corio__loop *l, int fd, int dir, void *buf, size_t len, corio__ioop *op);
+    void (*cancel)(corio__loop *l, corio__ioop *op); /* asks the kernel to end op early: its completion still comes */
 } corio__backend_ops;
 
 extern const corio__backend_ops corio__epoll_ops;

@@ -132,6 +132,8 @@ void corio__fd_forget(corio__loop *l, int fd) {
     if (!e) return;
     wake_list(l, &e->readers, -EBADF);
     wake_list(l, &e->writers, -EBADF);
+    for (int dir = 0; dir < 2; dir++) /* disarm below cancels their requests; they still wait for the completion */
+        if (e->ops[dir].task) corio__wake(l, e->ops[dir].task, -EBADF);
     if (e->armed) l->backend.ops->disarm(l, fd);
     e->armed = e->nonblock = e->stream = e->drained = e->hup = false;
     e->cb = NULL;
@@ -163,6 +165,44 @@ int corio__fd_prepare(corio__loop *l, int fd) {
     return arm(l, e, fd);
 }
 
+/* Can fd's transfer of [buf, buf+len) go to the backend as a native request? A stream socket only (what the
+ * server shapes do), one request per direction at a time, and never a buffer on the compact tasks' shared stack:
+ * its bytes move elsewhere whenever the task is suspended, while the kernel would write them in place. */
+static bool native_ok(const corio__loop *l, const corio__fdent *e, int dir, const void *buf, size_t len) {
+    if (!l->backend.ops->submit || !e->stream || !len || e->ops[dir].busy) return false;
+    const corio__stack *s = l->shared_stack;
+    if (s && (const char *)buf < s->lo + l->pool.size && (const char *)buf + len > s->lo) return false;
+    return true;
+}
+
+/* One native receive or send: the request goes out with the loop's next poll, batched with every other task's,
+ * and the task parks until its completion. A cancellation, timeout or corio_close that wakes it first asks the
+ * kernel to drop the request, but the task still waits (shielded) for the completion: the kernel owns buf until
+ * then. If the transfer happened anyway, its count is returned, so no byte is lost, and a cancellation stays set
+ * for the task's next wait. Returns bytes, -errno, or -EAGAIN when the request could not be queued. */
+static ssize_t native_io(corio__loop *l, corio__fdent *e, int fd, int dir, void *buf, size_t len) {
+    corio_task *self = l->current;
+    corio__ioop *op = &e->ops[dir];
+    int rc = corio__check(l, self); /* a wait that would fail at once submits nothing */
+    if (rc < 0) return rc;
+    if ((rc = l->backend.ops->submit(l, fd, dir, buf, len, op)) < 0) return rc;
+    op->task = self;
+    l->io_waiters++;
+    corio__wait_on(self, dir ? CORIO__WAIT_FD_WRITE : CORIO__WAIT_FD_READ, (const void *)(intptr_t)fd);
+    rc = corio__park(l, NULL, CORIO__INF, false);
+    if (op->busy) {
+        l->backend.ops->cancel(l, op);
+        while (op->busy) {
+            corio__wait_on(self, dir ? CORIO__WAIT_FD_WRITE : CORIO__WAIT_FD_READ, (const void *)(intptr_t)fd);
+            (void)corio__park(l, NULL, CORIO__INF, true);
+        }
+    }
+    op->task = NULL;
+    l->io_waiters--;
+    if (rc < 0 && op->res < 0) return rc; /* cancelled before any byte moved: say why */
+    return op->res;
+}
+
 ssize_t corio_read(int fd, void *buf, size_t len) {
     corio__loop *l;
     if (!corio__self(&l)) return -EPERM;
@@ -175,7 +215,16 @@ ssize_t corio_read(int fd, void *buf, size_t len) {
      * registration raises a new edge for anything that arrives: wait for that edge instead of asking read(2)
      * for an EAGAIN first (tokio, nginx and libuv do the same; bench/io.sh: one system call in three per echo
      * round trip). Any other descriptor (a terminal returns one line per read) is always asked first. */
-    if (e && e->stream && e->drained && !e->hup && len > 0 && (rc = corio__fd_wait(l, fd, 0)) < 0) return rc;
+    if (e && e->stream && e->drained && !e->hup && len > 0) {
+        /* On io_uring the kernel receives when the bytes come, with no readiness round trip and no read(2) */
+        ssize_t n = native_ok(l, e, 0, buf, len) ? native_io(l, e, fd, 0, buf, len) : -EAGAIN;
+        if (n >= 0) {
+            e->drained = n > 0 && (size_t)n < len;
+            return n;
+        }
+        if (n != -EAGAIN) return n;
+        if ((rc = corio__fd_wait(l, fd, 0)) < 0) return rc;
+    }
     for (;;) {
         ssize_t n = read(fd, buf, len);
         if (n >= 0) {
@@ -194,9 +243,20 @@ ssize_t corio_write(int fd, const void *buf, size_t len) {
     if (!buf && len) return -EINVAL;
     int rc = corio__fd_prepare(l, fd);
     if (rc < 0) return rc;
+    int unused;
+    corio__fdent *e = corio__fd_entry(l, fd, &unused); /* exists: prepared above */
     size_t done = 0;
     while (done < len) {
-        ssize_t n = write(fd, (const char *)buf + done, len - done);
+        ssize_t n = -EAGAIN;
+        /* On io_uring the send goes out with the other tasks' requests in the loop's next system call */
+        if (e && native_ok(l, e, 1, (const char *)buf + done, len - done))
+            n = native_io(l, e, fd, 1, (char *)buf + done, len - done);
+        if (n >= 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n != -EAGAIN) return n;
+        n = write(fd, (const char *)buf + done, len - done);
         if (n >= 0) {
             done += (size_t)n;
             continue;
