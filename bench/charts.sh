@@ -7,7 +7,8 @@
 #   bench/charts.sh --compare DIR OUT   bench/compare.sh's run (`make bench-charts`, or `make bench-compare
 #                                       CMP_CHARTS=1`): DIR/results.txt and DIR/meta.txt become OUT/compare-switch.png,
 #                                       compare-spawn.png, compare-rss.png, compare-gather.png, compare-echo.png,
-#                                       compare-echo1000.png and compare-http.png, a bar per peer, corio's in blue
+#                                       compare-echo1000.png, compare-http.png and compare-http-cpu.png, a bar per
+#                                       peer, corio's in blue
 # The compare- prefix keeps the two sets apart in docs/img, whose names the docs link to. A chart whose figures are
 # all missing is not drawn. Needs gnuplot (Debian: gnuplot-nox); exits 2 without it.
 set -u
@@ -144,9 +145,13 @@ if [ $mode = compare ]; then
     peer_bars "$tmp/echo1000" "$outdir/compare-echo1000.png" \
         "Echo ping-pong, 64 B, $(meta conns_high) connections, one server core ($day$quick; higher is better)" \
         "round trips per second" ""
-    rows "$tmp/http" http_ max corio nginx go node asyncio uvloop
+    rows "$tmp/http" http_ max corio corio-uring nginx go node asyncio uvloop
     peer_bars "$tmp/http" "$outdir/compare-http.png" \
         "HTTP hello, wrk 100 connections, one server core ($day$quick; higher is better)" "requests per second" ""
+    rows "$tmp/httpcpu" http_eff_ max corio corio-uring nginx go node asyncio uvloop
+    peer_bars "$tmp/httpcpu" "$outdir/compare-http-cpu.png" \
+        "HTTP hello under wrk: requests per second of server CPU ($day$quick; higher is better)" \
+        "requests per server CPU-second" ""
     [ $drawn -gt 0 ] || echo "charts: no figures to draw in $dir/results.txt"
     exit 0
 fi

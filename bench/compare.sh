@@ -93,6 +93,7 @@ if command -v taskset >/dev/null 2>&1 && taskset -c 0,1 true 2>/dev/null; then
 else
     echo "# taskset missing or CPUs 0-1 unavailable: running unpinned, expect more noise"
 fi
+hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 limit=""
 command -v timeout >/dev/null 2>&1 && limit="timeout 900"
 # shellcheck disable=SC3045 # dash and bash both have ulimit -S and -H
@@ -226,7 +227,7 @@ if [ $have_corio -eq 1 ] && want_shape http; then
     fi
 fi
 have_uring=0
-if [ $have_corio -eq 1 ] && want_shape echo1000; then
+if [ $have_corio -eq 1 ] && { want_shape echo1000 || want_shape http; }; then
     if nm "$BUILD/libcorio.a" 2>/dev/null | grep -q corio__uring_ops; then
         have_uring=1
     else
@@ -401,6 +402,15 @@ stop() {
     server_pid=""
     [ $was_alive -eq 1 ]
 }
+# server_ticks: CPU time used so far by the server and its children (nginx's worker), in clock ticks.
+server_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null |
+        awk -v p="$server_pid" '$1 == p || $4 == p { t += $14 + $15 } END { print t + 0 }'
+}
+# load_core: "busy total" ticks of the load's core (CPU 1) so far, from /proc/stat.
+load_core() {
+    awk '$1 == "cpu1" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
 # serve SHAPE PEER CMD...: measures one server under the load of SHAPE (echo or http).
 serve() {
     shape=$1
@@ -437,8 +447,19 @@ serve() {
         # shellcheck disable=SC2086
         $limit $pin_load wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1
         # shellcheck disable=SC2086
+        c0=$(server_ticks)
+        l0=$(load_core)
+        t0=$(date +%s.%N)
+        # shellcheck disable=SC2086
         $limit $pin_load wrk -t1 -c100 -d"${CMP_IO_SECONDS}s" --latency "http://127.0.0.1:$port/" >"$out/load.log" 2>&1
         rc=$?
+        t1=$(date +%s.%N)
+        c1=$(server_ticks)
+        l1=$(load_core)
+        # the server's share of its core over the window, and how busy the load's core was: at 100 % wrk, not
+        # the server, sets the rate
+        c=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", 100 * c / hz / (b - a) }')
+        lc=$(echo "$l0 $l1" | awk '{ if ($4 > $2) printf "%.1f", 100 * ($3 - $1) / ($4 - $2) }')
         if grep -q -e 'Non-2xx' -e 'Socket errors' "$out/load.log"; then
             grep -e 'Non-2xx' -e 'Socket errors' "$out/load.log" | sed 's/^/#   /'
             rc=1
@@ -462,7 +483,6 @@ serve() {
         p=$(awk '$1 == "RESULT" && $2 == "echo_p99" { print $3 }' "$out/load.log")
     else
         v=$(awk '$1 == "Requests/sec:" { print $2 }' "$out/load.log")
-        c=""
         p=$(awk '$1 == "99%" { v = $2 + 0; u = $2; sub(/^[0-9.]+/, "", u)
             if (u == "ms") v *= 1000; else if (u == "s") v *= 1000000; printf "%.1f", v }' "$out/load.log")
     fi
@@ -474,6 +494,11 @@ serve() {
     record "$label" "$v" rps
     [ -n "$p" ] && record "${shape}_p99_$peer" "$p" us
     [ -n "$c" ] && record "${shape}_cpu_$peer" "$c" %
+    if [ "$shape" = http ] && [ -n "$c" ]; then
+        awk -v v="$v" -v c="$c" 'BEGIN { exit !(c > 0) }' &&
+            record "http_eff_$peer" "$(awk -v v="$v" -v c="$c" 'BEGIN { printf "%.0f", v * 100 / c }')" rps/cpu
+        [ -n "$lc" ] && record "http_load_$peer" "$lc" %
+    fi
 }
 
 # nginx as the current user, all its files in $tmp, one worker, no access log, unlimited keep-alive requests.
@@ -522,6 +547,8 @@ servers() {
         [ $have_epoll -eq 1 ] && serve echo epoll "$out/echo_epoll" @PORT@
     else
         [ $have_http_server -eq 1 ] && serve http corio env CORIO_BACKEND=epoll "$BUILD/examples/http_server" @PORT@
+        [ $have_http_server -eq 1 ] && [ $have_uring -eq 1 ] &&
+            serve http corio-uring env CORIO_BACKEND=uring "$BUILD/examples/http_server" @PORT@
         [ $have_nginx -eq 1 ] && serve http nginx "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log"
     fi
     [ $have_go -eq 1 ] && serve "$1" go env GOMAXPROCS=1 "$out/peer_go" "$1" @PORT@
@@ -694,6 +721,19 @@ absolute() {
             [ $peer = nginx ] && g=1.2
             want_peer $peer && line "http rps (higher)" "$peer" "$c" "$(value "http_$peer")" higher "$g"
         done
+        if want_peer nginx; then
+            line "http rps, io_uring" nginx "$(value http_corio-uring)" "$(value http_nginx)" higher 1.2
+            # requests per second of the server's CPU: what each server costs, whoever sets the rate
+            line "http req per server CPU-s" nginx "$(value http_eff_corio)" "$(value http_eff_nginx)" higher ""
+            line "http req per CPU-s, io_uring" nginx "$(value http_eff_corio-uring)" "$(value http_eff_nginx)" \
+                higher ""
+            loads=""
+            for peer in corio corio-uring nginx go node asyncio uvloop; do
+                v=$(value "http_load_$peer")
+                [ -n "$v" ] && loads="$loads $peer $v %,"
+            done
+            [ -n "$loads" ] && echo "# http: wrk's core (CPU 1) was busy:${loads%,} (near 100 %, wrk sets the rate)"
+        fi
     fi
 } >"$out/summary.txt"
 echo

@@ -314,7 +314,8 @@ CORIO_EXTERN int corio_wait_writable(int fd);
 CORIO_EXTERN int corio_close(int fd);
 
 /* Reads up to len bytes, suspending until at least one is there: the count, 0 at end of file, or -errno
- * (-ECONNRESET, -EBADF, -ECANCELED, -ETIMEDOUT...). Works on sockets, pipes and terminals. */
+ * (-ECONNRESET, -EBADF, -ECANCELED, -ETIMEDOUT...). Works on sockets, pipes and terminals. A read cancelled after
+ * its bytes arrived (io_uring receives in the kernel) returns them; the cancellation fails the task's next wait. */
 CORIO_EXTERN ssize_t corio_read(int fd, void *buf, size_t len);
 /* Writes all len bytes, suspending while the descriptor is full: len, or -errno (-EPIPE, -ECONNRESET, -ECANCELED
  * ...). After a failure part of the data may have been written. */
