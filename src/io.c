@@ -11,6 +11,11 @@
 #include <unistd.h>
 
 #include "internal.h"
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_MAKE_MEM_DEFINED(addr, len) ((void)(addr), (void)(len))
+#endif
 
 #define CHUNK 256
 
@@ -199,6 +204,8 @@ static ssize_t native_io(corio__loop *l, corio__fdent *e, int fd, int dir, void 
     }
     op->task = NULL;
     l->io_waiters--;
+    /* the kernel wrote them after the system call valgrind saw: say so, or every use of them is an error there */
+    if (!dir && op->res > 0) VALGRIND_MAKE_MEM_DEFINED(buf, (size_t)op->res);
     if (rc < 0 && op->res < 0) return rc; /* cancelled before any byte moved: say why */
     return op->res;
 }
