@@ -107,8 +107,7 @@ static int ur_arm(corio__loop *l, int fd) {
 
 static void ur_disarm(corio__loop *l, int fd) {
     uring *u = U(l);
-    if ((size_t)fd >= u->ngen || !u->gen[fd]) return;
-    u->gen[fd] = 0;
+    if ((size_t)fd < u->ngen) u->gen[fd] = 0; /* no poll request of fd, or a native request only: cancel all */
     /* The poll request holds a reference to the file: until it is gone, close(2) does not really close it (a
      * listening port stays bound, the peer sees no EOF). An asynchronous poll-remove can miss a request that
      * is completing (-EALREADY), so cancel synchronously by descriptor, after submitting any queued request of

@@ -139,7 +139,8 @@ void corio__fd_forget(corio__loop *l, int fd) {
     wake_list(l, &e->writers, -EBADF);
     for (int dir = 0; dir < 2; dir++) /* disarm below cancels their requests; they still wait for the completion */
         if (e->ops[dir].task) corio__wake(l, e->ops[dir].task, -EBADF);
-    if (e->armed) l->backend.ops->disarm(l, fd);
+    /* disarming also takes back the kernel's native requests of fd, armed for readiness or not */
+    if (e->armed || e->ops[0].busy || e->ops[1].busy) l->backend.ops->disarm(l, fd);
     e->armed = e->nonblock = e->stream = e->drained = e->hup = false;
     e->cb = NULL;
 }
@@ -167,6 +168,10 @@ int corio__fd_prepare(corio__loop *l, int fd) {
         e->drained = e->hup = false;
         e->nonblock = true;
     }
+    /* A stream socket whose transfers the backend does natively waits for readiness only on the paths that read
+     * or write themselves (corio__fd_wait arms it then): a readiness request armed beside the native ones would
+     * be woken too by every segment and every ACK, for nothing. */
+    if (l->backend.ops->submit && e->stream) return 0;
     return arm(l, e, fd);
 }
 
@@ -222,25 +227,28 @@ ssize_t corio_read(int fd, void *buf, size_t len) {
      * registration raises a new edge for anything that arrives: wait for that edge instead of asking read(2)
      * for an EAGAIN first (tokio, nginx and libuv do the same; bench/io.sh: one system call in three per echo
      * round trip). Any other descriptor (a terminal returns one line per read) is always asked first. */
-    if (e && e->stream && e->drained && !e->hup && len > 0) {
-        /* On io_uring the kernel receives when the bytes come, with no readiness round trip and no read(2) */
-        ssize_t n = native_ok(l, e, 0, buf, len) ? native_io(l, e, fd, 0, buf, len) : -EAGAIN;
-        if (n >= 0) {
-            e->drained = n > 0 && (size_t)n < len;
-            return n;
-        }
-        if (n != -EAGAIN) return n;
-        if ((rc = corio__fd_wait(l, fd, 0)) < 0) return rc;
-    }
+    bool ask = !(e && e->stream && e->drained && !e->hup && len > 0);
     for (;;) {
-        ssize_t n = read(fd, buf, len);
+        ssize_t n = -EAGAIN;
+        if (ask) {
+            n = read(fd, buf, len);
+            if (n < 0) n = -errno;
+        } else if (native_ok(l, e, 0, buf, len)) {
+            /* on io_uring the kernel receives when the bytes come: no readiness round trip, no read(2) */
+            n = native_io(l, e, fd, 0, buf, len);
+        }
         if (n >= 0) {
             if (e) e->drained = n > 0 && (size_t)n < len; /* 0 is EOF, which stays readable */
             return n;
         }
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN) return -errno;
+        if (n == -EINTR) continue;
+        if (n != -EAGAIN) return n;
+        if (ask && e && e->stream && native_ok(l, e, 0, buf, len)) {
+            ask = false; /* read(2) found nothing: let the kernel receive it */
+            continue;
+        }
         if ((rc = corio__fd_wait(l, fd, 0)) < 0) return rc;
+        ask = true;
     }
 }
 
