@@ -137,7 +137,7 @@ if [ $mode = compare ]; then
     rows "$tmp/gather" gather_ min corio corio-compact go node asyncio uvloop
     peer_bars "$tmp/gather" "$outdir/compare-gather.png" \
         "Spawn and gather $(meta gather) tasks sleeping 1 s: wall time ($day$quick; lower is better)" seconds s
-    rows "$tmp/echo" echo_ max corio libuv epoll go node asyncio uvloop
+    rows "$tmp/echo" echo_ max corio corio-uring libuv epoll go node asyncio uvloop
     peer_bars "$tmp/echo" "$outdir/compare-echo.png" \
         "Echo ping-pong, 64 B, $(meta conns) connections, one server core ($day$quick; higher is better)" \
         "round trips per second" ""

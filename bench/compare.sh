@@ -17,7 +17,8 @@
 #           against itself, the goal being what a second core buys; and Go's classic skynet on 1 and 2 cores
 # Knobs (environment): CMP_QUICK=1 small sizes, ~75 s in all; CMP_SPAWN (1000000; Python gets a tenth),
 # CMP_TASKS (1000000), CMP_SECONDS (10, the tasks' sleep), CMP_GATHER (10000), CMP_IO_SECONDS (5, each server's
-# load window), CMP_CONNS (50), CMP_CONNS_HIGH (1000), CMP_ROUNDS (1; with more, the servers run that many rounds
+# load window), CMP_CONNS (50), CMP_CONNS_HIGH (1000), CMP_LOAD_BACKEND (the echo load's corio backend: uring
+# where built, else epoll), CMP_ROUNDS (1; with more, the servers run that many rounds
 # and each one's best counts), CMP_PEERS (default all: corio boost go node asyncio uvloop libuv epoll nginx),
 # CMP_SHAPES (default all: switch spawn tasks gather echo echo1000 http skynet), PYTHON (the python3 that has uvloop;
 # /usr/bin/python3 when present), CMP_CHARTS=1 draws the PNG charts into docs/img/compare-*.png (bench/charts.sh
@@ -227,13 +228,17 @@ if [ $have_corio -eq 1 ] && want_shape http; then
     fi
 fi
 have_uring=0
-if [ $have_corio -eq 1 ] && { want_shape echo1000 || want_shape http; }; then
+if [ $have_corio -eq 1 ] && { want_shape echo || want_shape echo1000 || want_shape http; }; then
     if nm "$BUILD/libcorio.a" 2>/dev/null | grep -q corio__uring_ops; then
         have_uring=1
     else
         skip "corio on io_uring: corio was built without it (Debian: apt-get install liburing-dev)"
     fi
 fi
+# The echo load: corio's bench_echo_load on io_uring where corio has it, since there its receives and sends go to
+# the kernel in one system call per turn and one core drives more than any server here serves (on epoll the load
+# was the limit: 100 % of its core at 1,000 connections, 90-100k round trips/s).
+load_backend=${CMP_LOAD_BACKEND:-$([ $have_uring -eq 1 ] && echo uring || echo epoll)}
 echo "# skipped for good: Tokio (Rust) is not packaged for Debian and cannot be fetched offline"
 
 # ---- running programs ---------------------------------------------------------------------------------------
@@ -427,13 +432,15 @@ serve() {
         stop
         return
     fi
+    l0=$(load_core)
     if [ "$shape" != http ]; then
         conns=$CMP_CONNS
         [ "$shape" = echo1000 ] && conns=$CMP_CONNS_HIGH
         # shellcheck disable=SC2086 # prefixes: words, or nothing
-        $limit $pin_load env CORIO_BACKEND=epoll BENCH_SERVER_PID="$server_pid" "$BUILD/bench/bench_echo_load" \
+        $limit $pin_load env CORIO_BACKEND="$load_backend" BENCH_SERVER_PID="$server_pid" "$BUILD/bench/bench_echo_load" \
             127.0.0.1 "$port" "$conns" "$CMP_IO_SECONDS" 64 >"$out/load.log" 2>&1
         rc=$?
+        l1=$(load_core)
     else
         body=""
         command -v curl >/dev/null 2>&1 && body=$(curl -s --max-time 5 "http://127.0.0.1:$port/")
@@ -456,15 +463,15 @@ serve() {
         t1=$(date +%s.%N)
         c1=$(server_ticks)
         l1=$(load_core)
-        # the server's share of its core over the window, and how busy the load's core was: at 100 % wrk, not
-        # the server, sets the rate
+        # the server's share of its core over the window (bench_echo_load reports it itself)
         c=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", 100 * c / hz / (b - a) }')
-        lc=$(echo "$l0 $l1" | awk '{ if ($4 > $2) printf "%.1f", 100 * ($3 - $1) / ($4 - $2) }')
         if grep -q -e 'Non-2xx' -e 'Socket errors' "$out/load.log"; then
             grep -e 'Non-2xx' -e 'Socket errors' "$out/load.log" | sed 's/^/#   /'
             rc=1
         fi
     fi
+    # how busy the load's core was (warm-up included for the echo load): near 100 %, the load sets the rate
+    lc=$(echo "$l0 $l1" | awk '{ if ($4 > $2) printf "%.1f", 100 * ($3 - $1) / ($4 - $2) }')
     grep -v '^RESULT ' "$out/load.log" | grep -v '^ *[0-9.]*% ' | tail -n 4 | sed 's/^/   /'
     if ! stop; then
         echo "# $label FAILED: the server died under load:"
@@ -494,11 +501,10 @@ serve() {
     record "$label" "$v" rps
     [ -n "$p" ] && record "${shape}_p99_$peer" "$p" us
     [ -n "$c" ] && record "${shape}_cpu_$peer" "$c" %
-    if [ "$shape" = http ] && [ -n "$c" ]; then
-        awk -v v="$v" -v c="$c" 'BEGIN { exit !(c > 0) }' &&
-            record "http_eff_$peer" "$(awk -v v="$v" -v c="$c" 'BEGIN { printf "%.0f", v * 100 / c }')" rps/cpu
-        [ -n "$lc" ] && record "http_load_$peer" "$lc" %
+    if [ "$shape" = http ] && [ -n "$c" ] && awk -v c="$c" 'BEGIN { exit !(c > 0) }'; then
+        record "http_eff_$peer" "$(awk -v v="$v" -v c="$c" 'BEGIN { printf "%.0f", v * 100 / c }')" rps/cpu
     fi
+    [ -n "$lc" ] && record "${shape}_load_$peer" "$lc" %
 }
 
 # nginx as the current user, all its files in $tmp, one worker, no access log, unlimited keep-alive requests.
@@ -543,6 +549,7 @@ servers() {
     fi
     if [ "$1" = echo ]; then
         serve echo corio env CORIO_BACKEND=epoll "$BUILD/examples/echo_server" @PORT@
+        [ $have_uring -eq 1 ] && serve echo corio-uring env CORIO_BACKEND=uring "$BUILD/examples/echo_server" @PORT@
         [ $have_libuv -eq 1 ] && serve echo libuv "$out/echo_libuv" @PORT@
         [ $have_epoll -eq 1 ] && serve echo epoll "$out/echo_epoll" @PORT@
     else
@@ -614,6 +621,17 @@ absolute() {
     awk -v s="$1" -v a="$2" -v l="$3" -v f="$row_fmt" 'BEGIN {
         v = (a == "") ? "no figure" : (a + 0 <= l + 0) ? "met" : "NOT MET"
         printf f, s, "(absolute)", (a == "" ? "n/a" : a), l, "-", "goal <= " l ": " v }'
+}
+
+# loads SHAPE: a line saying how busy the load's core was under each server of SHAPE
+loads() {
+    ls=""
+    for peer in corio corio-uring libuv epoll nginx go node asyncio uvloop; do
+        v=$(value "${1}_load_$peer")
+        [ -n "$v" ] && ls="$ls $peer $v %,"
+    done
+    [ -z "$ls" ] || echo "# $1: the load's core (CPU 1) was busy under$ls (near 100 %, the load sets the rate)" |
+        sed 's/,$//'
 }
 
 {
@@ -700,6 +718,11 @@ absolute() {
             case $peer in libuv) g=1.0 ;; epoll) g=0.95 ;; *) g="" ;; esac
             want_peer $peer && line "echo c$CMP_CONNS rps (higher)" "$peer" "$c" "$(value "echo_$peer")" higher "$g"
         done
+        for peer in libuv epoll; do
+            want_peer $peer && line "echo c$CMP_CONNS rps, io_uring" "$peer" "$(value echo_corio-uring)" \
+                "$(value "echo_$peer")" higher ""
+        done
+        loads echo
     fi
     if want_shape echo1000; then
         for cv in corio-uring corio; do
@@ -713,6 +736,7 @@ absolute() {
                 line "echo c$CMP_CONNS_HIGH rps, $b" "$peer" "$c" "$(value "echo1000_$peer")" higher "$g"
             done
         done
+        loads echo1000
     fi
     if want_shape http; then
         c=$(value http_corio)
@@ -727,13 +751,8 @@ absolute() {
             line "http req per server CPU-s" nginx "$(value http_eff_corio)" "$(value http_eff_nginx)" higher ""
             line "http req per CPU-s, io_uring" nginx "$(value http_eff_corio-uring)" "$(value http_eff_nginx)" \
                 higher ""
-            loads=""
-            for peer in corio corio-uring nginx go node asyncio uvloop; do
-                v=$(value "http_load_$peer")
-                [ -n "$v" ] && loads="$loads $peer $v %,"
-            done
-            [ -n "$loads" ] && echo "# http: wrk's core (CPU 1) was busy:${loads%,} (near 100 %, wrk sets the rate)"
         fi
+        loads http
     fi
 } >"$out/summary.txt"
 echo

@@ -7,7 +7,8 @@
 # BENCH_IO=0), or alone:
 #   BUILD=build/x86_64-gcc-asm bench/io.sh    (after `make`; it builds the baselines itself)
 # Knobs: IO_SECONDS (measured seconds per run, default 5), IO_CONNS ("1 100 1000"), IO_MSG (message bytes, 64),
-# IO_ROUNDS (default 1; with more, each server's best round counts), IO_QUIET_WAIT (seconds to wait before each
+# IO_ROUNDS (default 1; with more, each server's best round counts), IO_LOAD_BACKEND (the echo load's corio
+# backend: uring where built, else epoll), IO_QUIET_WAIT (seconds to wait before each
 # run for other work on the machine to stop, default 0: only warn). Peers whose package is missing (libuv1-dev,
 # nginx or nginx-light, wrk, curl) are skipped with a message; exits non-zero when a run fails its checks.
 set -u
@@ -50,6 +51,7 @@ fi
 limit=""
 command -v timeout >/dev/null 2>&1 && limit="timeout $((IO_SECONDS + 60))"
 # 1000 connections need 1000 descriptors on each side; servers inherit the raised limit.
+# shellcheck disable=SC3045 # dash and bash both have ulimit -S and -H
 ulimit -S -n "$(ulimit -H -n)" 2>/dev/null
 hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
@@ -92,11 +94,14 @@ if [ ! -x "$http_server" ]; then # optional: the Makefile builds it only with li
     echo "# SKIPPING corio's HTTP server: $http_server was not built (Debian: apt-get install libhttp-parser-dev)"
 fi
 backends="epoll"
+load_backend=epoll
 if nm "$BUILD/libcorio.a" 2>/dev/null | grep -q corio__uring_ops; then
     backends="epoll uring"
+    load_backend=uring
 else
     echo "# corio was built without io_uring (liburing-dev): one series, epoll"
 fi
+load_backend=${IO_LOAD_BACKEND:-$load_backend}
 
 # ---- helpers ------------------------------------------------------------------------------------------------
 
@@ -255,8 +260,9 @@ round=1
 while [ "$round" -le "$IO_ROUNDS" ]; do
     [ "$IO_ROUNDS" -gt 1 ] && echo "==== round $round of $IO_ROUNDS"
     for conns in $IO_CONNS; do
-        # the load always runs on epoll: only the server changes between runs
-        load_cmd="env CORIO_BACKEND=epoll BENCH_SERVER_PID=\$server_pid \"$load\" 127.0.0.1 \$port $conns"
+        # the load runs on the same backend for every server (IO_LOAD_BACKEND: io_uring where corio has it, whose
+        # batched native I/O lets one core load any server here; on epoll the load was the limit at 1,000)
+        load_cmd="env CORIO_BACKEND=$load_backend BENCH_SERVER_PID=\$server_pid \"$load\" 127.0.0.1 \$port $conns"
         load_cmd="$load_cmd $IO_SECONDS $IO_MSG"
         if [ -x "$load" ] && [ -x "$echo_server" ]; then
             for b in $backends; do
