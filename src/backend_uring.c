@@ -128,7 +128,7 @@ static void ur_disarm(corio__loop *l, int fd) {
     }
 }
 
-static int ur_submit(corio__loop *l, int fd, int dir, void *buf, size_t len, corio__ioop *op) {
+static int ur_submit(corio__loop *l, int fd, int dir, void *buf, size_t len, bool empty, corio__ioop *op) {
     struct io_uring_sqe *sqe = get_sqe(U(l));
     if (!sqe) return -EAGAIN;
     if (len > INT32_MAX) len = INT32_MAX; /* a request's length is 32 bits; a transfer may be short anyway */
@@ -136,9 +136,9 @@ static int ur_submit(corio__loop *l, int fd, int dir, void *buf, size_t len, cor
         io_uring_prep_send(sqe, fd, buf, len, 0);
     } else {
         io_uring_prep_recv(sqe, fd, buf, len, 0);
-        /* corio_read goes native only on a socket it knows empty (drained, or read(2) just said EAGAIN): wait
-         * for data before the first attempt. 5.19 has it, as it has the setup flags; an older kernel refuses it. */
-        if (U(l)->flags) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+        /* a socket known empty (its last read was short): wait for data before the first attempt. 5.19 has it,
+         * as it has the setup flags; an older kernel refuses it. */
+        if (empty && U(l)->flags) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     }
     io_uring_sqe_set_data64(sqe, OP_BIT | (uint64_t)(uintptr_t)op);
     op->busy = true;

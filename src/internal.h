@@ -264,9 +264,10 @@ typedef struct corio__backend_ops {
     int (*arm)(corio__loop *l, int fd);          /* starts watching fd for both directions: 0 or -errno */
     void (*disarm)(corio__loop *l, int fd);      /* stops watching fd (before it is closed) */
     /* Optional (NULL on epoll): queues a native receive (dir 0) or send (dir 1) of a stream socket, submitted
-     * with the loop's next poll, whose completion sets op->res, clears op->busy and wakes op->task. 0, or
-     * -EAGAIN when it cannot (the caller then does the system call itself). */
-    int (*submit)(corio__loop *l, int fd, int dir, void *buf, size_t len, corio__ioop *op);
+     * with the loop's next poll, whose completion sets op->res, clears op->busy and wakes op->task; empty: the
+     * socket is known to have nothing to receive yet. 0, or -EAGAIN when it cannot (the caller then does the
+     * system call itself). */
+    int (*submit)(corio__loop *l, int fd, int dir, void *buf, size_t len, bool empty, corio__ioop *op);
     void (*cancel)(corio__loop *l, corio__ioop *op); /* asks the kernel to end op early: its completion still comes */
 } corio__backend_ops;
 

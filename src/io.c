@@ -190,12 +190,12 @@ static bool native_ok(const corio__loop *l, const corio__fdent *e, int dir, cons
  * kernel to drop the request, but the task still waits (shielded) for the completion: the kernel owns buf until
  * then. If the transfer happened anyway, its count is returned, so no byte is lost, and a cancellation stays set
  * for the task's next wait. Returns bytes, -errno, or -EAGAIN when the request could not be queued. */
-static ssize_t native_io(corio__loop *l, corio__fdent *e, int fd, int dir, void *buf, size_t len) {
+static ssize_t native_io(corio__loop *l, corio__fdent *e, int fd, int dir, void *buf, size_t len, bool empty) {
     corio_task *self = l->current;
     corio__ioop *op = &e->ops[dir];
     int rc = corio__check(l, self); /* a wait that would fail at once submits nothing */
     if (rc < 0) return rc;
-    if ((rc = l->backend.ops->submit(l, fd, dir, buf, len, op)) < 0) return rc;
+    if ((rc = l->backend.ops->submit(l, fd, dir, buf, len, empty, op)) < 0) return rc;
     op->task = self;
     l->io_waiters++;
     corio__wait_on(self, dir ? CORIO__WAIT_FD_WRITE : CORIO__WAIT_FD_READ, (const void *)(intptr_t)fd);
@@ -227,15 +227,17 @@ ssize_t corio_read(int fd, void *buf, size_t len) {
      * registration raises a new edge for anything that arrives: wait for that edge instead of asking read(2)
      * for an EAGAIN first (tokio, nginx and libuv do the same; bench/io.sh: one system call in three per echo
      * round trip). Any other descriptor (a terminal returns one line per read) is always asked first. */
-    bool ask = !(e && e->stream && e->drained && !e->hup && len > 0);
+    bool empty = e && e->stream && e->drained && !e->hup && len > 0;
+    /* On io_uring the kernel receives, in the loop's one system call per turn: no read(2) that finds nothing
+     * (a caller reading exactly the bytes it expects never sees a short read), no readiness round trip. */
+    bool native = e && e->stream && native_ok(l, e, 0, buf, len);
     for (;;) {
         ssize_t n = -EAGAIN;
-        if (ask) {
+        if (native) {
+            n = native_io(l, e, fd, 0, buf, len, empty);
+        } else if (!empty) {
             n = read(fd, buf, len);
             if (n < 0) n = -errno;
-        } else if (native_ok(l, e, 0, buf, len)) {
-            /* on io_uring the kernel receives when the bytes come: no readiness round trip, no read(2) */
-            n = native_io(l, e, fd, 0, buf, len);
         }
         if (n >= 0) {
             if (e) e->drained = n > 0 && (size_t)n < len; /* 0 is EOF, which stays readable */
@@ -243,12 +245,8 @@ ssize_t corio_read(int fd, void *buf, size_t len) {
         }
         if (n == -EINTR) continue;
         if (n != -EAGAIN) return n;
-        if (ask && e && e->stream && native_ok(l, e, 0, buf, len)) {
-            ask = false; /* read(2) found nothing: let the kernel receive it */
-            continue;
-        }
         if ((rc = corio__fd_wait(l, fd, 0)) < 0) return rc;
-        ask = true;
+        native = empty = false;
     }
 }
 
@@ -265,7 +263,7 @@ ssize_t corio_write(int fd, const void *buf, size_t len) {
         ssize_t n = -EAGAIN;
         /* On io_uring the send goes out with the other tasks' requests in the loop's next system call */
         if (e && native_ok(l, e, 1, (const char *)buf + done, len - done))
-            n = native_io(l, e, fd, 1, (char *)buf + done, len - done);
+            n = native_io(l, e, fd, 1, (char *)buf + done, len - done, false);
         if (n >= 0) {
             done += (size_t)n;
             continue;
