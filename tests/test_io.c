@@ -1,7 +1,8 @@
 /* test_io.c - corio_read and corio_write on stream sockets, each case on both backends (io_uring, where it is
  * built and the kernel allows it, hands the kernel the buffer itself: src/io.c native_io): a cancelled or
  * timed-out read loses no byte, corio_close wakes a reader and the number can be reused at once, a large write
- * goes through a slow reader whole, and a compact task's buffers on its stack still work. */
+ * goes through a slow reader whole, a write stuck on a full socket can be cancelled, timed out or closed, and a
+ * compact task's buffers on its stack still work. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -162,6 +163,43 @@ static int main_big(void *arg) {
 }
 
 TEST(large_write_to_a_slow_reader) { on_both_backends(main_big); }
+
+static int stuck_writer(void *arg) {
+    char *buf = calloc(1, BIG);
+    ASSERT_NOT_NULL(buf);
+    ssize_t n = corio_write(NUM(arg), buf, BIG); /* nobody reads: it fills the socket and waits */
+    free(buf);                                   /* the kernel must be done with it by now */
+    return (int)n;
+}
+
+static int main_write_stuck(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    /* cancelled */
+    corio_task *t = test_spawn(stuck_writer, VAL(sv[0]));
+    ASSERT_RC(corio_sleep(20), 0);
+    ASSERT_RC(corio_task_done(t), 0);
+    ASSERT_RC(corio_cancel(t), 0);
+    ASSERT_RC(corio_await(t), -ECANCELED);
+    /* timed out */
+    corio_timeout scope;
+    ASSERT_RC(corio_timeout_enter(&scope, 20), 0);
+    char *buf = calloc(1, BIG);
+    ASSERT_NOT_NULL(buf);
+    ASSERT_RC(corio_write(sv[0], buf, BIG), -ETIMEDOUT);
+    free(buf);
+    ASSERT_RC(corio_timeout_exit(&scope), -ETIMEDOUT);
+    /* closed under it by another task */
+    t = test_spawn(stuck_writer, VAL(sv[0]));
+    ASSERT_RC(corio_sleep(20), 0);
+    ASSERT_RC(corio_close(sv[0]), 0);
+    ASSERT_RC(corio_await(t), -EBADF);
+    ASSERT_RC(corio_close(sv[1]), 0);
+    return 0;
+}
+
+TEST(write_to_a_full_socket_cancelled_timed_out_closed) { on_both_backends(main_write_stuck); }
 
 /* Echoes with its buffer on the shared stack: those bytes move while it is suspended, so they are never handed
  * to the kernel. */
