@@ -146,11 +146,12 @@ static int ur_submit(corio__loop *l, int fd, int dir, void *buf, size_t len, boo
     return 0;
 }
 
-static void ur_cancel(corio__loop *l, corio__ioop *op) {
+static int ur_cancel(corio__loop *l, corio__ioop *op) {
     struct io_uring_sqe *sqe = get_sqe(U(l));
-    if (!sqe) return; /* the ring is full even after a flush: the request ends by itself, or at close */
+    if (!sqe) return -EAGAIN; /* the ring is full even after a flush */
     io_uring_prep_cancel64(sqe, OP_BIT | (uint64_t)(uintptr_t)op, 0);
     io_uring_sqe_set_data64(sqe, REMOVE_TAG);
+    return 0;
 }
 
 static int ur_poll(corio__loop *l, int timeout_ms) {

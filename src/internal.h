@@ -268,7 +268,9 @@ typedef struct corio__backend_ops {
      * socket is known to have nothing to receive yet. 0, or -EAGAIN when it cannot (the caller then does the
      * system call itself). */
     int (*submit)(corio__loop *l, int fd, int dir, void *buf, size_t len, bool empty, corio__ioop *op);
-    void (*cancel)(corio__loop *l, corio__ioop *op); /* asks the kernel to end op early: its completion still comes */
+    /* Asks the kernel to end op early (its completion still comes): 0, or -EAGAIN if the request to do so could
+     * not be queued (the caller asks again later). */
+    int (*cancel)(corio__loop *l, corio__ioop *op);
 } corio__backend_ops;
 
 extern const corio__backend_ops corio__epoll_ops;

@@ -201,10 +201,14 @@ static ssize_t native_io(corio__loop *l, corio__fdent *e, int fd, int dir, void 
     corio__wait_on(self, dir ? CORIO__WAIT_FD_WRITE : CORIO__WAIT_FD_READ, (const void *)(intptr_t)fd);
     rc = corio__park(l, NULL, CORIO__INF, false);
     if (op->busy) {
-        l->backend.ops->cancel(l, op);
+        /* a cancel that could not be queued (a full ring) is asked again every millisecond: a receive on an
+         * idle socket would otherwise never end */
+        bool asked = l->backend.ops->cancel(l, op) == 0;
         while (op->busy) {
             corio__wait_on(self, dir ? CORIO__WAIT_FD_WRITE : CORIO__WAIT_FD_READ, (const void *)(intptr_t)fd);
-            (void)corio__park(l, NULL, CORIO__INF, true);
+            if (corio__park(l, NULL, asked ? CORIO__INF : corio__deadline_after(l, 1), true) == -ENOMEM)
+                asked = true; /* no room for the timer either: wait for the completion rather than spin */
+            if (!asked && op->busy) asked = l->backend.ops->cancel(l, op) == 0;
         }
     }
     op->task = NULL;
