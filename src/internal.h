@@ -297,6 +297,12 @@ void corio__fd_forget(corio__loop *l, int fd);
 /* First use of fd by corio's own I/O: makes it non-blocking (the waits depend on EAGAIN) and arms it, once per
  * descriptor lifetime. 0 or -errno. */
 int corio__fd_prepare(corio__loop *l, int fd);
+/* fd was just made non-blocking by corio itself (socket or accept4 with SOCK_NONBLOCK), a stream socket if
+ * stream: records it, so its first use skips corio__fd_prepare's fcntl and getsockopt (two system calls per
+ * connection). Best effort: with no memory for the entry, the first use prepares fd as usual. */
+void corio__fd_adopt(corio__loop *l, int fd, bool stream);
+/* Whether fd is known to be a stream socket (prepared or adopted as one). */
+bool corio__fd_is_stream(corio__loop *l, int fd);
 /* Has the loop run cb(l, fd, data) whenever fd becomes readable (edge-triggered: cb must drain fd). */
 int corio__fd_watch(corio__loop *l, int fd, corio__fd_cb cb, void *data);
 /* Frees the registry (at the end of corio_run). */

@@ -175,6 +175,20 @@ int corio__fd_prepare(corio__loop *l, int fd) {
     return arm(l, e, fd);
 }
 
+void corio__fd_adopt(corio__loop *l, int fd, bool stream) {
+    int rc;
+    corio__fdent *e = corio__fd_entry(l, fd, &rc);
+    if (!e) return;
+    e->nonblock = true;
+    e->stream = stream;
+    e->drained = e->hup = false;
+}
+
+bool corio__fd_is_stream(corio__loop *l, int fd) {
+    const corio__fdent *e = lookup(l, fd);
+    return e && e->nonblock && e->stream;
+}
+
 /* Can fd's transfer of [buf, buf+len) go to the backend as a native request? A stream socket only (what the
  * server shapes do), one request per direction at a time, and never a buffer on the compact tasks' shared stack:
  * its bytes move elsewhere whenever the task is suspended, while the kernel would write them in place. */

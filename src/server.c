@@ -158,6 +158,9 @@ static bool shed(corio_server *srv) {
 static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
     int64_t pause_ms = PAUSE_MIN_MS;
     int batch = 0;
+    /* known as a stream socket, its connections are adopted as ones (corio__fd_adopt) */
+    int rc0 = corio__fd_prepare(l, srv->lfd);
+    if (rc0 < 0) return rc0;
     while (!srv->stopping) {
         int rc = corio__check(l, self); /* accepting never suspends while connections keep coming */
         if (rc < 0) return rc;
@@ -172,6 +175,8 @@ static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
         }
         int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
+            /* the connection's task closes it with corio_close, so the registry never outlives it */
+            corio__fd_adopt(l, fd, corio__fd_is_stream(l, srv->lfd));
             pause_ms = PAUSE_MIN_MS;
             if (start_conn(srv, fd) < 0) {
                 close(fd); /* no memory for a task: this client sees a close; pause as for ENOMEM */
