@@ -222,7 +222,6 @@ static int connect_fd(corio__loop *l, int fd, const struct sockaddr *sa, socklen
 static int connect_one(corio__loop *l, const struct addrinfo *ai) {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) return -errno;
-    corio__fd_adopt(l, fd, ai->ai_socktype == SOCK_STREAM);
     set_nodelay(fd, ai->ai_family);
     int rc = connect_fd(l, fd, ai->ai_addr, ai->ai_addrlen, false);
     return rc < 0 ? fail_close(fd, rc) : fd;
