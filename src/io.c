@@ -1,9 +1,11 @@
 /* io.c - waiting on file descriptors: the per-loop registry of descriptors the backend watches, the waits, and
- * the basic reads, writes and close that every other I/O file builds on.
+ * the basic reads, writes and close that every other I/O file builds on; on io_uring, stream sockets' reads and
+ * writes handed to the kernel as native requests.
  *
  * The registry is indexed by descriptor number in chunks of 256 entries that never move (tasks' wait-list nodes
- * point into them). A descriptor is prepared on first use — made non-blocking and armed with the backend, one
- * time each — and forgotten by corio_close. */
+ * and native requests point into them). A descriptor is prepared on first use — made non-blocking and armed with
+ * the backend, one time each (a stream socket on io_uring only when a readiness wait needs it) — and forgotten by
+ * corio_close. */
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
