@@ -179,7 +179,7 @@ static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
             corio__fd_adopt(l, fd, corio__fd_is_stream(l, srv->lfd));
             pause_ms = PAUSE_MIN_MS;
             if (start_conn(srv, fd) < 0) {
-                close(fd); /* no memory for a task: this client sees a close; pause as for ENOMEM */
+                corio_close(fd); /* no memory for a task: this client sees a close; pause as for ENOMEM */
                 corio__update_now(l);
                 if ((rc = wait_conn_end(srv, l, l->now_ns + pause_ms * 1000000, false)) < 0) return rc;
             }
