@@ -453,7 +453,6 @@ serve() {
         # a warm-up first, as bench_echo_load has: a JIT (Node's V8) is then measured compiled, like the others
         # shellcheck disable=SC2086
         $limit $pin_load wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1
-        # shellcheck disable=SC2086
         c0=$(server_ticks)
         l0=$(load_core)
         t0=$(date +%s.%N)
@@ -625,12 +624,12 @@ absolute() {
 
 # loads SHAPE: a line saying how busy the load's core was under each server of SHAPE
 loads() {
-    ls=""
+    busy=""
     for peer in corio corio-uring libuv epoll nginx go node asyncio uvloop; do
         v=$(value "${1}_load_$peer")
-        [ -n "$v" ] && ls="$ls $peer $v %,"
+        [ -n "$v" ] && busy="$busy $peer $v %,"
     done
-    [ -z "$ls" ] || echo "# $1: the load's core (CPU 1) was busy under$ls (near 100 %, the load sets the rate)" |
+    [ -z "$busy" ] || echo "# $1: the load's core (CPU 1) was busy under$busy (near 100 %, the load sets the rate)" |
         sed 's/,$//'
 }
 

@@ -155,15 +155,16 @@ int corio_close(int fd) {
     return 0;
 }
 
-int corio__fd_prepare(corio__loop *l, int fd) {
-    int rc;
-    corio__fdent *e = corio__fd_entry(l, fd, &rc);
-    // NOLINTNEXTLINE(clang-analyzer-core.uninitialized.UndefReturn): set when e is NULL, as in corio__fd_wait
-    if (!e) return rc;
+/* corio__fd_prepare, handing back fd's entry: NULL (and -errno in *rc) on failure. */
+static corio__fdent *prepare(corio__loop *l, int fd, int *rc) {
+    corio__fdent *e = corio__fd_entry(l, fd, rc);
+    if (!e) return NULL;
     if (!e->nonblock) { /* apart from armed: corio_wait_readable arms a descriptor without touching its flags */
         int fl = fcntl(fd, F_GETFL);
-        if (fl < 0) return -errno;
-        if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+        if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+            *rc = -errno;
+            return NULL;
+        }
         int type = 0;
         socklen_t tl = sizeof type;
         e->stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM;
@@ -173,8 +174,13 @@ int corio__fd_prepare(corio__loop *l, int fd) {
     /* A stream socket whose transfers the backend does natively waits for readiness only on the paths that read
      * or write themselves (corio__fd_wait arms it then): a readiness request armed beside the native ones would
      * be woken too by every segment and every ACK, for nothing. */
-    if (l->backend.ops->submit && e->stream) return 0;
-    return arm(l, e, fd);
+    if (l->backend.ops->submit && e->stream) return e;
+    return (*rc = arm(l, e, fd)) < 0 ? NULL : e;
+}
+
+int corio__fd_prepare(corio__loop *l, int fd) {
+    int rc = 0;
+    return prepare(l, fd, &rc) ? 0 : rc;
 }
 
 void corio__fd_adopt(corio__loop *l, int fd, bool stream) {
@@ -209,19 +215,20 @@ static bool native_ok(const corio__loop *l, const corio__fdent *e, int dir, cons
 static ssize_t native_io(corio__loop *l, corio__fdent *e, int fd, int dir, void *buf, size_t len, bool empty) {
     corio_task *self = l->current;
     corio__ioop *op = &e->ops[dir];
+    enum corio__wait kind = dir ? CORIO__WAIT_FD_WRITE : CORIO__WAIT_FD_READ;
     int rc = corio__check(l, self); /* a wait that would fail at once submits nothing */
     if (rc < 0) return rc;
     if ((rc = l->backend.ops->submit(l, fd, dir, buf, len, empty, op)) < 0) return rc;
     op->task = self;
     l->io_waiters++;
-    corio__wait_on(self, dir ? CORIO__WAIT_FD_WRITE : CORIO__WAIT_FD_READ, (const void *)(intptr_t)fd);
+    corio__wait_on(self, kind, (const void *)(intptr_t)fd);
     rc = corio__park(l, NULL, CORIO__INF, false);
     if (op->busy) {
         /* a cancel that could not be queued (a full ring) is asked again every millisecond: a receive on an
          * idle socket would otherwise never end */
         bool asked = l->backend.ops->cancel(l, op) == 0;
         while (op->busy) {
-            corio__wait_on(self, dir ? CORIO__WAIT_FD_WRITE : CORIO__WAIT_FD_READ, (const void *)(intptr_t)fd);
+            corio__wait_on(self, kind, (const void *)(intptr_t)fd);
             if (corio__park(l, NULL, asked ? CORIO__INF : corio__deadline_after(l, 1), true) == -ENOMEM)
                 asked = true; /* no room for the timer either: wait for the completion rather than spin */
             if (!asked && op->busy) asked = l->backend.ops->cancel(l, op) == 0;
@@ -239,18 +246,17 @@ ssize_t corio_read(int fd, void *buf, size_t len) {
     corio__loop *l;
     if (!corio__self(&l)) return -EPERM;
     if (!buf && len) return -EINVAL;
-    int rc = corio__fd_prepare(l, fd);
-    if (rc < 0) return rc;
-    int unused;
-    corio__fdent *e = corio__fd_entry(l, fd, &unused); /* exists: prepared above */
+    int rc = 0;
+    corio__fdent *e = prepare(l, fd, &rc);
+    if (!e) return rc;
     /* A stream socket whose last read came back short has an empty receive queue, and edge-triggered
      * registration raises a new edge for anything that arrives: wait for that edge instead of asking read(2)
      * for an EAGAIN first (tokio, nginx and libuv do the same; bench/io.sh: one system call in three per echo
      * round trip). Any other descriptor (a terminal returns one line per read) is always asked first. */
-    bool empty = e && e->stream && e->drained && !e->hup && len > 0;
+    bool empty = e->stream && e->drained && !e->hup && len > 0;
     /* On io_uring the kernel receives, in the loop's one system call per turn: no read(2) that finds nothing
      * (a caller reading exactly the bytes it expects never sees a short read), no readiness round trip. */
-    bool native = e && e->stream && native_ok(l, e, 0, buf, len);
+    bool native = native_ok(l, e, 0, buf, len);
     for (;;) {
         ssize_t n = -EAGAIN;
         if (native) {
@@ -260,7 +266,7 @@ ssize_t corio_read(int fd, void *buf, size_t len) {
             if (n < 0) n = -errno;
         }
         if (n >= 0) {
-            if (e) e->drained = n > 0 && (size_t)n < len; /* 0 is EOF, which stays readable */
+            e->drained = n > 0 && (size_t)n < len; /* 0 is EOF, which stays readable */
             return n;
         }
         if (n == -EINTR) continue;
@@ -274,15 +280,14 @@ ssize_t corio_write(int fd, const void *buf, size_t len) {
     corio__loop *l;
     if (!corio__self(&l)) return -EPERM;
     if (!buf && len) return -EINVAL;
-    int rc = corio__fd_prepare(l, fd);
-    if (rc < 0) return rc;
-    int unused;
-    corio__fdent *e = corio__fd_entry(l, fd, &unused); /* exists: prepared above */
+    int rc = 0;
+    corio__fdent *e = prepare(l, fd, &rc);
+    if (!e) return rc;
     size_t done = 0;
     while (done < len) {
         ssize_t n = -EAGAIN;
         /* On io_uring the send goes out with the other tasks' requests in the loop's next system call */
-        if (e && native_ok(l, e, 1, (const char *)buf + done, len - done))
+        if (native_ok(l, e, 1, (const char *)buf + done, len - done))
             n = native_io(l, e, fd, 1, (char *)buf + done, len - done, false);
         if (n >= 0) {
             done += (size_t)n;
