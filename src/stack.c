@@ -1,12 +1,16 @@
-/* stack.c - task stacks: mmap'd in slabs, lazily committed, pooled per loop, guard pages while the process's
- * mapping budget allows, and the SIGSEGV handler that turns a guard-page hit into a message naming the task.
+/* stack.c - task stacks: mmap'd in slabs, lazily committed, pooled per loop, a guard page below each one, and the
+ * SIGSEGV handler that turns a guard-page hit into a message naming the task.
  *
- * Why slabs and a guard budget: every guard page splits a mapping, and Linux caps a process at
- * vm.max_map_count mappings (65530 by default), so one guarded stack per task would stop near 32,000 tasks.
- * We give guard pages to the first stacks, up to a quarter of the map budget (~15,000 stacks, leaving the rest
- * to the program), and carve later stacks from unguarded slabs of 256 (one mapping each). Those are checked
- * more weakly: the scheduler checks the stack pointer of every task it switches away from (see sched.c).
- * Pages are touched only when a task uses them, so an idle task costs the pages its frames reached. */
+ * Why two kinds of guard page: a guard made with mprotect splits a mapping, and Linux caps a process at
+ * vm.max_map_count mappings (65530 by default), so one mprotect'd guard per task would stop near 32,000 tasks.
+ * Linux 6.13 added guard markers (MADV_GUARD_INSTALL): page-table entries that fault like PROT_NONE without a
+ * mapping of their own, so every stack gets one, installed for a whole slab in one process_madvise call. On older
+ * kernels (and under valgrind, which does not know them) we fall back to mprotect: guard pages for the first stacks,
+ * up to a quarter of the map budget (~15,000 stacks, leaving the rest to the program), and later stacks from
+ * unguarded slabs of 256 (one mapping each). Those are checked more weakly: the scheduler checks the stack pointer
+ * of every task it switches away from (see sched.c).
+ * Pages are touched only when a task uses them, so an idle task costs the pages its frames reached; the top page of
+ * a fresh stack, which every task touches, is committed ahead by the kernel, 16 stacks per system call. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -30,10 +36,17 @@
 #endif
 #endif
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+#define PIDFD_SELF_THREAD (-10000) /* Linux 6.14: process_madvise on ourselves without opening a pidfd */
 #define GUARDED_PER_SLAB 64
 #define UNGUARDED_PER_SLAB 256
 #define SLAB_BYTES ((size_t)4 << 20) /* a guarded slab of 64 default stacks; unguarded slabs are 4x that */
 #define MAX_DEPTH ((size_t)1 << 30)  /* how far below its stack a runaway task may be found */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older headers lack the name */
+#endif
 #define HOT_MAX 64 /* freed stacks kept resident for reuse: covers bench_spawn's churn without page faults */
 
 struct corio__slab {
@@ -42,11 +55,17 @@ struct corio__slab {
     struct corio__slab *next;
     size_t count;
     bool guarded;
+    bool budgeted; /* its guards are mprotect'd and counted in guard_budget */
     corio__stack stacks[];
 };
 
 static _Atomic size_t page_size;      /* read by every loop's thread: atomic, though they all store the same value */
 static atomic_long guard_budget = -1; /* guarded stacks the process may still map; -1 until computed */
+
+enum { GUARD_UNKNOWN, GUARD_MARKERS, GUARD_MPROTECT };
+static atomic_int guard_how;     /* how slabs get their guard pages, decided by the first one */
+static atomic_bool batch_off;    /* process_madvise on ourselves is refused: one madvise per range instead */
+static atomic_bool populate_off; /* the kernel predates MADV_POPULATE_WRITE */
 
 size_t corio__page_size(void) {
     size_t pg = atomic_load_explicit(&page_size, memory_order_relaxed);
@@ -92,6 +111,78 @@ static size_t take_guard_budget(size_t want) {
 
 static void give_back_guard_budget(size_t n) { atomic_fetch_add(&guard_budget, (long)n); }
 
+/* Gives the same advice for n ranges: one process_madvise where the kernel takes it on ourselves (6.14), else one
+ * madvise per range. Returns 0 or the first failure's -errno. errno is left as it was. */
+static int advise_ranges(struct iovec *iov, size_t n, int advice) {
+    int saved = errno, rc = 0;
+    size_t total = 0, i = 0;
+    for (size_t k = 0; k < n; k++) total += iov[k].iov_len;
+    if (!atomic_load_explicit(&batch_off, memory_order_relaxed)) {
+        long done = syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov, n, advice, 0U);
+        if (done >= 0 && (size_t)done == total) goto out;
+        /* anything short of all of it: the ranges not done are redone one by one (the advice is idempotent) */
+        if (done < 0 && (errno == ENOSYS || errno == EBADF || errno == EINVAL || errno == EPERM))
+            atomic_store_explicit(&batch_off, true, memory_order_relaxed);
+    }
+    for (; i < n; i++) {
+        if (madvise(iov[i].iov_base, iov[i].iov_len, advice) != 0) {
+            rc = -errno;
+            break;
+        }
+    }
+out:
+    errno = saved;
+    return rc;
+}
+
+/* Whether guard markers work here: one is installed and the kernel must then refuse to read through it. The read
+ * is the proof because an emulator (qemu-user) may accept the advice and ignore it. */
+static bool markers_work(void) {
+    size_t pg = corio__page_size();
+    const int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    // cppcheck-suppress invalidFunctionArg
+    char *probe = mmap(NULL, pg, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (probe == MAP_FAILED) return false;
+    int saved = errno;
+    struct iovec guard = {probe, pg};
+    char byte;
+    struct iovec local = {&byte, 1}, remote = {probe, 1};
+    bool ok = advise_ranges(&guard, 1, MADV_GUARD_INSTALL) == 0 &&
+              syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL) < 0 && errno == EFAULT;
+    munmap(probe, pg);
+    errno = saved;
+    return ok;
+}
+
+static int guard_how_get(void) {
+    int how = atomic_load_explicit(&guard_how, memory_order_acquire);
+    if (how != GUARD_UNKNOWN) return how;
+    const char *forced = getenv("CORIO_GUARD_STACKS"); /* the tests' knob asks for the budgeted kind */
+    bool valgrind = false;
+#ifdef CORIO_VALGRIND
+    valgrind = RUNNING_ON_VALGRIND; /* it would let its own accesses through a marker and crash */
+#endif
+    if (valgrind) atomic_store_explicit(&batch_off, true, memory_order_relaxed); /* it knows no process_madvise */
+    how = (forced && *forced) || valgrind || !markers_work() ? GUARD_MPROTECT : GUARD_MARKERS;
+    atomic_store_explicit(&guard_how, how, memory_order_release);
+    return how;
+}
+
+/* Puts a guard marker below each of the slab's stacks; returns 0 or -errno. */
+static int install_markers(struct corio__slab *slab, size_t stride) {
+    size_t pg = corio__page_size();
+    struct iovec batch[64]; /* 1 KiB of the calling task's stack: a slab takes 4 calls at most */
+    size_t n = 0;
+    for (size_t i = 0; i < slab->count; i++) {
+        batch[n++] = (struct iovec){slab->base + i * stride, pg};
+        if (n < 64 && i + 1 < slab->count) continue;
+        int rc = advise_ranges(batch, n, MADV_GUARD_INSTALL);
+        if (rc < 0) return rc;
+        n = 0;
+    }
+    return 0;
+}
+
 int corio__pool_init(corio__pool *p, size_t size) {
     memset(p, 0, sizeof *p);
     p->size = size;
@@ -102,9 +193,12 @@ static int new_slab(corio__pool *p) {
     size_t pg = corio__page_size();
     /* a slab holds 64 (or 256) default stacks; big stacks come fewer to a slab, down to one */
     size_t per = SLAB_BYTES / p->size;
-    size_t count = take_guard_budget(per < 1 ? 1 : per > GUARDED_PER_SLAB ? GUARDED_PER_SLAB : per);
-    bool guarded = count > 0;
-    if (!guarded) count = per * 4 < 1 ? 1 : per * 4 > UNGUARDED_PER_SLAB ? UNGUARDED_PER_SLAB : per * 4;
+    size_t many = per * 4 < 1 ? 1 : per * 4 > UNGUARDED_PER_SLAB ? UNGUARDED_PER_SLAB : per * 4;
+    bool markers = guard_how_get() == GUARD_MARKERS;
+    size_t count = markers ? many : take_guard_budget(per < 1 ? 1 : per > GUARDED_PER_SLAB ? GUARDED_PER_SLAB : per);
+    bool budgeted = !markers && count > 0;
+    bool guarded = markers || budgeted;
+    if (!guarded) count = many;
     size_t stride = p->size + (guarded ? pg : 0);
     size_t bytes = stride * count;
 
@@ -117,16 +211,14 @@ static int new_slab(corio__pool *p) {
     if (base == MAP_FAILED) goto fail_slab;
     /* a huge page would commit 2 MiB where a task touches 4 KiB */
     (void)madvise(base, bytes, MADV_NOHUGEPAGE);
-    for (size_t i = 0; guarded && i < count; i++) {
-        if (mprotect(base + i * stride, pg, PROT_NONE) != 0) {
-            munmap(base, bytes);
-            goto fail_slab;
-        }
-    }
     slab->base = base;
     slab->bytes = bytes;
     slab->count = count;
     slab->guarded = guarded;
+    slab->budgeted = budgeted;
+    if (markers && install_markers(slab, stride) < 0) goto fail_map;
+    for (size_t i = 0; budgeted && i < count; i++)
+        if (mprotect(base + i * stride, pg, PROT_NONE) != 0) goto fail_map;
     slab->next = p->slabs;
     p->slabs = slab;
     /* pushed in reverse so the lowest stack comes out first: neighbouring tasks get neighbouring stacks */
@@ -149,11 +241,32 @@ static int new_slab(corio__pool *p) {
     if (guarded) p->guarded += count;
     return 0;
 
+fail_map:
+    munmap(base, bytes);
 fail_slab:
     free(slab);
 fail_budget:
-    if (guarded) give_back_guard_budget(count);
+    if (budgeted) give_back_guard_budget(count);
     return -ENOMEM;
+}
+
+/* Commits the top page of s, which its task's first frames are about to touch, and of the next cold stacks (16
+ * in all, in one system call where the kernel batches advice, else s alone). A first touch traps; on this VM the
+ * trap costs ~6 us more than the kernel filling the same page (docs/design.md, "Stacks"). One page a stack,
+ * because most tasks never reach the second. Kernels before 5.14 refuse the advice: then we stop asking and the
+ * first touch commits the page as before; any other failure (ENOMEM) is left to that first touch too. */
+static void populate_tops(const corio__pool *p, corio__stack *s) {
+    if (atomic_load_explicit(&populate_off, memory_order_relaxed)) return;
+    size_t pg = corio__page_size();
+    struct iovec tops[16];
+    size_t want = atomic_load_explicit(&batch_off, memory_order_relaxed) ? 1 : 16, n = 0;
+    for (corio__stack *c = s; c && n < want; c = c->next) {
+        if (c->hot) continue;
+        tops[n++] = (struct iovec){c->lo + p->size - pg, pg};
+        c->hot = true;
+    }
+    if (n && advise_ranges(tops, n, MADV_POPULATE_WRITE) == -EINVAL)
+        atomic_store_explicit(&populate_off, true, memory_order_relaxed);
 }
 
 corio__stack *corio__stack_get_slow(corio__pool *p) {
@@ -162,13 +275,14 @@ corio__stack *corio__stack_get_slow(corio__pool *p) {
         p->hot = s->next;
         p->nhot--;
     } else {
-        if (!p->cold && new_slab(p) < 0) {
+        if (!p->cold && (new_slab(p) < 0 || !p->cold)) {
             errno = ENOMEM;
             return NULL;
         }
         s = p->cold;
         p->cold = s->next;
         p->ncold--;
+        if (!s->hot) populate_tops(p, s);
     }
     p->in_use++;
 #if defined(CORIO_ASAN)
@@ -202,7 +316,7 @@ void corio__pool_destroy(corio__pool *p) {
         for (size_t i = 0; i < slab->count; i++) VALGRIND_STACK_DEREGISTER(slab->stacks[i].vg_id);
 #endif
         munmap(slab->base, slab->bytes);
-        if (slab->guarded) give_back_guard_budget(slab->count);
+        if (slab->budgeted) give_back_guard_budget(slab->count);
         free(slab);
         slab = next;
     }

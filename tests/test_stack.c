@@ -87,6 +87,7 @@ struct overflow {
     size_t global_stack;  /* for corio_set_stack_size; 0 = leave the default */
     int name_after_spawn; /* name the task with corio_task_set_name instead of the options */
     int unguarded;        /* first use up the guard-page budget, so the task gets a stack without a guard */
+    int crowd;            /* first start this many sleeping tasks (the mprotect budget is ~15,000 stacks) */
 };
 
 static int sleeper(void *arg) {
@@ -110,6 +111,14 @@ static void exhaust_guard_budget(void) {
 static int overflow_main(void *arg) {
     struct overflow *o = arg;
     if (o->unguarded) exhaust_guard_budget();
+    if (o->crowd) {
+        for (int i = 0; i < o->crowd; i++) CHILD_CHECK(corio_spawn(sleeper, NULL) != NULL);
+        CHILD_CHECK(corio_yield() == 0);
+        corio_stats st;
+        CHILD_CHECK(corio_stats_get(&st) == 0);
+        /* guard markers (Linux 6.13) guard every stack; with mprotect'd guards the crowd used up the budget */
+        max_depth[1] = st.stacks_guarded == st.stacks_in_use + st.stacks_cached;
+    }
     corio_task_opts opts = {.name = o->name_after_spawn ? NULL : o->name, .stack_size = o->opts_stack};
     corio_task *t = corio_spawn_opts(overflow_task, NULL, &opts);
     CHILD_CHECK(t != NULL);
@@ -129,19 +138,22 @@ static void overflow_child(void *arg) {
 }
 
 static void overflow_case(struct overflow *o, size_t kib) {
-    int check_depth = !o->unguarded; /* without a guard page the overflow cannot be caught at its first byte */
+    /* shared with the child: [0] the depth reached, [1] whether every stack had a guard page (o->crowd) */
     max_depth = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ASSERT_TRUE(max_depth != MAP_FAILED);
-    *max_depth = 0;
+    max_depth[0] = max_depth[1] = 0;
     struct child c;
     run_child(overflow_child, o, &c);
+    int unguarded = o->unguarded || (o->crowd && !max_depth[1]);
+    int check_depth = !unguarded; /* without a guard page the overflow cannot be caught at its first byte */
+    if (o->crowd && max_depth[1] && strstr(c.err, "no guard page"))
+        TEST_FAIL_("every stack had a guard page, yet the report says otherwise:\n%s", c.err);
     char want[128];
     snprintf(want, sizeof want, "corio: task \"%s\" overflowed its %zu KiB stack", o->name, kib);
 #if defined(__SANITIZE_ADDRESS__)
     /* Running through the neighbours' stacks, the task meets their poisoned redzones first: AddressSanitizer
      * stops it with its own report, which is just as loud. */
-    if (o->unguarded && strstr(c.err, "ERROR: AddressSanitizer") &&
-        !(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0)) {
+    if (unguarded && strstr(c.err, "ERROR: AddressSanitizer") && !(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0)) {
         munmap((void *)max_depth, 4096);
         return;
     }
@@ -176,6 +188,13 @@ TEST(stack_overflow_32k_from_set_stack_size) {
 /* Beyond the guard-page budget stacks come without a guard page; an overflow there still must not go unnoticed. */
 TEST(stack_overflow_unguarded_stack_still_reported) {
     struct overflow o = {.name = "unguarded", .unguarded = 1};
+    overflow_case(&o, 64);
+}
+
+/* Where the kernel has guard markers, the stacks past the mprotect budget get a guard page too, and an overflow on
+ * one is caught at its first byte. */
+TEST(stack_overflow_past_16000_tasks_hits_a_guard) {
+    struct overflow o = {.name = "crowded", .crowd = test_small() ? 1000 : 16000};
     overflow_case(&o, 64);
 }
 
@@ -313,10 +332,14 @@ static int reuse_main(void *arg) {
     corio_stats st;
     ASSERT_RC(corio_stats_get(&st), 0);
     ASSERT_EQ(st.stack_size, 64 * KIB);
+    size_t mapped = 0; /* stacks in the loop's slabs once the first task ran: later tasks must map no more */
     for (uintptr_t i = 0; i < 1000; i++) {
         ASSERT_RC(corio_await(test_spawn(small_task, (void *)i)), 0);
         ASSERT_RC(corio_stats_get(&st), 0);
-        ASSERT_LE(st.stacks_in_use + st.stacks_cached, 64);
+        if (i == 0) mapped = st.stacks_in_use + st.stacks_cached;
+        ASSERT_GT(mapped, 0);
+        ASSERT_LE(mapped, 256);
+        ASSERT_EQ(st.stacks_in_use + st.stacks_cached, mapped);
     }
     return 0;
 }
