@@ -45,7 +45,7 @@ ifeq ($(SWITCH),ucontext)
 CFLAGS_BASE += -DCORIO_SWITCH_UCONTEXT
 endif
 # Optional pieces, built when their Debian -dev package is present:
-#   liburing-dev        the io_uring backend (CORIO_BACKEND=uring; `make test BACKEND=uring` runs the suite on it)
+#   liburing-dev        the io_uring backend, then the default (`make test BACKEND=epoll` runs the suite on epoll)
 #   libhttp-parser-dev  examples/http_server.c (Node's http-parser)
 # (a link test: a cross compiler finds the build machine's headers in /usr/include but not its libraries)
 have = $(shell printf '#include <$(1)>\nint main(void) { return 0; }\n' | \

@@ -98,7 +98,7 @@ if [ $mode = compare ]; then
         fi
     }
 
-    # name PEER: how a peer is called on the charts
+    # name PEER [PREFIX]: how a peer is called on the charts (corio's servers: by backend)
     name() {
         case $1 in
         boost) echo Boost.Context ;;
@@ -106,6 +106,7 @@ if [ $mode = compare ]; then
         node) echo Node.js ;;
         epoll) echo raw-epoll ;;
         corio-uring) echo corio-io_uring ;;
+        corio) case $2 in echo* | http*) echo corio-epoll ;; *) echo corio ;; esac ;;
         *) echo "$1" ;;
         esac
     }
@@ -118,7 +119,7 @@ if [ $mode = compare ]; then
         : >"$f"
         for p; do
             v=$(best "$dir/results.txt" "$prefix$p" "$m")
-            [ -n "$v" ] && echo "$(name "$p") $v" >>"$f"
+            [ -n "$v" ] && echo "$(name "$p" "$prefix") $v" >>"$f"
         done
         return 0
     }

@@ -712,14 +712,20 @@ loads() {
         fi
     fi
     if want_shape echo; then
-        c=$(value echo_corio)
-        for peer in libuv epoll go node asyncio uvloop; do
-            case $peer in libuv) g=1.0 ;; epoll) g=0.95 ;; *) g="" ;; esac
-            want_peer $peer && line "echo c$CMP_CONNS rps (higher)" "$peer" "$c" "$(value "echo_$peer")" higher "$g"
-        done
-        for peer in libuv epoll; do
-            want_peer $peer && line "echo c$CMP_CONNS rps, io_uring" "$peer" "$(value echo_corio-uring)" \
-                "$(value "echo_$peer")" higher ""
+        # the goals are for corio as built: io_uring is its default backend where liburing was there
+        def=corio
+        [ -n "$(value echo_corio-uring)" ] && def=corio-uring
+        for cv in corio-uring corio; do
+            c=$(value "echo_$cv")
+            [ -n "$c" ] || continue
+            b=io_uring
+            [ $cv = corio ] && b=epoll
+            for peer in libuv epoll go node asyncio uvloop; do
+                g=""
+                [ $cv = $def ] && case $peer in libuv) g=1.0 ;; epoll) g=0.95 ;; esac
+                [ $cv = $def ] || [ -n "$g" ] || [ $peer = libuv ] || [ $peer = epoll ] || continue
+                want_peer $peer && line "echo c$CMP_CONNS rps, $b" "$peer" "$c" "$(value "echo_$peer")" higher "$g"
+            done
         done
         loads echo
     fi
@@ -742,7 +748,7 @@ loads() {
         for peer in nginx go node asyncio uvloop; do
             g=""
             [ $peer = nginx ] && g=1.2
-            want_peer $peer && line "http rps (higher)" "$peer" "$c" "$(value "http_$peer")" higher "$g"
+            want_peer $peer && line "http rps, epoll" "$peer" "$c" "$(value "http_$peer")" higher "$g"
         done
         if want_peer nginx; then
             line "http rps, io_uring" nginx "$(value http_corio-uring)" "$(value http_nginx)" higher 1.2

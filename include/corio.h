@@ -69,6 +69,7 @@ typedef int (*corio_fn)(void *arg); /* a task: its return value is its status (0
  * waits for them, frees everything and returns fn's status. -EBUSY if a loop already runs in this thread,
  * -EINVAL if fn is NULL, -ENOMEM if the loop cannot be set up. Environment: CORIO_DEBUG=1 turns on debug mode
  * (reports tasks never awaited or detached, and tasks that run over 100 ms without suspending);
+ * CORIO_BACKEND=epoll|uring chooses the backend (default io_uring where built and allowed, else epoll);
  * CORIO_GUARD_STACKS=N gives mprotect'd guard pages to the first N stacks only, as kernels before 6.13 must
  * (default: every stack gets a guard marker, or a quarter of vm.max_map_count there), read once. */
 CORIO_EXTERN int corio_run(corio_fn fn, void *arg);

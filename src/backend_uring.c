@@ -1,4 +1,4 @@
-/* backend_uring.c - the io_uring backend (CORIO_BACKEND=uring, built when liburing-dev is present): readiness
+/* backend_uring.c - the io_uring backend (the default, built when liburing-dev is present): readiness
  * through one multishot poll request per descriptor, armed once like the epoll registration, with every
  * submission batched into the loop's next wait (io_uring_submit_and_wait_timeout: one system call per loop turn
  * for both) and every completion of a turn reaped before the ring is advanced once. The ring defers the posting of

@@ -124,6 +124,7 @@ static inline void corio__stack_put(corio__pool *p, corio__stack *s) {
 /* Gives the pages of freed stacks beyond a small hot cache back to the kernel, at most max_work of them. */
 size_t corio__pool_trim(corio__pool *p, size_t max_work);
 size_t corio__page_size(void);
+bool corio__valgrind(void); /* running under valgrind (known only where valgrind.h was there at build time) */
 void corio__stack_guard_install(void); /* the SIGSEGV handler that names an overflowing task, this thread */
 void corio__stack_guard_uninstall(void);
 void corio__stack_overflow(const corio_task *t, const char *how); /* reports and aborts */
