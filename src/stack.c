@@ -166,9 +166,13 @@ static int guard_how_get(void) {
     int how = atomic_load_explicit(&guard_how, memory_order_acquire);
     if (how != GUARD_UNKNOWN) return how;
     const char *forced = getenv("CORIO_GUARD_STACKS"); /* the tests' knob asks for the budgeted kind */
-    bool valgrind = corio__valgrind();                 /* it would let its own accesses through a marker and crash */
-    if (valgrind) atomic_store_explicit(&batch_off, true, memory_order_relaxed); /* it knows no process_madvise */
-    how = (forced && *forced) || valgrind || !markers_work() ? GUARD_MPROTECT : GUARD_MARKERS;
+    if (corio__valgrind()) {
+        /* valgrind knows no process_madvise, and would let its own accesses through a marker and crash */
+        atomic_store_explicit(&batch_off, true, memory_order_relaxed);
+        how = GUARD_MPROTECT;
+    } else {
+        how = (forced && *forced) || !markers_work() ? GUARD_MPROTECT : GUARD_MARKERS;
+    }
     atomic_store_explicit(&guard_how, how, memory_order_release);
     return how;
 }
