@@ -20,7 +20,8 @@
 # load window), CMP_CONNS (50), CMP_CONNS_HIGH (1000), CMP_LOAD_BACKEND (the echo load's corio backend: uring
 # where built, else epoll), CMP_ROUNDS (1; with more, the servers run that many rounds
 # and each one's best counts), CMP_PEERS (default all: corio boost go node asyncio uvloop libuv epoll nginx),
-# CMP_SHAPES (default all: switch spawn tasks gather echo echo1000 http skynet), PYTHON (the python3 that has uvloop;
+# CMP_SHAPES (default all: switch spawn tasks gather echo echo1000 http skynet), CMP_SETTLE (20: seconds of rest after
+# the builds, before the first timing; none with CMP_QUICK=1), PYTHON (the python3 that has uvloop;
 # /usr/bin/python3 when present), CMP_CHARTS=1 draws the PNG charts into docs/img/compare-*.png (bench/charts.sh
 # --compare; `make bench-charts` redraws them from the last run's data without measuring). Results:
 # $BUILD/bench/compare/results.txt (RESULT lines), summary.txt (the table), meta.txt (date and knobs). A missing
@@ -268,6 +269,10 @@ run() {
         failed="$failed $log"
     fi
 }
+
+# Right after the peers' builds (go, g++) this VM ran bench_switch 10-30 % slower for half a minute (9.5-11.5 ns
+# against 8.6-8.7 ns, three runs each way, 2026-12-06): let it settle before the first timing.
+[ "$CMP_QUICK" = 1 ] || sleep "${CMP_SETTLE:-20}"
 
 if want_shape switch; then
     [ $have_corio -eq 1 ] && run switch_corio "" "$BUILD/bench/bench_switch" "$CMP_SWITCH"

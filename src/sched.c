@@ -483,10 +483,10 @@ static void sched_stack_bounds(corio__loop *l) {
 
 extern size_t corio__default_stack_size(void);
 
-/* io_uring where it was built and the kernel allows it (its batched receives and sends serve 1.6-2x the echo
- * round trips of epoll, docs/benchmarks.md), else epoll; CORIO_BACKEND=epoll|uring chooses. Under valgrind the
- * default is epoll: valgrind runs one thread at a time and a loop thread blocked in io_uring_enter kept the others
- * from running (test_chan's multi-loop case hung). */
+/* io_uring where it was built and the kernel allows it (its batched receives and sends served 1.6x libuv's echo
+ * round trips at 50 connections, where epoll is level with libuv: docs/benchmarks.md), else epoll;
+ * CORIO_BACKEND=epoll|uring chooses. Under valgrind the default is epoll: valgrind runs one thread at a time and a loop
+ * thread blocked in io_uring_enter kept the others from running (test_chan's multi-loop case hung). */
 static int backend_init(corio__loop *l) {
     const char *want = getenv("CORIO_BACKEND");
     bool epoll = want && strcmp(want, "epoll") == 0, uring = want && strcmp(want, "uring") == 0;
