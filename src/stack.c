@@ -120,7 +120,7 @@ static int advise_ranges(struct iovec *iov, size_t n, int advice) {
     if (!atomic_load_explicit(&batch_off, memory_order_relaxed)) {
         long done = syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov, n, advice, 0U);
         if (done >= 0 && (size_t)done == total) goto out;
-        /* anything short of all of it: the ranges not done are redone one by one (the advice is idempotent) */
+        /* anything short of all of it: every range is redone one by one (each of these advices is idempotent) */
         if (done < 0 && (errno == ENOSYS || errno == EBADF || errno == EINVAL || errno == EPERM))
             atomic_store_explicit(&batch_off, true, memory_order_relaxed);
     }
