@@ -6,6 +6,8 @@
  * max_conns, bad arguments, and examples/echo_server as a separate process. */
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -145,6 +147,7 @@ struct stats {
     size_t echoed;
     bool in_write;
     size_t max_server_conns;
+    int without_nodelay; /* connections handed to a handler without TCP_NODELAY */
     corio_server *srv;
 };
 static struct stats st;
@@ -168,6 +171,9 @@ static int handler_end(int rc) {
 static int echo_handler(int fd, void *arg) {
     int64_t delay_ms = (int64_t)(intptr_t)arg;
     handler_begin();
+    int nodelay = 0;
+    socklen_t len = sizeof nodelay;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) != 0 || !nodelay) st.without_nodelay++;
     int rc = delay_ms ? corio_sleep(delay_ms) : 0;
     char buf[16384];
     while (rc == 0) {
@@ -219,6 +225,7 @@ static void env_stop(struct env *e) {
     ASSERT_RC(e->run_rc, 0);
     ASSERT_EQ(corio_server_conns(e->srv), 0);
     ASSERT_EQ(st.active, 0);
+    ASSERT_EQ(st.without_nodelay, 0);
     ASSERT_RC(corio_server_free(e->srv), 0);
 }
 
