@@ -271,7 +271,7 @@ run() {
 }
 
 # Right after the peers' builds (go, g++) this VM ran bench_switch 10-30 % slower for half a minute (9.5-11.5 ns
-# against 8.6-8.7 ns, three runs each way, 2026-12-06): let it settle before the first timing.
+# against 8.6-8.8 ns, three runs each way, 2026-12-06): let it settle before the first timing.
 [ "$CMP_QUICK" = 1 ] || sleep "${CMP_SETTLE:-20}"
 
 if want_shape switch; then

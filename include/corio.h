@@ -338,7 +338,8 @@ CORIO_EXTERN int corio_resolve(const char *host, const char *service, int sockty
  * -errno (-ECONNREFUSED, -ENOENT, -ETIMEDOUT...; the last address's error). */
 CORIO_EXTERN int corio_tcp_connect(const char *host, int port);
 /* A listening TCP socket on host:port (host NULL or "" = every address, IPv6 and IPv4; port 0 = a free port,
- * see corio_local_port), SO_REUSEADDR set. The fd, or -errno (-EADDRINUSE, -ENOENT, -EINVAL). */
+ * see corio_local_port), SO_REUSEADDR and TCP_NODELAY set (its connections inherit TCP_NODELAY). The fd, or
+ * -errno (-EADDRINUSE, -ENOENT, -EINVAL). */
 CORIO_EXTERN int corio_tcp_listen(const char *host, int port, int backlog);
 /* Waits for a connection on a listening socket: the new fd, or -errno (-EMFILE/-ENFILE when out of descriptors,
  * -EBADF, -ECANCELED...). peer and peer_len may be NULL. */

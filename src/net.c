@@ -266,6 +266,8 @@ static int bind_socket(int family, int type, const struct sockaddr *sa, socklen_
         return fail_close(fd, -errno);
     if (bind(fd, sa, len) < 0) return fail_close(fd, -errno);
     if (backlog >= 0 && listen(fd, backlog) < 0) return fail_close(fd, -errno);
+    /* Linux copies it to every connection accepted from fd: no setsockopt per connection in corio_serve */
+    if (type == SOCK_STREAM && backlog >= 0) set_nodelay(fd, family);
     return fd;
 }
 

@@ -5,8 +5,6 @@
  * The accept loop calls accept4 itself rather than corio_accept: it has to tell "no connection pending" from
  * "out of descriptors", and corio_server_stop must be able to wake it with a code of its own. */
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,7 +39,6 @@ struct corio_server {
     corio_task *runner; /* the task in corio_server_run, NULL when not running */
     bool runner_parked; /* parked in this file, waiting for a connection to end (or a stop) */
     bool stopping;
-    bool nodelay_inherited; /* TCP_NODELAY is set on the listener, and Linux copies it to every connection */
 };
 
 corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler, void *arg,
@@ -65,10 +62,6 @@ corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler
     }
     srv->lfd = fd;
     srv->spare = -1;
-    /* small responses go out at once, as asyncio's transports do (Nagle plus delayed ACKs costs 40 ms); set on the
-     * listener, it saves a setsockopt per connection (1.6 % of the server's CPU under connection churn) */
-    int one = 1;
-    srv->nodelay_inherited = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
     srv->handler = handler;
     srv->arg = arg;
     srv->max_conns = opts && opts->max_conns ? opts->max_conns : DEFAULT_MAX_CONNS;
@@ -109,11 +102,9 @@ static int conn_main(void *arg) {
     return 0;
 }
 
+/* fd has TCP_NODELAY from the listener (net.c, bind_socket): small responses go out at once, as asyncio's transports
+ * send them, and a setsockopt per connection (1.6 % of the server's CPU under connection churn) is saved. */
 static int start_conn(corio_server *srv, int fd) {
-    if (!srv->nodelay_inherited) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
     struct conn *c = malloc(sizeof *c);
     if (!c) return -ENOMEM;
     c->srv = srv;

@@ -4,7 +4,7 @@
  * Why two kinds of guard page: a guard made with mprotect splits a mapping, and Linux caps a process at
  * vm.max_map_count mappings (65530 by default), so one mprotect'd guard per task would stop near 32,000 tasks.
  * Linux 6.13 added guard markers (MADV_GUARD_INSTALL): page-table entries that fault like PROT_NONE without a
- * mapping of their own, so every stack gets one, installed for a whole slab in one process_madvise call. On older
+ * mapping of their own, so every stack gets one, installed 64 to a process_madvise call (4 for a slab). On older
  * kernels (and under valgrind, which does not know them) we fall back to mprotect: guard pages for the first stacks,
  * up to a quarter of the map budget (~15,000 stacks, leaving the rest to the program), and later stacks from
  * unguarded slabs of 256 (one mapping each). Those are checked more weakly: the scheduler checks the stack pointer
