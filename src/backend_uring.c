@@ -4,12 +4,14 @@
  * for both) and every completion of a turn reaped before the ring is advanced once. The ring defers the posting of
  * completions to the loop's own system calls (DEFER_TASKRUN or COOP_TASKRUN where the kernel has them), so they
  * cost no interrupt of its core. A request is tagged with the descriptor and a generation, so completions of a
- * closed descriptor's request never reach a later descriptor with the same number. */
+ * closed descriptor's request never reach a later descriptor with the same number. Stream sockets' receives and
+ * sends, and a server's accepts (one multishot request), are native requests tagged with their corio__ioop. */
 #ifdef CORIO_HAVE_URING
 #include <liburing.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "internal.h"
 
@@ -146,6 +148,20 @@ static int ur_submit(corio__loop *l, int fd, int dir, void *buf, size_t len, boo
     return 0;
 }
 
+/* 5.19 brought multishot accept with the setup flags that u->flags records (setups above): a kernel that has
+ * none of them has no multishot accept either, and would refuse the request. */
+static int ur_accept(corio__loop *l, int lfd, corio__ioop *op) {
+    uring *u = U(l);
+    if (!u->flags) return -EOPNOTSUPP;
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe) return -EAGAIN;
+    io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, OP_BIT | (uint64_t)(uintptr_t)op);
+    op->busy = true;
+    op->res = 0;
+    return 0;
+}
+
 static int ur_cancel(corio__loop *l, corio__ioop *op) {
     struct io_uring_sqe *sqe = get_sqe(U(l));
     if (!sqe) return -EAGAIN; /* the ring is full even after a flush */
@@ -177,11 +193,15 @@ static int ur_poll(corio__loop *l, int timeout_ms) {
         n++;
         uint64_t tag = io_uring_cqe_get_data64(cqe);
         if (tag == REMOVE_TAG) continue;
-        if (tag & OP_BIT) { /* a native receive or send: its task reads the result */
+        if (tag & OP_BIT) { /* a native request: its task reads the result, or its handler takes it */
             corio__ioop *op = (corio__ioop *)(uintptr_t)(tag & ~OP_BIT);
+            bool more = cqe->flags & IORING_CQE_F_MORE;
             op->res = cqe->res;
-            op->busy = false;
-            if (op->task) corio__wake(l, op->task, 0);
+            op->busy = more;
+            if (op->on_cqe)
+                op->on_cqe(l, op, cqe->res, more);
+            else if (op->task)
+                corio__wake(l, op->task, 0);
             continue;
         }
         int fd = (int)(uint32_t)tag;
@@ -213,6 +233,7 @@ const corio__backend_ops corio__uring_ops = {
     .disarm = ur_disarm,
     .submit = ur_submit,
     .cancel = ur_cancel,
+    .accept = ur_accept,
 };
 #else
 /* ISO C forbids an empty translation unit. */

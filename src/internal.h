@@ -237,13 +237,17 @@ typedef struct corio__fdent corio__fdent;
 /* A callback the loop runs itself when an fd is ready (the thread pool's eventfd, the signalfd), no task. */
 typedef void (*corio__fd_cb)(corio__loop *l, int fd, void *data);
 
-/* A receive or send the backend does itself (io_uring's native I/O): the kernel owns the buffer from submission
- * to completion, so the task waits for the completion even when cancelled (io.c, native_io). */
-typedef struct corio__ioop {
+/* A request the backend does itself (io_uring's native I/O). A receive or send: the kernel owns the buffer from
+ * submission to completion, so the task waits for the completion even when cancelled (io.c, native_io). A
+ * multishot request (the server's accept) has each of its completions handed to on_cqe instead. */
+typedef struct corio__ioop corio__ioop;
+struct corio__ioop {
     corio_task *task; /* parked until the completion, or NULL */
-    int res;          /* the completion's result: bytes, or -errno */
-    bool busy;        /* submitted and its completion not yet reaped */
-} corio__ioop;
+    /* if set, called with each completion's result; more: the request goes on (else busy is already false) */
+    void (*on_cqe)(corio__loop *l, corio__ioop *op, int res, bool more);
+    int res;   /* the completion's result: bytes, or -errno */
+    bool busy; /* submitted and its last completion not yet reaped */
+};
 
 struct corio__fdent {
     corio__link readers, writers; /* tasks waiting, through corio_task.wnode */
@@ -272,6 +276,10 @@ typedef struct corio__backend_ops {
     /* Asks the kernel to end op early (its completion still comes): 0, or -EAGAIN if the request to do so could
      * not be queued (the caller asks again later). */
     int (*cancel)(corio__loop *l, corio__ioop *op);
+    /* Optional (NULL on epoll): queues one multishot accept on listening socket lfd, submitted with the loop's
+     * next poll, that hands op->on_cqe each connection's descriptor (non-blocking, close-on-exec) until it ends
+     * with an error or a cancel (cancel above). 0, -EOPNOTSUPP before Linux 5.19, or -EAGAIN (ring full). */
+    int (*accept)(corio__loop *l, int lfd, corio__ioop *op);
 } corio__backend_ops;
 
 extern const corio__backend_ops corio__epoll_ops;

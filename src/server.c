@@ -3,7 +3,8 @@
  * cancels the handlers still running and waits for them before it returns.
  *
  * The accept loop calls accept4 itself rather than corio_accept: it has to tell "no connection pending" from
- * "out of descriptors", and corio_server_stop must be able to wake it with a code of its own. */
+ * "out of descriptors", and corio_server_stop must be able to wake it with a code of its own. On io_uring one
+ * multishot accept request does the accepting instead, in the loop's one system call per turn. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -31,6 +32,13 @@ struct conn {
 struct corio_server {
     int lfd;
     int spare; /* a descriptor held in reserve for shedding connections at EMFILE, or -1 */
+    /* On io_uring: one multishot accept request (5.19) stands in for an accept4 per connection and the one that
+     * finds the queue empty; its completions queue the accepted descriptors here, and the error that ends it. */
+    corio__ioop acc;
+    int *ready; /* accepted descriptors not served yet: a ring of ready_cap, ready_len from ready_head */
+    size_t ready_head, ready_len, ready_cap;
+    int acc_err; /* the error that ended the multishot accept (-errno), 0 if none */
+    bool native; /* accept through acc; false on epoll, on older kernels, or after the ring refused it */
     corio_conn_fn handler;
     void *arg;
     size_t max_conns, nconns;
@@ -83,6 +91,7 @@ int corio_server_free(corio_server *srv) {
     if (!srv) return -EINVAL;
     if (srv->runner) return -EBUSY;
     corio_close(srv->lfd);
+    free(srv->ready);
     free(srv);
     return 0;
 }
@@ -122,12 +131,64 @@ static int start_conn(corio_server *srv, int fd) {
     return 0;
 }
 
+/* The multishot accept's completions: the descriptor of a connection, or the error that ended the request */
+static void on_accept(corio__loop *l, corio__ioop *op, int res, bool more) {
+    (void)more;
+    corio_server *srv = corio__container_of(op, corio_server, acc);
+    if (res >= 0) {
+        if (srv->ready_len == srv->ready_cap) {
+            size_t cap = srv->ready_cap ? 2 * srv->ready_cap : 64;
+            int *r = malloc(cap * sizeof *r);
+            if (!r) { /* no room to keep it: this client sees a close, as when no task can be made for it */
+                close(res);
+                return;
+            }
+            for (size_t i = 0; i < srv->ready_len; i++) r[i] = srv->ready[(srv->ready_head + i) % srv->ready_cap];
+            free(srv->ready);
+            srv->ready = r;
+            srv->ready_head = 0;
+            srv->ready_cap = cap;
+        }
+        srv->ready[(srv->ready_head + srv->ready_len++) % srv->ready_cap] = res;
+    } else if (res != -ECANCELED) {
+        srv->acc_err = res;
+    }
+    if (srv->runner_parked) corio__wake(l, srv->runner, 0);
+}
+
+/* The next connection's descriptor, or -errno as accept4 would report it (-EAGAIN: none yet, wait for one). */
+static int next_conn(corio_server *srv, corio__loop *l) {
+    if (srv->native) {
+        if (srv->ready_len) {
+            int fd = srv->ready[srv->ready_head];
+            srv->ready_head = (srv->ready_head + 1) % srv->ready_cap;
+            srv->ready_len--;
+            return fd;
+        }
+        if (srv->acc_err) {
+            int err = srv->acc_err;
+            srv->acc_err = 0;
+            return err;
+        }
+        if (srv->acc.busy) return -EAGAIN;
+        int rc = l->backend.ops->accept(l, srv->lfd, &srv->acc);
+        if (rc == 0) return -EAGAIN;
+        srv->native = false; /* the kernel has no multishot accept, or the ring is full: accept4 from now on */
+    }
+    int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
 /* Parks the runner until a connection ends, a stop, or the deadline (ns; CORIO__INF for none): 0 or -errno. */
 static int wait_conn_end(corio_server *srv, corio__loop *l, int64_t deadline, bool shield) {
+    /* a multishot accept in flight comes from outside the loop: waiting for it is no deadlock */
+    bool io = srv->acc.busy;
+    l->io_waiters += io;
     srv->runner_parked = true;
     corio__wait_on(l->current, CORIO__WAIT_SERVER, srv);
     int rc = corio__park(l, NULL, deadline, shield);
     srv->runner_parked = false;
+    l->io_waiters -= io;
     return rc < 0 ? rc : 0;
 }
 
@@ -152,16 +213,24 @@ static bool shed(corio_server *srv) {
     return err == EAGAIN || err == EWOULDBLOCK;
 }
 
+/* Stops the multishot accept while the server cannot take connections (at max_conns, out of descriptors): the
+ * clients then wait in the listener's backlog, as with accept4. Its last completion comes later. */
+static void pause_accepting(corio_server *srv, corio__loop *l) {
+    if (srv->acc.busy) l->backend.ops->cancel(l, &srv->acc); /* a full ring: it goes on, the queue holds more */
+}
+
 static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
     int64_t pause_ms = PAUSE_MIN_MS;
     int batch = 0;
     /* known as a stream socket, its connections are adopted as ones (corio__fd_adopt) */
     int rc0 = corio__fd_prepare(l, srv->lfd);
     if (rc0 < 0) return rc0;
+    bool stream = corio__fd_is_stream(l, srv->lfd);
     while (!srv->stopping) {
         int rc = corio__check(l, self); /* accepting never suspends while connections keep coming */
         if (rc < 0) return rc;
         if (srv->nconns >= srv->max_conns) {
+            pause_accepting(srv, l);
             if ((rc = wait_conn_end(srv, l, CORIO__INF, false)) < 0) return rc;
             continue;
         }
@@ -170,26 +239,29 @@ static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
             if ((rc = corio_yield()) < 0) return rc;
             continue;
         }
-        int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = next_conn(srv, l);
         if (fd >= 0) {
             /* the connection's task closes it with corio_close, so the registry never outlives it */
-            corio__fd_adopt(l, fd, corio__fd_is_stream(l, srv->lfd));
+            corio__fd_adopt(l, fd, stream);
             pause_ms = PAUSE_MIN_MS;
             if (start_conn(srv, fd) < 0) {
                 corio_close(fd); /* no memory for a task: this client sees a close; pause as for ENOMEM */
+                pause_accepting(srv, l);
                 corio__update_now(l);
                 if ((rc = wait_conn_end(srv, l, l->now_ns + pause_ms * 1000000, false)) < 0) return rc;
             }
             continue;
         }
-        int err = errno;
+        int err = -fd;
         switch (err) {
         case EAGAIN:
 #if EWOULDBLOCK != EAGAIN
         case EWOULDBLOCK:
 #endif
             batch = 0;
-            if ((rc = corio__fd_wait(l, srv->lfd, 0)) < 0) return rc;
+            /* natively, the multishot accept's next completion wakes the runner */
+            rc = srv->native ? wait_conn_end(srv, l, CORIO__INF, false) : corio__fd_wait(l, srv->lfd, 0);
+            if (rc < 0) return rc;
             break;
         /* the connection died in the queue, a network error was pending on it (accept(2) lists these), or a
          * firewall rule refused it: not the listener's fault, take the next one */
@@ -208,8 +280,9 @@ static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
         case ENFILE:
         case ENOBUFS:
         case ENOMEM:
-            /* Linux takes a descriptor before it looks at the queue, so at EMFILE accept4 fails even with no
-             * connection pending: after shedding, wait for the next one rather than ask again (that would spin) */
+            /* Linux takes a descriptor before it looks at the queue, so at EMFILE accept4 (or the multishot
+             * accept, which then ends) fails even with no connection pending: after shedding, wait for the next
+             * one rather than ask again (that would spin) */
             if ((err == EMFILE || err == ENFILE) && shed(srv)) {
                 batch = 0;
                 if ((rc = corio__fd_wait(l, srv->lfd, 0)) < 0) return rc;
@@ -229,6 +302,21 @@ static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
     return 0;
 }
 
+/* Ends the multishot accept and waits (shielded: the runner may be cancelled) for its last completion, which
+ * points into srv; then closes the connections accepted and not served: those clients see a close. */
+static void end_accepting(corio_server *srv, corio__loop *l) {
+    while (srv->acc.busy) {
+        /* a cancel that could not be queued (a full ring) is asked again every millisecond */
+        bool asked = l->backend.ops->cancel(l, &srv->acc) == 0;
+        wait_conn_end(srv, l, asked ? CORIO__INF : corio__deadline_after(l, 1), true);
+    }
+    for (; srv->ready_len; srv->ready_len--) {
+        close(srv->ready[srv->ready_head]);
+        srv->ready_head = (srv->ready_head + 1) % srv->ready_cap;
+    }
+    srv->acc_err = 0;
+}
+
 int corio_server_run(corio_server *srv) {
     if (!srv) return -EINVAL;
     corio__loop *l;
@@ -239,10 +327,14 @@ int corio_server_run(corio_server *srv) {
     srv->loop = l;
     srv->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
+    srv->native = l->backend.ops->accept != NULL;
+    srv->acc.on_cqe = on_accept;
+
     int rc = accept_loop(srv, l, self);
 
-    /* Shut down: cancel every handler and wait, shielded (the runner may itself be cancelled), until the last
-     * has ended; each leaves the list as it ends. */
+    /* Shut down: stop accepting, cancel every handler and wait, shielded (the runner may itself be cancelled),
+     * until the last has ended; each leaves the list as it ends. */
+    end_accepting(srv, l);
     for (corio__link *n = srv->conns.next; n != &srv->conns; n = n->next)
         corio_cancel(corio__container_of(n, struct conn, link)->task);
     while (srv->nconns > 0) wait_conn_end(srv, l, CORIO__INF, true);
