@@ -75,6 +75,7 @@ static int ur_init(corio__loop *l) {
 static void ur_close(corio__loop *l) {
     uring *u = U(l);
     if (!u) return;
+    io_uring_submit(&u->ring); /* queued closes: exiting the ring would drop them, and leak their descriptors */
     io_uring_queue_exit(&u->ring);
     free(u->gen);
     free(u);
@@ -162,6 +163,16 @@ static int ur_accept(corio__loop *l, int lfd, corio__ioop *op) {
     return 0;
 }
 
+static int ur_close_fd(corio__loop *l, int fd) {
+    uring *u = U(l);
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe) return -EAGAIN;
+    io_uring_prep_close(sqe, fd);
+    io_uring_sqe_set_data64(sqe, REMOVE_TAG);
+    if (u->flags) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS); /* 5.17 */
+    return 0;
+}
+
 static int ur_cancel(corio__loop *l, corio__ioop *op) {
     struct io_uring_sqe *sqe = get_sqe(U(l));
     if (!sqe) return -EAGAIN; /* the ring is full even after a flush */
@@ -234,6 +245,7 @@ const corio__backend_ops corio__uring_ops = {
     .submit = ur_submit,
     .cancel = ur_cancel,
     .accept = ur_accept,
+    .close_fd = ur_close_fd,
 };
 #else
 /* ISO C forbids an empty translation unit. */

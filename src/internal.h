@@ -280,6 +280,9 @@ typedef struct corio__backend_ops {
      * next poll, that hands op->on_cqe each connection's descriptor (non-blocking, close-on-exec) until it ends
      * with an error or a cancel (cancel above). 0, -EOPNOTSUPP before Linux 5.19, or -EAGAIN (ring full). */
     int (*accept)(corio__loop *l, int lfd, corio__ioop *op);
+    /* Optional (NULL on epoll): queues the close of fd (already forgotten by the registry) for the loop's next
+     * poll. 0, or -EAGAIN when it cannot be queued (the caller closes it itself). */
+    int (*close_fd)(corio__loop *l, int fd);
 } corio__backend_ops;
 
 extern const corio__backend_ops corio__epoll_ops;
@@ -303,6 +306,9 @@ corio__fdent *corio__fd_entry(corio__loop *l, int fd, int *rc);
 int corio__fd_wait(corio__loop *l, int fd, int dir);
 /* Wakes fd's waiters with -EBADF and stops watching it: what closing it means to the loop (corio_close). */
 void corio__fd_forget(corio__loop *l, int fd);
+/* corio_close of a socket no one but corio holds (a server's connection), whose close may wait for the loop's next
+ * poll: on io_uring it goes in that system call instead of one of its own. */
+void corio__close_owned(corio__loop *l, int fd);
 /* First use of fd by corio's own I/O: makes it non-blocking (the waits depend on EAGAIN) and arms it, once per
  * descriptor lifetime. 0 or -errno. */
 int corio__fd_prepare(corio__loop *l, int fd);

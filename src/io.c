@@ -147,6 +147,11 @@ void corio__fd_forget(corio__loop *l, int fd) {
     e->cb = NULL;
 }
 
+void corio__close_owned(corio__loop *l, int fd) {
+    corio__fd_forget(l, fd);
+    if (!l->backend.ops->close_fd || l->backend.ops->close_fd(l, fd) < 0) close(fd);
+}
+
 int corio_close(int fd) {
     if (fd < 0) return -EBADF;
     if (corio__cur) corio__fd_forget(corio__cur, fd);

@@ -103,7 +103,7 @@ static int conn_main(void *arg) {
     struct conn *c = arg;
     corio_server *srv = c->srv;
     srv->handler(c->fd, srv->arg);
-    corio_close(c->fd);
+    corio__close_owned(srv->loop, c->fd);
     corio__list_remove(&c->link);
     srv->nconns--;
     if (srv->runner_parked) corio__wake(srv->loop, srv->runner, 0);
