@@ -7,8 +7,8 @@
 #   bench/charts.sh --compare DIR OUT   bench/compare.sh's run (`make bench-charts`, or `make bench-compare
 #                                       CMP_CHARTS=1`): DIR/results.txt and DIR/meta.txt become OUT/compare-switch.png,
 #                                       compare-spawn.png, compare-rss.png, compare-gather.png, compare-echo.png,
-#                                       compare-echo1000.png, compare-http.png and compare-http-cpu.png, a bar per
-#                                       peer, corio's in blue
+#                                       compare-echo1000.png, compare-http.png, compare-http-cpu.png and
+#                                       compare-churn-cpu.png, a bar per peer, corio's in blue
 # The compare- prefix keeps the two sets apart in docs/img, whose names the docs link to. A chart whose figures are
 # all missing is not drawn. Needs gnuplot (Debian: gnuplot-nox); exits 2 without it.
 set -u
@@ -106,7 +106,7 @@ if [ $mode = compare ]; then
         node) echo Node.js ;;
         epoll) echo raw-epoll ;;
         corio-uring) echo corio-io_uring ;;
-        corio) case $2 in echo* | http*) echo corio-epoll ;; *) echo corio ;; esac ;;
+        corio) case $2 in echo* | http* | churn*) echo corio-epoll ;; *) echo corio ;; esac ;;
         *) echo "$1" ;;
         esac
     }
@@ -153,6 +153,10 @@ if [ $mode = compare ]; then
     peer_bars "$tmp/httpcpu" "$outdir/compare-http-cpu.png" \
         "HTTP hello under wrk: requests per second of server CPU ($day$quick; higher is better)" \
         "requests per server CPU-second" ""
+    rows "$tmp/churncpu" churn_eff_ max corio corio-uring nginx go node asyncio uvloop
+    peer_bars "$tmp/churncpu" "$outdir/compare-churn-cpu.png" \
+        "A connection per request (wrk, Connection: close), per server CPU-second ($day$quick; higher is better)" \
+        "connections per server CPU-second" ""
     [ $drawn -gt 0 ] || echo "charts: no figures to draw in $dir/results.txt"
     exit 0
 fi

@@ -13,6 +13,8 @@
 #   echo1000  the same at CMP_CONNS_HIGH connections, corio on io_uring and on epoll against libuv and raw epoll
 #   http    "Hello, World!" under wrk -t1 -c100 after 1 s of warm-up, server alone on CPU 0 (GOMAXPROCS=1, nginx
 #           one worker), wrk on CPU 1
+#   churn   the same with a new connection per request (wrk -t1 -cCMP_CONNS, "Connection: close"): connections per
+#           second, and per second of the server's CPU (the figure that tells servers apart when wrk sets the rate)
 #   skynet  the 1M-leaf task tree on 1 loop and on 2 (bench_skynet, default and --compact, unpinned): corio
 #           against itself, the goal being what a second core buys; and Go's classic skynet on 1 and 2 cores
 # Knobs (environment): CMP_QUICK=1 small sizes, ~75 s in all; CMP_SPAWN (1000000; Python gets a tenth),
@@ -20,7 +22,7 @@
 # load window), CMP_CONNS (50), CMP_CONNS_HIGH (1000), CMP_LOAD_BACKEND (the echo load's corio backend: uring
 # where built, else epoll), CMP_ROUNDS (1; with more, the servers run that many rounds
 # and each one's best counts), CMP_PEERS (default all: corio boost go node asyncio uvloop libuv epoll nginx),
-# CMP_SHAPES (default all: switch spawn tasks gather echo echo1000 http skynet), CMP_SETTLE (20: seconds of rest after
+# CMP_SHAPES (default all: switch spawn tasks gather echo echo1000 http churn skynet), CMP_SETTLE (20: seconds of rest after
 # the builds, before the first timing; none with CMP_QUICK=1), PYTHON (the python3 that has uvloop;
 # /usr/bin/python3 when present), CMP_CHARTS=1 draws the PNG charts into docs/img/compare-*.png (bench/charts.sh
 # --compare; `make bench-charts` redraws them from the last run's data without measuring). Results:
@@ -55,7 +57,7 @@ CMP_CONNS_HIGH=${CMP_CONNS_HIGH:-1000}
 CMP_SWITCH=${CMP_SWITCH:-$q_switch}
 CMP_ROUNDS=${CMP_ROUNDS:-1}
 CMP_PEERS=${CMP_PEERS:-corio boost go node asyncio uvloop libuv epoll nginx}
-CMP_SHAPES=${CMP_SHAPES:-switch spawn tasks gather echo echo1000 http skynet}
+CMP_SHAPES=${CMP_SHAPES:-switch spawn tasks gather echo echo1000 http churn skynet}
 CMP_CHARTS=${CMP_CHARTS:-0}
 for knob in CMP_SPAWN CMP_TASKS CMP_SECONDS CMP_GATHER CMP_IO_SECONDS CMP_CONNS CMP_CONNS_HIGH CMP_SWITCH CMP_ROUNDS; do
     case $(eval echo "\$$knob") in
@@ -217,11 +219,11 @@ fi
 have_wrk=0
 if command -v wrk >/dev/null 2>&1; then
     have_wrk=1
-elif want_shape http; then
-    skip "the HTTP shape: wrk not installed (Debian: apt-get install wrk)"
+elif want_shape http || want_shape churn; then
+    skip "the HTTP and churn shapes: wrk not installed (Debian: apt-get install wrk)"
 fi
 have_http_server=0
-if [ $have_corio -eq 1 ] && want_shape http; then
+if [ $have_corio -eq 1 ] && { want_shape http || want_shape churn; }; then
     if [ -x "$BUILD/examples/http_server" ]; then
         have_http_server=1
     else
@@ -229,7 +231,7 @@ if [ $have_corio -eq 1 ] && want_shape http; then
     fi
 fi
 have_uring=0
-if [ $have_corio -eq 1 ] && { want_shape echo || want_shape echo1000 || want_shape http; }; then
+if [ $have_corio -eq 1 ] && { want_shape echo || want_shape echo1000 || want_shape http || want_shape churn; }; then
     if nm "$BUILD/libcorio.a" 2>/dev/null | grep -q corio__uring_ops; then
         have_uring=1
     else
@@ -388,7 +390,7 @@ start() {
         [ "$a" = @PORT@ ] && a=$port
         set -- "$@" "$a"
     done
-    [ "$label" = http_nginx ] && nginx_conf "$port"
+    case $label in http_nginx | churn_nginx) nginx_conf "$port" ;; esac
     $pin_server "$@" >"$out/$label.log" 2>&1 &
     server_pid=$!
     i=0
@@ -421,7 +423,18 @@ server_ticks() {
 load_core() {
     awk '$1 == "cpu1" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
 }
-# serve SHAPE PEER CMD...: measures one server under the load of SHAPE (echo or http).
+# load_wrk WRK_OPTION...: wrk on CPU 1 against the server under test, as $shape wants it: 100 connections kept
+# alive (http), or a new connection per request (churn: "Connection: close", which the server honours by closing).
+load_wrk() {
+    if [ "$shape" = churn ]; then
+        # shellcheck disable=SC2086 # prefixes: words, or nothing
+        $limit $pin_load wrk -t1 -c"$CMP_CONNS" -H "Connection: close" "$@" "http://127.0.0.1:$port/"
+    else
+        # shellcheck disable=SC2086
+        $limit $pin_load wrk -t1 -c100 "$@" "http://127.0.0.1:$port/"
+    fi
+}
+# serve SHAPE PEER CMD...: measures one server under the load of SHAPE (echo, echo1000, http or churn).
 serve() {
     shape=$1
     peer=$2
@@ -438,7 +451,7 @@ serve() {
         return
     fi
     l0=$(load_core)
-    if [ "$shape" != http ]; then
+    if [ "$shape" = echo ] || [ "$shape" = echo1000 ]; then
         conns=$CMP_CONNS
         [ "$shape" = echo1000 ] && conns=$CMP_CONNS_HIGH
         # shellcheck disable=SC2086 # prefixes: words, or nothing
@@ -456,13 +469,11 @@ serve() {
             return
         fi
         # a warm-up first, as bench_echo_load has: a JIT (Node's V8) is then measured compiled, like the others
-        # shellcheck disable=SC2086
-        $limit $pin_load wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1
+        load_wrk -d1s >/dev/null 2>&1
         c0=$(server_ticks)
         l0=$(load_core)
         t0=$(date +%s.%N)
-        # shellcheck disable=SC2086
-        $limit $pin_load wrk -t1 -c100 -d"${CMP_IO_SECONDS}s" --latency "http://127.0.0.1:$port/" >"$out/load.log" 2>&1
+        load_wrk -d"${CMP_IO_SECONDS}s" --latency >"$out/load.log" 2>&1
         rc=$?
         t1=$(date +%s.%N)
         c1=$(server_ticks)
@@ -488,7 +499,7 @@ serve() {
         failed="$failed $label"
         return
     fi
-    if [ "$shape" != http ]; then
+    if [ "$shape" = echo ] || [ "$shape" = echo1000 ]; then
         v=$(awk '$1 == "RESULT" && $2 == "echo_rps" { print $3 }' "$out/load.log")
         c=$(awk '$1 == "RESULT" && $2 == "echo_server_cpu" { print $3 }' "$out/load.log")
         p=$(awk '$1 == "RESULT" && $2 == "echo_p99" { print $3 }' "$out/load.log")
@@ -505,8 +516,8 @@ serve() {
     record "$label" "$v" rps
     [ -n "$p" ] && record "${shape}_p99_$peer" "$p" us
     [ -n "$c" ] && record "${shape}_cpu_$peer" "$c" %
-    if [ "$shape" = http ] && [ -n "$c" ] && awk -v c="$c" 'BEGIN { exit !(c > 0) }'; then
-        record "http_eff_$peer" "$(awk -v v="$v" -v c="$c" 'BEGIN { printf "%.0f", v * 100 / c }')" rps/cpu
+    if { [ "$shape" = http ] || [ "$shape" = churn ]; } && [ -n "$c" ] && awk -v c="$c" 'BEGIN { exit !(c > 0) }'; then
+        record "${shape}_eff_$peer" "$(awk -v v="$v" -v c="$c" 'BEGIN { printf "%.0f", v * 100 / c }')" rps/cpu
     fi
     [ -n "$lc" ] && record "${shape}_load_$peer" "$lc" %
 }
@@ -557,15 +568,17 @@ servers() {
         [ $have_libuv -eq 1 ] && serve echo libuv "$out/echo_libuv" @PORT@
         [ $have_epoll -eq 1 ] && serve echo epoll "$out/echo_epoll" @PORT@
     else
-        [ $have_http_server -eq 1 ] && serve http corio env CORIO_BACKEND=epoll "$BUILD/examples/http_server" @PORT@
+        [ $have_http_server -eq 1 ] && serve "$1" corio env CORIO_BACKEND=epoll "$BUILD/examples/http_server" @PORT@
         [ $have_http_server -eq 1 ] && [ $have_uring -eq 1 ] &&
-            serve http corio-uring env CORIO_BACKEND=uring "$BUILD/examples/http_server" @PORT@
-        [ $have_nginx -eq 1 ] && serve http nginx "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log"
+            serve "$1" corio-uring env CORIO_BACKEND=uring "$BUILD/examples/http_server" @PORT@
+        [ $have_nginx -eq 1 ] && serve "$1" nginx "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log"
     fi
-    [ $have_go -eq 1 ] && serve "$1" go env GOMAXPROCS=1 "$out/peer_go" "$1" @PORT@
-    [ $have_node -eq 1 ] && serve "$1" node node "$dir/compare/peer.js" "$1" @PORT@
-    [ $have_asyncio -eq 1 ] && serve "$1" asyncio "$PYTHON" "$dir/compare/peer.py" "$1" @PORT@
-    [ $have_uvloop -eq 1 ] && serve "$1" uvloop "$PYTHON" "$dir/compare/peer.py" --uvloop "$1" @PORT@
+    mode=$1 # the peers serve churn with their HTTP server, which honours "Connection: close"
+    [ "$mode" = churn ] && mode=http
+    [ $have_go -eq 1 ] && serve "$1" go env GOMAXPROCS=1 "$out/peer_go" "$mode" @PORT@
+    [ $have_node -eq 1 ] && serve "$1" node node "$dir/compare/peer.js" "$mode" @PORT@
+    [ $have_asyncio -eq 1 ] && serve "$1" asyncio "$PYTHON" "$dir/compare/peer.py" "$mode" @PORT@
+    [ $have_uvloop -eq 1 ] && serve "$1" uvloop "$PYTHON" "$dir/compare/peer.py" --uvloop "$mode" @PORT@
     return 0
 }
 
@@ -582,6 +595,7 @@ while [ "$round" -le "$CMP_ROUNDS" ]; do
         fi
     done
     want_shape http && [ $have_wrk -eq 1 ] && servers http
+    want_shape churn && [ $have_wrk -eq 1 ] && servers churn
     round=$((round + 1))
 done
 
@@ -590,7 +604,7 @@ done
 # value NAME: NAME's best figure over the rounds (the highest rate, the lowest time or size), or nothing.
 value() {
     m=min
-    case $1 in *_p99_* | *_cpu_*) ;; echo* | http_*) m=max ;; esac
+    case $1 in *_p99_* | *_cpu_*) ;; echo* | http_* | churn_*) m=max ;; esac
     awk -v n="$1" -v m="$m" '$1 == "RESULT" && $2 == n {
         if (v == "" || (m == "min" && $3 + 0 < v + 0) || (m == "max" && $3 + 0 > v + 0)) v = $3 }
         END { print v }' "$results"
@@ -763,6 +777,23 @@ loads() {
                 higher ""
         fi
         loads http
+    fi
+    if want_shape churn; then
+        # a connection per request: accept, close and the TCP handshakes dominate; no goal in the issue
+        for cv in corio corio-uring; do
+            b=io_uring
+            [ $cv = corio ] && b=epoll
+            c=$(value "churn_$cv")
+            for peer in nginx go node asyncio uvloop; do
+                want_peer $peer && line "churn conn/s, $b" "$peer" "$c" "$(value "churn_$peer")" higher ""
+            done
+        done
+        if want_peer nginx; then
+            line "churn conn per CPU-s, epoll" nginx "$(value churn_eff_corio)" "$(value churn_eff_nginx)" higher ""
+            line "churn conn per CPU-s, uring" nginx "$(value churn_eff_corio-uring)" "$(value churn_eff_nginx)" \
+                higher ""
+        fi
+        loads churn
     fi
 } >"$out/summary.txt"
 echo

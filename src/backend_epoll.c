@@ -27,6 +27,14 @@ static int ep_arm(corio__loop *l, int fd) {
 
 static void ep_disarm(corio__loop *l, int fd) { epoll_ctl(l->backend.fd, EPOLL_CTL_DEL, fd, NULL); }
 
+/* The loop holds the only reference to fd's file (corio__close_owned), and an epoll registration goes with the
+ * file's last reference: no EPOLL_CTL_DEL, one system call per connection fewer (nginx does the same). */
+static void ep_close_owned(corio__loop *l, int fd, bool watched) {
+    (void)l;
+    (void)watched;
+    close(fd);
+}
+
 static int ep_poll(corio__loop *l, int timeout_ms) {
     struct epoll_event ev[EVENTS_PER_POLL];
     int n = epoll_wait(l->backend.fd, ev, EVENTS_PER_POLL, timeout_ms);
@@ -48,4 +56,5 @@ const corio__backend_ops corio__epoll_ops = {
     .poll = ep_poll,
     .arm = ep_arm,
     .disarm = ep_disarm,
+    .close_owned = ep_close_owned,
 };

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -163,14 +164,17 @@ static int ur_accept(corio__loop *l, int lfd, corio__ioop *op) {
     return 0;
 }
 
-static int ur_close_fd(corio__loop *l, int fd) {
+static void ur_close_owned(corio__loop *l, int fd, bool watched) {
     uring *u = U(l);
+    if (watched) ur_disarm(l, fd);
     struct io_uring_sqe *sqe = get_sqe(u);
-    if (!sqe) return -EAGAIN;
+    if (!sqe) {
+        close(fd);
+        return;
+    }
     io_uring_prep_close(sqe, fd);
     io_uring_sqe_set_data64(sqe, REMOVE_TAG);
-    if (u->flags) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS); /* 5.17 */
-    return 0;
+    if (u->flags) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS); /* 5.17: no completion to reap */
 }
 
 static int ur_cancel(corio__loop *l, corio__ioop *op) {
@@ -245,7 +249,7 @@ const corio__backend_ops corio__uring_ops = {
     .submit = ur_submit,
     .cancel = ur_cancel,
     .accept = ur_accept,
-    .close_fd = ur_close_fd,
+    .close_owned = ur_close_owned,
 };
 #else
 /* ISO C forbids an empty translation unit. */

@@ -280,9 +280,9 @@ typedef struct corio__backend_ops {
      * next poll, that hands op->on_cqe each connection's descriptor (non-blocking, close-on-exec) until it ends
      * with an error or a cancel (cancel above). 0, -EOPNOTSUPP before Linux 5.19, or -EAGAIN (ring full). */
     int (*accept)(corio__loop *l, int lfd, corio__ioop *op);
-    /* Optional (NULL on epoll): queues the close of fd (already forgotten by the registry) for the loop's next
-     * poll. 0, or -EAGAIN when it cannot be queued (the caller closes it itself). */
-    int (*close_fd)(corio__loop *l, int fd);
+    /* Closes fd, already forgotten by the registry, when the loop alone holds it (corio__close_owned); watched:
+     * the backend may still watch it or have requests of it. On io_uring the close goes with the next poll. */
+    void (*close_owned)(corio__loop *l, int fd, bool watched);
 } corio__backend_ops;
 
 extern const corio__backend_ops corio__epoll_ops;
@@ -306,11 +306,12 @@ corio__fdent *corio__fd_entry(corio__loop *l, int fd, int *rc);
 int corio__fd_wait(corio__loop *l, int fd, int dir);
 /* Wakes fd's waiters with -EBADF and stops watching it: what closing it means to the loop (corio_close). */
 void corio__fd_forget(corio__loop *l, int fd);
-/* corio_close of a socket no one but corio holds (a server's connection), whose close may wait for the loop's next
- * poll: on io_uring it goes in that system call instead of one of its own. */
+/* corio_close of a socket no one but corio holds (a server's connection: accepted close-on-exec, never duplicated),
+ * done the cheapest way the backend has: on epoll with no EPOLL_CTL_DEL (the registration goes with the file's last
+ * reference), on io_uring in the loop's next poll instead of a system call of its own. */
 void corio__close_owned(corio__loop *l, int fd);
-/* First use of fd by corio's own I/O: makes it non-blocking (the waits depend on EAGAIN) and arms it, once per
- * descriptor lifetime. 0 or -errno. */
+/* First use of fd by corio's own I/O: makes it non-blocking (the waits depend on EAGAIN), once per descriptor
+ * lifetime; corio__fd_wait arms it with the backend when it first has to wait. 0 or -errno. */
 int corio__fd_prepare(corio__loop *l, int fd);
 /* fd was just made non-blocking by corio itself (socket or accept4 with SOCK_NONBLOCK), a stream socket if
  * stream: records it, so its first use skips corio__fd_prepare's fcntl and getsockopt (two system calls per

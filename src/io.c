@@ -3,9 +3,8 @@
  * writes handed to the kernel as native requests.
  *
  * The registry is indexed by descriptor number in chunks of 256 entries that never move (tasks' wait-list nodes
- * and native requests point into them). A descriptor is prepared on first use — made non-blocking and armed with
- * the backend, one time each (a stream socket on io_uring only when a readiness wait needs it) — and forgotten by
- * corio_close. */
+ * and native requests point into them). A descriptor is prepared on first use (made non-blocking), armed with the
+ * backend by its first wait, one time each, and forgotten by corio_close. */
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -134,23 +133,27 @@ static int wait_level(int fd, short events, int dir) {
 int corio_wait_readable(int fd) { return wait_level(fd, POLLIN, 0); }
 int corio_wait_writable(int fd) { return wait_level(fd, POLLOUT, 1); }
 
-void corio__fd_forget(corio__loop *l, int fd) {
+/* Wakes fd's waiters with -EBADF and clears its entry: true if the backend may still watch it or have requests of
+ * it (the caller takes them back: disarm). */
+static bool unregister(corio__loop *l, int fd) {
     corio__fdent *e = lookup(l, fd);
-    if (!e) return;
+    if (!e) return false;
     wake_list(l, &e->readers, -EBADF);
     wake_list(l, &e->writers, -EBADF);
-    for (int dir = 0; dir < 2; dir++) /* disarm below cancels their requests; they still wait for the completion */
+    for (int dir = 0; dir < 2; dir++) /* disarm cancels their requests; they still wait for the completion */
         if (e->ops[dir].task) corio__wake(l, e->ops[dir].task, -EBADF);
-    /* disarming also takes back the kernel's native requests of fd, armed for readiness or not */
-    if (e->armed || e->ops[0].busy || e->ops[1].busy) l->backend.ops->disarm(l, fd);
+    bool watched = e->armed || e->ops[0].busy || e->ops[1].busy;
     e->armed = e->nonblock = e->stream = e->drained = e->hup = false;
     e->cb = NULL;
+    return watched;
 }
 
-void corio__close_owned(corio__loop *l, int fd) {
-    corio__fd_forget(l, fd);
-    if (!l->backend.ops->close_fd || l->backend.ops->close_fd(l, fd) < 0) close(fd);
+void corio__fd_forget(corio__loop *l, int fd) {
+    /* disarming also takes back the kernel's native requests of fd, armed for readiness or not */
+    if (unregister(l, fd)) l->backend.ops->disarm(l, fd);
 }
+
+void corio__close_owned(corio__loop *l, int fd) { l->backend.ops->close_owned(l, fd, unregister(l, fd)); }
 
 int corio_close(int fd) {
     if (fd < 0) return -EBADF;
@@ -176,11 +179,12 @@ static corio__fdent *prepare(corio__loop *l, int fd, int *rc) {
         e->drained = e->hup = false;
         e->nonblock = true;
     }
-    /* A stream socket whose transfers the backend does natively waits for readiness only on the paths that read
-     * or write themselves (corio__fd_wait arms it then): a readiness request armed beside the native ones would
-     * be woken too by every segment and every ACK, for nothing. */
-    if (l->backend.ops->submit && e->stream) return e;
-    return (*rc = arm(l, e, fd)) < 0 ? NULL : e;
+    /* Armed only by its first wait (corio__fd_wait), after an EAGAIN: registering reports readiness that is
+     * already there, so no edge is missed, and a descriptor that never has to wait (a short-lived connection
+     * whose request is in when it is accepted) costs no epoll_ctl at all, nor one more to take it back. On
+     * io_uring a stream socket whose transfers are native requests would otherwise have a readiness request
+     * woken by every segment and every ACK, for nothing. */
+    return e;
 }
 
 int corio__fd_prepare(corio__loop *l, int fd) {

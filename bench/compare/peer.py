@@ -95,11 +95,12 @@ class Echo(asyncio.Protocol):
 
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!"
+CLOSING = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nHello, World!"
 
 
 class Hello(asyncio.Protocol):
     """Answers every complete request head (bodies are not expected: GET only), pipelined ones in order, all the
-    answers of one read in one write."""
+    answers of one read in one write; a request with "Connection: close" gets the last answer and a close."""
 
     def connection_made(self, transport):
         self.transport = transport
@@ -109,8 +110,13 @@ class Hello(asyncio.Protocol):
         self.buf += data
         n = self.buf.count(b"\r\n\r\n")
         if n:
-            self.buf = self.buf[self.buf.rfind(b"\r\n\r\n") + 4 :]
-            self.transport.write(RESPONSE * n)
+            cut = self.buf.rfind(b"\r\n\r\n") + 4
+            heads, self.buf = self.buf[:cut], self.buf[cut:]
+            if b"\r\nconnection: close\r\n" in heads.lower():
+                self.transport.write(RESPONSE * (n - 1) + CLOSING)
+                self.transport.close()
+            else:
+                self.transport.write(RESPONSE * n)
         elif len(self.buf) > 8192:
             self.transport.close()
 
