@@ -37,8 +37,9 @@ struct corio_server {
     corio__ioop acc;
     int *ready; /* accepted descriptors not served yet: a ring of ready_cap, ready_len from ready_head */
     size_t ready_head, ready_len, ready_cap;
-    int acc_err; /* the error that ended the multishot accept (-errno), 0 if none */
-    bool native; /* accept through acc; false on epoll, on older kernels, or after the ring refused it */
+    int acc_err;        /* the error that ended the multishot accept (-errno), 0 if none */
+    bool acc_cancelled; /* its cancel is on its way: not asked twice */
+    bool native;        /* accept through acc; false on epoll, on older kernels, or after the ring refused it */
     corio_conn_fn handler;
     void *arg;
     size_t max_conns, nconns;
@@ -172,6 +173,7 @@ static int next_conn(corio_server *srv, corio__loop *l) {
         }
         if (srv->acc.busy) return -EAGAIN;
         int rc = l->backend.ops->accept(l, srv->lfd, &srv->acc);
+        srv->acc_cancelled = false;
         if (rc == 0) return -EAGAIN;
         srv->native = false; /* the kernel has no multishot accept, or the ring is full: accept4 from now on */
     }
@@ -216,7 +218,8 @@ static bool shed(corio_server *srv) {
 /* Stops the multishot accept while the server cannot take connections (at max_conns, out of descriptors): the
  * clients then wait in the listener's backlog, as with accept4. Its last completion comes later. */
 static void pause_accepting(corio_server *srv, corio__loop *l) {
-    if (srv->acc.busy) l->backend.ops->cancel(l, &srv->acc); /* a full ring: it goes on, the queue holds more */
+    /* with a full ring it goes on, and the queue holds what it accepts */
+    if (srv->acc.busy && !srv->acc_cancelled) srv->acc_cancelled = l->backend.ops->cancel(l, &srv->acc) == 0;
 }
 
 static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
@@ -241,7 +244,7 @@ static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
         }
         int fd = next_conn(srv, l);
         if (fd >= 0) {
-            /* the connection's task closes it with corio_close, so the registry never outlives it */
+            /* the connection's task closes it (corio__close_owned), so the registry never outlives it */
             corio__fd_adopt(l, fd, stream);
             pause_ms = PAUSE_MIN_MS;
             if (start_conn(srv, fd) < 0) {
@@ -307,8 +310,8 @@ static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
 static void end_accepting(corio_server *srv, corio__loop *l) {
     while (srv->acc.busy) {
         /* a cancel that could not be queued (a full ring) is asked again every millisecond */
-        bool asked = l->backend.ops->cancel(l, &srv->acc) == 0;
-        wait_conn_end(srv, l, asked ? CORIO__INF : corio__deadline_after(l, 1), true);
+        pause_accepting(srv, l);
+        wait_conn_end(srv, l, srv->acc_cancelled ? CORIO__INF : corio__deadline_after(l, 1), true);
     }
     for (; srv->ready_len; srv->ready_len--) {
         close(srv->ready[srv->ready_head]);
