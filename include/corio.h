@@ -404,8 +404,9 @@ CORIO_EXTERN corio_server *corio_server_new(const char *host, int port, corio_co
 /* The port the server listens on. */
 CORIO_EXTERN int corio_server_port(const corio_server *srv);
 /* Accepts and serves, one task per connection, until corio_server_stop or until the caller is cancelled; then
- * stops accepting, cancels the handlers still running and waits for them. Runs out of descriptors gracefully
- * (keeps serving, retries accepting as connections end). 0 after a stop, -ECANCELED, -errno. */
+ * stops accepting (closing connections accepted but not yet handed to a handler), cancels the handlers still
+ * running and waits for them. Runs out of descriptors gracefully (keeps serving, retries accepting as connections
+ * end). 0 after a stop, -ECANCELED, -errno. */
 CORIO_EXTERN int corio_server_run(corio_server *srv);
 /* Makes corio_server_run return (from another task). */
 CORIO_EXTERN void corio_server_stop(corio_server *srv);
