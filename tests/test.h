@@ -25,6 +25,9 @@ int64_t test_bound_ms(int64_t ms);
 corio_task *test_spawn(corio_fn fn, void *arg);
 /* A few rounds of corio_yield: every spawned task runs until it blocks, whatever the ready-queue order. */
 void test_settle(void);
+/* Descriptors open in this process (from /proc/self/fd, not counting the listing's own): leak checks compare it
+ * before and after. */
+int test_open_fds(void);
 
 #define TEST_TIMEOUT(name, secs)                                                                                       \
     static void test_##name(void);                                                                                     \

@@ -1,5 +1,6 @@
 /* test_main.c - the runner linked into every test binary: forks one process per registered case, enforces its
  * timeout, and prints "N passed, N failed". With a case name as argument it runs just that case in-process. */
+#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -35,6 +36,17 @@ void test_register(const char *name, test_fn fn, int timeout_s) {
     tests[ntests].fn = fn;
     tests[ntests].timeout_s = timeout_s;
     ntests++;
+}
+
+int test_open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    ASSERT_NOT_NULL(d);
+    int n = 0;
+    const struct dirent *ent;
+    while ((ent = readdir(d)))
+        if (ent->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
 }
 
 int64_t test_now_ms(void) {

@@ -23,18 +23,6 @@
 
 static void run_ok(corio_fn fn, void *arg) { ASSERT_RC(corio_run(fn, arg), 0); }
 
-/* Descriptors open in this process: a failed or cancelled call must not change it. */
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    ASSERT_NOT_NULL(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
 /* Threads of this process (the pool's workers start on demand, so this tells whether a call used the pool). */
 static int count_threads(void) {
     DIR *d = opendir("/proc/self/task");
@@ -252,9 +240,9 @@ static int main_addr_in_use(void *arg) {
     int a = corio_tcp_listen("127.0.0.1", 0, 0);
     ASSERT_GE(a, 0);
     int port = corio_local_port(a);
-    int fds = count_fds();
+    int fds = test_open_fds();
     ASSERT_RC(corio_tcp_listen("127.0.0.1", port, 0), -EADDRINUSE);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     ASSERT_RC(corio_close(a), 0);
     /* SO_REUSEADDR: the port can be taken again at once */
     int b = corio_tcp_listen("127.0.0.1", port, 0);
@@ -281,14 +269,14 @@ static int main_refused(void *arg) {
     corio_timeout scope;
     ASSERT_RC(corio_timeout_enter(&scope, STEP_MS), 0);
     int port = closed_port();
-    int fds = count_fds();
+    int fds = test_open_fds();
     ASSERT_RC(corio_tcp_connect("127.0.0.1", port), -ECONNREFUSED);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     if (have_ipv6()) ASSERT_RC(corio_tcp_connect("::1", port), -ECONNREFUSED);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     /* many times over: a leak of one descriptor per failure would show as a large difference */
     for (int i = 0; i < 100; i++) ASSERT_RC(corio_tcp_connect("127.0.0.1", port), -ECONNREFUSED);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     ASSERT_RC(corio_timeout_exit(&scope), 0);
     return 0;
 }
@@ -298,7 +286,7 @@ static int main_no_such_name(void *arg) {
     (void)arg;
     corio_timeout scope;
     ASSERT_RC(corio_timeout_enter(&scope, STEP_MS), 0);
-    int fds = count_fds();
+    int fds = test_open_fds();
     int64_t t0 = test_now_ms();
     ASSERT_RC(corio_tcp_connect("nonexistent.invalid", 80), -ENOENT);
     ASSERT_RC(corio_tcp_connect("NONEXISTENT.INVALID.", 80), -ENOENT);
@@ -307,10 +295,10 @@ static int main_no_such_name(void *arg) {
     ASSERT_NULL(res);
     ASSERT_RC(corio_resolve("invalid", NULL, 0, &res), -ENOENT);
     ASSERT_LT(elapsed_since(t0), 1000); /* answered locally (RFC 6761), never by a DNS timeout */
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     ASSERT_RC(corio_tcp_listen("nonexistent.invalid", 0, 0), -ENOENT);
     ASSERT_RC(corio_udp_bind("nonexistent.invalid", 0), -ENOENT);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     ASSERT_RC(corio_timeout_exit(&scope), 0);
     return 0;
 }
@@ -319,7 +307,7 @@ TEST_TIMEOUT(tcp_connect_unresolvable_name, 20) { run_ok(main_no_such_name, NULL
 /* A task waiting in accept is cancelled, or its timeout scope expires: it returns, the listener is intact. */
 static int main_cancel_accept(void *arg) {
     (void)arg;
-    int fds = count_fds();
+    int fds = test_open_fds();
     int lfd = corio_tcp_listen("127.0.0.1", 0, 0);
     ASSERT_GE(lfd, 0);
     corio_task *t = corio_spawn(accept_echo_once, &lfd);
@@ -345,7 +333,7 @@ static int main_cancel_accept(void *arg) {
     ASSERT_RC(corio_await(server), 0);
     ASSERT_RC(corio_timeout_exit(&scope), 0);
     ASSERT_RC(corio_close(lfd), 0);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     return 0;
 }
 TEST(tcp_accept_cancelled_and_timed_out) { run_ok(main_cancel_accept, NULL); }
@@ -372,7 +360,7 @@ static int main_cancel_connect(void *arg) {
     corio_timeout scope;
     for (;;) {
         ASSERT_LT(nfill, 16); /* the queue should be full after two or three */
-        fds = count_fds();
+        fds = test_open_fds();
         ASSERT_RC(corio_timeout_enter(&scope, 200), 0);
         int fd = corio_tcp_connect("127.0.0.1", port);
         int rc = corio_timeout_exit(&scope);
@@ -385,7 +373,7 @@ static int main_cancel_connect(void *arg) {
         ASSERT_RC(rc, -ETIMEDOUT);
         break;
     }
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
 
     /* the same, cancelled by another task */
     struct pending_connect p = {.port = port};
@@ -395,14 +383,14 @@ static int main_cancel_connect(void *arg) {
     ASSERT_EQ(corio_task_done(t), 0);
     ASSERT_RC(corio_cancel(t), 0);
     ASSERT_RC(corio_await(t), -ECANCELED);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
 
     /* corio_wait_for: the same through the task-level deadline */
     t = corio_spawn(connect_task, &p);
     ASSERT_NOT_NULL(t);
     ASSERT_RC(corio_wait_for(t, 50), -ETIMEDOUT);
     ASSERT_RC(p.rc, -ECANCELED);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
 
     for (int i = 0; i < nfill; i++) ASSERT_RC(corio_close(fillers[i]), 0);
     ASSERT_RC(corio_close(lfd), 0);
@@ -500,7 +488,7 @@ static int main_many(void *arg) {
     struct many *m = arg;
     corio_timeout scope;
     ASSERT_RC(corio_timeout_enter(&scope, 4 * STEP_MS), 0);
-    int fds = count_fds();
+    int fds = test_open_fds();
     m->lfd = corio_tcp_listen("127.0.0.1", 0, 0);
     ASSERT_GE(m->lfd, 0);
     m->port = corio_local_port(m->lfd);
@@ -521,7 +509,7 @@ static int main_many(void *arg) {
     ASSERT_EQ(m->echoed, m->n);
     free(cs);
     ASSERT_RC(corio_close(m->lfd), 0);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     ASSERT_RC(corio_timeout_exit(&scope), 0);
     return 0;
 }
@@ -736,7 +724,7 @@ static int main_unix(void *arg) {
     (void)arg;
     corio_timeout scope;
     ASSERT_RC(corio_timeout_enter(&scope, STEP_MS), 0);
-    int fds = count_fds();
+    int fds = test_open_fds();
     struct unix_case u;
     snprintf(u.path, sizeof u.path, "%s/sock", tmpdir);
     ASSERT_RC(corio_unix_connect(u.path), -ENOENT);
@@ -766,7 +754,7 @@ static int main_unix(void *arg) {
     ASSERT_RC(corio_unix_listen(file, 0), -EADDRINUSE);
     ASSERT_EQ(stat(file, &st), 0);
     ASSERT_TRUE(S_ISREG(st.st_mode));
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     ASSERT_RC(corio_timeout_exit(&scope), 0);
     return 0;
 }
@@ -780,7 +768,7 @@ static int main_unix_long(void *arg) {
     (void)arg;
     corio_timeout scope;
     ASSERT_RC(corio_timeout_enter(&scope, STEP_MS), 0);
-    int fds = count_fds();
+    int fds = test_open_fds();
     struct sockaddr_un un;
     char path[300];
     memset(path, 'a', sizeof path - 1);
@@ -796,7 +784,7 @@ static int main_unix_long(void *arg) {
     ASSERT_EQ(strlen(path), sizeof un.sun_path);
     ASSERT_RC(corio_unix_listen(path, 0), -ENAMETOOLONG);
     ASSERT_RC(corio_unix_connect(path), -ENAMETOOLONG);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     path[sizeof un.sun_path - 1] = '\0'; /* one shorter fits */
     struct unix_case u;
     snprintf(u.path, sizeof u.path, "%s", path);
@@ -855,7 +843,7 @@ static int main_unix_backlog(void *arg) {
     /* and a connector whose scope expires while it backs off gives up, leaving nothing behind */
     int filler[2];
     for (int i = 0; i < 2; i++) ASSERT_GE(filler[i] = corio_unix_connect(path), 0);
-    int fds = count_fds();
+    int fds = test_open_fds();
     corio_timeout inner;
     ASSERT_RC(corio_timeout_enter(&inner, 30), 0);
     int rc = corio_unix_connect(path);
@@ -864,7 +852,7 @@ static int main_unix_backlog(void *arg) {
         corio_close(rc);
     } else {
         ASSERT_RC(rc, -ETIMEDOUT);
-        ASSERT_EQ(count_fds(), fds);
+        ASSERT_EQ(test_open_fds(), fds);
     }
     for (int i = 0; i < 2; i++) corio_close(filler[i]);
     ASSERT_RC(corio_close(lfd), 0);
@@ -883,7 +871,7 @@ static int main_udp(void *arg) {
     (void)arg;
     corio_timeout scope;
     ASSERT_RC(corio_timeout_enter(&scope, STEP_MS), 0);
-    int fds = count_fds();
+    int fds = test_open_fds();
     int s = corio_udp_bind("127.0.0.1", 0);
     ASSERT_GE(s, 0);
     int c = corio_udp_bind("127.0.0.1", 0);
@@ -928,7 +916,7 @@ static int main_udp(void *arg) {
 
     ASSERT_RC(corio_close(c), 0);
     ASSERT_RC(corio_close(s), 0);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     ASSERT_RC(corio_timeout_exit(&scope), 0);
     return 0;
 }

@@ -2,7 +2,6 @@
  * signals, kill, a program that does not exist, /dev/null, a wait cut short by a timeout scope or a cancel, free of a
  * running process, what the child inherits (signal dispositions and mask, environment, directory), and no
  * descriptor left behind. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,15 +10,6 @@
 #include "test.h"
 
 static void run_ok(corio_fn fn, void *arg) { ASSERT_RC(corio_run(fn, arg), 0); }
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    ASSERT_NOT_NULL(d);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
 
 /* Reads fd until EOF into buf (NUL-terminated): the length. */
 static size_t read_all(int fd, char *buf, size_t max) {
@@ -68,7 +58,7 @@ static int feeder_fn(void *arg) {
 }
 static int main_cat(void *arg) {
     (void)arg;
-    int fds0 = count_fds();
+    int fds0 = test_open_fds();
     char *argv[] = {"cat", NULL};
     corio_process_opts o = {.stdin_mode = CORIO_STDIO_PIPE, .stdout_mode = CORIO_STDIO_PIPE};
     corio_process *p = corio_process_spawn("cat", argv, &o);
@@ -108,7 +98,7 @@ static int main_cat(void *arg) {
     ASSERT_RC(corio_process_free(p), 0);
     free(data);
     free(back);
-    ASSERT_EQ(count_fds(), fds0);
+    ASSERT_EQ(test_open_fds(), fds0);
     return 0;
 }
 TEST_TIMEOUT(cat_roundtrip, 20) { run_ok(main_cat, NULL); }
@@ -265,7 +255,7 @@ TEST_TIMEOUT(environment_and_directory, 10) { run_ok(main_env_cwd, NULL); }
 
 static int main_missing(void *arg) {
     (void)arg;
-    int fds0 = count_fds();
+    int fds0 = test_open_fds();
     char *argv[] = {"corio-no-such-program", NULL};
     corio_process_opts o = {.stdin_mode = CORIO_STDIO_PIPE, .stdout_mode = CORIO_STDIO_PIPE};
     spawn_fails("corio-no-such-program", argv, &o, ENOENT);
@@ -281,7 +271,7 @@ static int main_missing(void *arg) {
     errno = 0;
     ASSERT_NULL(corio_process_spawn("sh", argv, &bad));
     ASSERT_EQ(errno, EINVAL);
-    ASSERT_EQ(count_fds(), fds0);
+    ASSERT_EQ(test_open_fds(), fds0);
 
     ASSERT_RC(corio_process_wait(NULL, NULL), -EINVAL);
     ASSERT_RC(corio_process_kill(NULL, SIGTERM), -EINVAL);
@@ -379,28 +369,28 @@ TEST_TIMEOUT(exit_while_not_waiting, 10) { run_ok(main_exit_while_not_waiting, N
 
 static int main_free_running(void *arg) {
     (void)arg;
-    int fds0 = count_fds();
+    int fds0 = test_open_fds();
     char *argv[] = {"sleep", "10", NULL};
     corio_process_opts o = {
         .stdin_mode = CORIO_STDIO_PIPE, .stdout_mode = CORIO_STDIO_PIPE, .stderr_mode = CORIO_STDIO_PIPE};
     corio_process *p = corio_process_spawn("sleep", argv, &o);
     ASSERT_NOT_NULL(p);
     pid_t pid = corio_process_pid(p);
-    ASSERT_GT(count_fds(), fds0);
+    ASSERT_GT(test_open_fds(), fds0);
     int64_t t0 = test_now_ms();
     ASSERT_RC(corio_process_free(p), 0);
     ASSERT_LT(test_now_ms() - t0, 1000);
     /* killed and reaped: the pid is gone, nothing is left open */
     ASSERT_EQ(kill(pid, 0), -1);
     ASSERT_EQ(errno, ESRCH);
-    ASSERT_EQ(count_fds(), fds0);
+    ASSERT_EQ(test_open_fds(), fds0);
     return 0;
 }
 TEST_TIMEOUT(free_kills_running_process, 10) { run_ok(main_free_running, NULL); }
 
 static int main_no_leak(void *arg) {
     (void)arg;
-    int fds0 = count_fds();
+    int fds0 = test_open_fds();
     for (int i = 0; i < 20; i++) {
         char *argv[] = {"sh", "-c", "cat; echo x >&2", NULL};
         corio_process_opts o = {
@@ -417,7 +407,7 @@ static int main_no_leak(void *arg) {
         }
         ASSERT_RC(corio_process_free(p), 0); /* odd: exited; even: still in cat, killed */
     }
-    ASSERT_EQ(count_fds(), fds0);
+    ASSERT_EQ(test_open_fds(), fds0);
     return 0;
 }
 TEST_TIMEOUT(no_descriptor_leaked, 20) { run_ok(main_no_leak, NULL); }
@@ -436,7 +426,7 @@ TEST_TIMEOUT(outside_loop, 10) {
  * each descriptor exactly once. */
 static int main_take_fd(void *arg) {
     (void)arg;
-    int fds = count_fds();
+    int fds = test_open_fds();
     char *argv[] = {"sh", "-c", "echo first; echo second", NULL};
     corio_process_opts o = {.stdout_mode = CORIO_STDIO_PIPE};
     corio_process *p = corio_process_spawn("sh", argv, &o);
@@ -460,7 +450,7 @@ static int main_take_fd(void *arg) {
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ASSERT_RC(corio_process_free(p), 0);
     ASSERT_RC(corio_stream_free(s), 0);
-    ASSERT_EQ(count_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
     return 0;
 }
 TEST_TIMEOUT(take_fd_into_a_stream, 10) { run_ok(main_take_fd, NULL); }

@@ -4,7 +4,6 @@
  * tasks by the thousand. Also: peers resetting in the middle of a read and of a large write, running out of
  * descriptors (RLIMIT_NOFILE 256) without dying or spinning, stop and cancellation waiting for the handlers,
  * max_conns, bad arguments, and examples/echo_server as a separate process. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -593,9 +592,9 @@ static int sleepy_handler(int fd, void *arg) {
     return handler_end(corio_sleep(600000));
 }
 
-/* Connects and waits for the server to close the connection. */
-static int waiting_client(void *arg) {
-    int port = (int)(intptr_t)arg;
+/* Connects and reads until the connection ends: 0 on the server's close, -errno (a reset, a failed connect), or
+ * -EPROTO if a byte came instead. */
+static int connect_until_end(int port) {
     int fd = corio_tcp_connect("127.0.0.1", port);
     if (fd < 0) return fd;
     char c;
@@ -603,6 +602,9 @@ static int waiting_client(void *arg) {
     corio_close(fd);
     return n == 0 ? 0 : n < 0 ? (int)n : -EPROTO;
 }
+
+/* Connects and waits for the server to close the connection. */
+static int waiting_client(void *arg) { return connect_until_end((int)(intptr_t)arg); }
 
 static int main_stop(void *arg) {
     bool by_cancel = arg != NULL;
@@ -681,27 +683,11 @@ static int main_max_conns(void *arg) {
 }
 TEST(max_conns_is_respected) { run_ok(main_max_conns, NULL); }
 
-/* Descriptors open in this process. */
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    ASSERT_NOT_NULL(d);
-    int n = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d)))
-        if (ent->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
-/* Connects and waits for the end of the connection: 0 on a clean close, -ECONNRESET on a reset. */
+/* Connects and waits for the end of the connection, a clean close or a reset (a listener closed with it still in
+ * the backlog). */
 static int closing_client(void *arg) {
-    int port = (int)(intptr_t)arg;
-    int fd = corio_tcp_connect("127.0.0.1", port);
-    if (fd < 0) return fd;
-    char c;
-    ssize_t n = corio_read(fd, &c, 1);
-    corio_close(fd);
-    return n == 0 || n == -ECONNRESET ? 0 : n < 0 ? (int)n : -EPROTO;
+    int rc = connect_until_end((int)(intptr_t)arg);
+    return rc == -ECONNRESET ? 0 : rc;
 }
 
 /* Four clients connect at once to a server that serves one at a time: on io_uring the multishot accept takes
@@ -709,7 +695,7 @@ static int closing_client(void *arg) {
  * they wait in the backlog and are reset when the listener closes. */
 static int main_stop_while_full(void *arg) {
     (void)arg;
-    int fds0 = count_fds();
+    int fds0 = test_open_fds();
     corio_server_opts opts = {.max_conns = 1};
     struct env e;
     env_start(&e, sleepy_handler, NULL, &opts);
@@ -728,7 +714,7 @@ static int main_stop_while_full(void *arg) {
     int statuses[4];
     ASSERT_RC(corio_gather(t, 4, statuses), 0); /* every client saw its connection end: none hangs */
     for (int i = 0; i < 4; i++) ASSERT_RC(statuses[i], 0);
-    ASSERT_EQ(count_fds(), fds0);
+    ASSERT_EQ(test_open_fds(), fds0);
     return 0;
 }
 TEST(stop_while_full_closes_what_was_accepted) { run_ok(main_stop_while_full, NULL); }

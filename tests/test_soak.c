@@ -5,7 +5,6 @@
  * resident memory (/proc/self/statm) and the open descriptors (/proc/self/fd) are sampled; the memory must stay
  * flat and the descriptors must come back exactly to the baseline once the connections are closed. The figures
  * are printed on stdout ("soak: ...") so the docs can quote them. */
-#include <dirent.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,15 +37,6 @@ struct soak {
     uint64_t conns, resets, midwrite_resets, clean, connect_retries, server_errors;
     char *big;
 };
-
-static int open_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    ASSERT_NOT_NULL(d);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n - 3; /* ".", ".." and the directory's own descriptor */
-}
 
 static long rss_kb(void) {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -149,7 +139,7 @@ static int soak_main(void *arg) {
     ASSERT_NOT_NULL(s.big);
     int secs = soak_seconds();
     int warm_ms = secs * 1000 / 4;
-    int fds_start = open_fds();
+    int fds_start = test_open_fds();
     long rss_start = rss_kb();
 
     corio_server *srv = corio_server_new("127.0.0.1", 0, echo, &s, NULL);
@@ -157,7 +147,7 @@ static int soak_main(void *arg) {
     s.port = corio_server_port(srv);
     corio_task *server = test_spawn(server_task, srv);
     ASSERT_RC(corio_sleep(10), 0);
-    int fds_base = open_fds(); /* the listening socket and the spare descriptor corio_server_run keeps included */
+    int fds_base = test_open_fds(); /* the listening socket and the spare descriptor corio_server_run keeps included */
 
     int64_t t0 = corio_now();
     s.end_ms = t0 + secs * 1000;
@@ -166,12 +156,12 @@ static int soak_main(void *arg) {
 
     ASSERT_RC(corio_sleep(warm_ms), 0);
     long rss_warm = rss_kb(), rss_max = rss_warm;
-    int fds_warm = open_fds(), fds_max = fds_warm;
+    int fds_warm = test_open_fds(), fds_max = fds_warm;
     uint64_t conns_warm = s.conns;
     while (corio_now() < s.end_ms) {
         ASSERT_RC(corio_sleep(250), 0);
         long r = rss_kb();
-        int f = open_fds();
+        int f = test_open_fds();
         if (r > rss_max) rss_max = r;
         if (f > fds_max) fds_max = f;
     }
@@ -179,7 +169,7 @@ static int soak_main(void *arg) {
     /* the handlers end once they have read the clients' EOF or reset */
     for (int i = 0; i < 2000 && corio_server_conns(srv) > 0; i++) ASSERT_RC(corio_sleep(5), 0);
     ASSERT_EQ(corio_server_conns(srv), 0);
-    int fds_end = open_fds();
+    int fds_end = test_open_fds();
     long rss_end = rss_kb();
     corio_stats st;
     ASSERT_RC(corio_stats_get(&st), 0);
@@ -187,7 +177,7 @@ static int soak_main(void *arg) {
     corio_server_stop(srv);
     ASSERT_RC(corio_await(server), 0);
     ASSERT_RC(corio_server_free(srv), 0);
-    int fds_after = open_fds();
+    int fds_after = test_open_fds();
     free(s.big);
 
     int64_t ran = corio_now() - t0;

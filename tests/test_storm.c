@@ -6,7 +6,6 @@
  * (-ECANCELED, or -ETIMEDOUT for the scopes), and afterwards the task, timer and stack counts and the descriptor
  * count must be back at their baseline, and the loop must end cleanly (the sanitizer and valgrind runs check that
  * nothing leaks). Each round prints its size and how long the wakeup took. */
-#include <dirent.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -75,15 +74,6 @@ struct slot {
     int exit_rc; /* corio_timeout_exit's, when the waiter had a scope */
     bool ended;
 };
-
-static int open_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    ASSERT_NOT_NULL(d);
-    int n = 0;
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
 
 static int forever(void *arg) {
     (void)arg;
@@ -279,7 +269,7 @@ static void storm(enum round round, size_t n, bool warmup) {
     struct env e = {.round = round};
     corio_stats base, after;
     ASSERT_RC(corio_stats_get(&base), 0);
-    int fds0 = open_fds();
+    int fds0 = test_open_fds();
     setup(&e);
 
     struct slot *slots = calloc(n, sizeof *slots);
@@ -348,12 +338,12 @@ static void storm(enum round round, size_t n, bool warmup) {
     ASSERT_EQ(after.timers, base.timers);
     ASSERT_EQ(after.stacks_in_use, base.stacks_in_use);
     ASSERT_EQ(after.ready, 0);
-    if (!warmup) ASSERT_EQ(open_fds(), fds0);
+    if (!warmup) ASSERT_EQ(test_open_fds(), fds0);
     if (!warmup)
         printf("storm %-7s: %zu waiters (%d kinds) woken in %lld ms; tasks %zu, timers %zu, stacks in use %zu, "
                "fds %d after\n",
                round_names[round], n, NKINDS, (long long)took, after.tasks, after.timers, after.stacks_in_use,
-               open_fds());
+               test_open_fds());
     free(slots);
     free(hs);
 }
@@ -370,9 +360,9 @@ static int storm_main(void *arg) {
 }
 
 static void run_storm(enum round round) {
-    int fds = open_fds();
+    int fds = test_open_fds();
     ASSERT_RC(corio_run(storm_main, &round), 0);
-    ASSERT_EQ(open_fds(), fds); /* and the loop's own descriptors are gone with it */
+    ASSERT_EQ(test_open_fds(), fds); /* and the loop's own descriptors are gone with it */
     fflush(stdout);
 }
 
@@ -390,7 +380,7 @@ static int all_rounds_main(void *arg) {
 }
 
 TEST_TIMEOUT(storm_rounds_back_to_back_in_one_loop, 120) {
-    int fds = open_fds();
+    int fds = test_open_fds();
     ASSERT_RC(corio_run(all_rounds_main, NULL), 0);
-    ASSERT_EQ(open_fds(), fds);
+    ASSERT_EQ(test_open_fds(), fds);
 }
