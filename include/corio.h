@@ -19,6 +19,8 @@
  *     corio_detach makes it free itself when it ends. A handle must not be used after it was freed: its struct
  *     may already hold a newer task. With CORIO_DEBUG=1 the last 4096 freed tasks are kept from reuse, and a call
  *     on one prints `corio: task "NAME" used after it was freed (corio_cancel)` on stderr and returns -EINVAL.
+ *     A handle works only in its own loop: on another loop's thread (corio_run_threads) every call takes it for
+ *     an invalid one (-EINVAL, NULL, or ignored).
  *  2. Tasks spawned into a group (corio_group_spawn) belong to the group; corio_group_wait frees them and the
  *     group.
  *  3. When the main task of corio_run returns, every task still running is cancelled (and so is any task
@@ -208,7 +210,8 @@ CORIO_EXTERN int corio_group_wait(corio_group *g);
 
 /* ---- synchronisation: FIFO-fair and cancellation-safe ------------------------------------------------------
  * Objects belong to one loop's tasks at a time (not thread-safe). They can be created outside a loop. Each
- * _free returns -EBUSY (and frees nothing) while tasks wait on the object, 0 otherwise; NULL is ignored. */
+ * _free returns -EBUSY (and frees nothing) while tasks wait on the object, 0 otherwise; NULL is ignored. A call
+ * that would wake a waiting task from another thread (another loop, or none) prints the misuse and aborts. */
 
 typedef struct corio_lock corio_lock;
 /* A new unlocked lock (asyncio.Lock). NULL and errno ENOMEM. */

@@ -41,10 +41,16 @@ corio__stack *corio__compact_stack(corio__loop *l) {
  * that nothing reads, so they need no saving. */
 static char *shared_top(const corio__loop *l) { return l->shared_stack->lo + l->pool.size - CORIO__CTX_TOP_UNUSED; }
 
-/* Where t's saved bytes are: its own save area, or the buffer it spilled to. */
-static char *saved_bytes(corio_task *t) {
+/* How many bytes a saved task's frames take: from its saved stack pointer, which still holds the address they
+ * had (and will have again) on the shared stack, up. Kept nowhere else, to keep the task struct small. */
+static size_t saved_len(const corio__loop *l, const corio_task *t) {
+    return (size_t)(shared_top(l) - corio__ctx_sp(&t->ctx));
+}
+
+/* Where t's saved bytes (len of them) are: its own save area, or the buffer it spilled to. */
+static char *saved_bytes(corio_task *t, size_t len) {
     corio__compact_task *c = corio__container_of(t, corio__compact_task, task);
-    return t->saved_len <= CORIO__SAVE_INLINE ? c->save.bytes : c->save.spill;
+    return len <= CORIO__SAVE_INLINE ? c->save.bytes : c->save.spill;
 }
 
 /* Copies the suspended owner's live frames (from its saved stack pointer up) off the shared stack. */
@@ -66,7 +72,7 @@ static void save_owner(corio__loop *l, corio_task *o) {
     ASAN_UNPOISON_MEMORY_REGION(sp, len);
 #endif
     memcpy(buf, sp, len);
-    o->saved_len = (uint32_t)len;
+    o->saved = true;
 }
 
 bool corio__compact_enter(corio__loop *l, corio_task *self, corio_task *t) {
@@ -87,15 +93,16 @@ bool corio__compact_enter(corio__loop *l, corio_task *self, corio_task *t) {
     /* other tasks' frames left poison here; t's frames get theirs back as its functions run */
     ASAN_UNPOISON_MEMORY_REGION(l->shared_stack->lo, l->pool.size);
 #endif
-    if (t->saved_len) {
+    if (t->saved) {
+        size_t len = saved_len(l, t);
 #ifdef CORIO_MEMCHECK
         /* memcheck made what lies below the last owner's stack pointer inaccessible as its frames returned */
-        VALGRIND_MAKE_MEM_UNDEFINED(shared_top(l) - t->saved_len, t->saved_len);
+        VALGRIND_MAKE_MEM_UNDEFINED(shared_top(l) - len, len);
 #endif
-        char *buf = saved_bytes(t);
-        memcpy(shared_top(l) - t->saved_len, buf, t->saved_len);
-        if (t->saved_len > CORIO__SAVE_INLINE) free(buf);
-        t->saved_len = 0;
+        char *buf = saved_bytes(t, len);
+        memcpy(shared_top(l) - len, buf, len);
+        if (len > CORIO__SAVE_INLINE) free(buf);
+        t->saved = false;
     }
     l->shared_owner = t;
     return true;
@@ -103,7 +110,10 @@ bool corio__compact_enter(corio__loop *l, corio_task *self, corio_task *t) {
 
 void corio__compact_release(corio__loop *l, corio_task *t) {
     if (l->shared_owner == t) l->shared_owner = NULL;
-    if (t->saved_len > CORIO__SAVE_INLINE) free(saved_bytes(t));
-    t->saved_len = 0;
+    if (t->saved) {
+        size_t len = saved_len(l, t);
+        if (len > CORIO__SAVE_INLINE) free(saved_bytes(t, len));
+    }
+    t->saved = false;
     t->stack = NULL; /* the shared stack stays with the loop's pool, which unmaps it at the end of corio_run */
 }

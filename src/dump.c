@@ -43,7 +43,7 @@ static void describe_wait(const corio__loop *l, const corio_task *t, int64_t now
         break;
     case CORIO__WAIT_TASK:
         /* the awaited task outlives the wait: await frees it only after waking */
-        if (corio__task_valid(other) && other->loop == l)
+        if (corio__task_of(l, other))
             n = snprintf(buf, size, "task \"%s\" (#%llu)", corio__task_label(other), (unsigned long long)other->id);
         else
             n = snprintf(buf, size, "task %p", obj);

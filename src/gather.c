@@ -13,11 +13,11 @@ static int check_all(corio__loop *l, const corio_task *self, corio_task **ts, si
             rc = -EDEADLK;
             break;
         }
-        if (!corio__task_valid(t)) {
+        if (!corio__task_of(l, t)) {
             rc = corio__task_invalid(t, "corio_gather");
             break;
         }
-        if (t->loop != l || t->detached || t->end_by == CORIO__END_GROUP || t == l->main || t->gather_mark) {
+        if (t->detached || t->end_by == CORIO__END_GROUP || t == l->main || t->gather_mark) {
             rc = -EINVAL;
             break;
         }

@@ -6,7 +6,7 @@
 #include "internal.h"
 
 struct corio_group {
-    corio_task **children; /* tasks still running (each knows its index: corio_task.grp.index) */
+    corio_task **children; /* tasks still running (each knows its index: corio_task.group_index) */
     size_t nchildren, cap;
     corio__link in_loop; /* in loop->groups, so corio_run can free a group nobody waited for */
     corio__loop *loop;   /* bound at the first spawn */
@@ -34,7 +34,8 @@ int corio_group_spawn(corio_group *g, corio_fn fn, void *arg) {
     if (g->loop && g->loop != l) return -EINVAL;
     if (g->stopping) return -ECANCELED;
     if (g->nchildren == g->cap) {
-        /* an array rather than a list through the tasks: 8 bytes of each task struct instead of 16 */
+        /* an array rather than a list through the tasks: a 4-byte index in each task struct, not a 16-byte link */
+        if (g->cap >= UINT32_MAX / 2) return -ENOMEM; /* the index is 32 bits */
         size_t cap = g->cap ? g->cap * 2 : 8;
         /* an array of pointers: sizeof *v is meant (clang-tidy < 16 has no WarnOnSizeOfPointerToAggregate) */
         corio_task **v = realloc(g->children, cap * sizeof *v); // NOLINT(bugprone-sizeof-expression)
@@ -48,8 +49,8 @@ int corio_group_spawn(corio_group *g, corio_fn fn, void *arg) {
         g->loop = l;
         corio__list_push(&l->groups, &g->in_loop);
     }
-    t->grp.group = g;
-    t->grp.index = g->nchildren;
+    t->group = g;
+    t->group_index = (uint32_t)g->nchildren;
     t->end_by = CORIO__END_GROUP;
     g->children[g->nchildren++] = t;
     g->pending++;
@@ -66,10 +67,10 @@ int corio_group_cancel(corio_group *g) {
 }
 
 void corio__group_child_ended(corio__loop *l, corio_task *t) {
-    corio_group *g = t->grp.group;
+    corio_group *g = t->group;
     corio_task *last = g->children[--g->nchildren];
-    g->children[t->grp.index] = last;
-    last->grp.index = t->grp.index;
+    g->children[t->group_index] = last;
+    last->group_index = t->group_index;
     g->pending--;
     if (t->status < 0 && !g->failed) {
         g->failed = true;

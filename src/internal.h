@@ -133,7 +133,7 @@ void corio__stack_overflow(const corio_task *t, const char *how); /* reports and
 
 enum corio__state { CORIO__READY, CORIO__RUNNING, CORIO__WAITING, CORIO__DONE };
 
-#define CORIO__TASK_MAGIC 0x6b534354u /* "TCSk" */
+#define CORIO__TASK_MAGIC 0x6b534354u /* "TCSk": each loop's task_magic is this mixed with the loop's serial */
 #define CORIO__TASK_DEAD 0x64616564u  /* "dead" */
 
 /* A park() returns this when its own deadline (not a timeout scope's) passed. */
@@ -148,7 +148,7 @@ enum corio__end_by { CORIO__END_NONE, CORIO__END_JOINER, CORIO__END_WATCHER, COR
 /* Bytes of a compact task's stack kept inside its own block while it is suspended (corio__compact_task): a task
  * asleep in corio_sleep, called from its function, uses 112 on x86-64 (bench_tasks --compact: the trampoline's
  * return address 8, the function's frame 24, the suspension's 16, the switch's 64), so most need no buffer of
- * their own; a deeper one spills to a malloc'd buffer. With the 144-byte struct the block is 256 bytes. */
+ * their own; a deeper one spills to a malloc'd buffer. With the 128-byte struct the block is 240 bytes. */
 #define CORIO__SAVE_INLINE 112
 
 /* The task. A million compact tasks asleep cost this struct plus their saved stack each (bench_tasks
@@ -157,7 +157,8 @@ enum corio__end_by { CORIO__END_NONE, CORIO__END_JOINER, CORIO__END_WATCHER, COR
  * tools/corio-gdb.py reads it (name, id, state, wait_kind, wait_obj, started, ctx, all). */
 struct corio_task {
     corio__ctx ctx;
-    uint32_t magic;
+    uint32_t magic;   /* its loop's task_magic while alive: one compare tells a live task of this loop from a stale
+                       * handle, garbage or another loop's task; CORIO__TASK_DEAD once freed */
     uint32_t born_ms; /* ms after the loop started (corio__loop.epoch_ns) it was spawned, modulo 2^32 (49 days):
                        * its age in a dump */
     uint32_t id;      /* unique in this thread, modulo 2^32: tells a task from a later one reusing its struct */
@@ -165,7 +166,6 @@ struct corio_task {
         int wake_rc; /* while alive: how its last wait ended (corio__wake); never written once it has ended */
         int status;  /* once ended: what its function returned */
     };
-    corio__loop *loop;
     union {
         /* in the wait list of whatever it waits on; wnode.next points to itself when on none */
         corio__link wnode;
@@ -184,10 +184,7 @@ struct corio_task {
     union {                         /* by end_by */
         struct corio_task *joiner;  /* the task in corio_await/wait_for on this one */
         struct corio_task *watcher; /* the task in corio_gather on this one */
-        struct {
-            struct corio_group *group; /* owning group */
-            size_t index;              /* in its group's array of children still running */
-        } grp;
+        struct corio_group *group;  /* owning group (and group_index below) */
     };
     const void *wait_obj; /* what it waits on, for corio_dump_tasks: the object, fd or signal number */
     union {
@@ -196,7 +193,8 @@ struct corio_task {
         size_t gather_pending; /* during its corio_gather: tasks still to end */
         uint64_t end_seq;      /* once ended: order of ending (gather's "first failure in time") */
     };
-    char *name; /* NULL until named: CORIO__NAME_MAX bytes, kept (and reused) until the struct is freed */
+    char *name;           /* NULL until named: CORIO__NAME_MAX bytes, kept (and reused) until the struct is freed */
+    uint32_t group_index; /* in a group: its index in the group's array of children still running */
     uint8_t state;
     uint8_t wait_kind;  /* enum corio__wait: set before a park, cleared after it */
     uint8_t end_by : 2; /* enum corio__end_by */
@@ -207,9 +205,9 @@ struct corio_task {
     bool gather_mark : 1;
     bool gather_failed : 1; /* during its corio_gather */
     bool gather_stop_on_failure : 1;
-    bool compact : 1;   /* runs on the loop's shared stack (compact.c) */
-    bool op_timer : 1;  /* the armed timer is the wait's own deadline (sleep, wait_for), not a timeout scope's */
-    uint32_t saved_len; /* compact: bytes of stack saved off the shared stack (in save, or in a spilled buffer) */
+    bool compact : 1;  /* runs on the loop's shared stack (compact.c) */
+    bool op_timer : 1; /* the armed timer is the wait's own deadline (sleep, wait_for), not a timeout scope's */
+    bool saved : 1;    /* compact: its frames are off the shared stack (how many bytes its saved stack pointer says) */
 #ifdef CORIO_TSAN
     void *tsan_fiber; /* ThreadSanitizer's view of this task's context */
 #endif
@@ -219,10 +217,15 @@ struct corio_task {
 typedef struct corio__compact_task {
     struct corio_task task;
     union {
-        char bytes[CORIO__SAVE_INLINE]; /* saved_len <= CORIO__SAVE_INLINE: the saved bytes */
+        char bytes[CORIO__SAVE_INLINE]; /* at most CORIO__SAVE_INLINE bytes saved: here */
         char *spill;                    /* more: the malloc'd buffer holding them */
     } save;
 } corio__compact_task;
+
+#if defined(__x86_64__) && !defined(CORIO_TSAN)
+/* bench_tasks --compact holds a million of these: 240 bytes keeps a million under 256 MB (decimal) */
+_Static_assert(sizeof(corio__compact_task) == 240, "a compact task's block grew");
+#endif
 
 static inline const char *corio__task_label(const struct corio_task *t) {
     return t->name && t->name[0] ? t->name : "(unnamed)";
@@ -343,8 +346,9 @@ struct corio__loop {
     corio_task *main;
     corio_task *ready_head, *ready_tail;
     size_t nready;
-    corio_task *zombie; /* a task that ended and must be freed once we are off its stack */
-    int budget;         /* switches left before the scheduler gets a turn (timers, I/O) */
+    corio_task *zombie;  /* a task that ended and must be freed once we are off its stack */
+    int budget;          /* switches left before the scheduler gets a turn (timers, I/O) */
+    uint32_t task_magic; /* what its live tasks carry in corio_task.magic: unique to this loop in the process */
     int64_t now_ns;
     corio__heap timers;
     corio__link tasks;       /* every task alive */
@@ -443,6 +447,9 @@ static inline void corio__wait_on(corio_task *t, enum corio__wait kind, const vo
 }
 /* Makes a waiting task ready with rc as park's result; does nothing if t is not waiting. */
 void corio__wake(corio__loop *l, corio_task *t, int rc);
+/* corio__wake for a task found on a synchronisation object's wait list, which is the calling thread's loop's
+ * (objects belong to one loop); called from elsewhere, it reports the misuse and aborts. */
+void corio__wake_waiter(corio_task *t, int rc);
 /* The first task on wait list q, or NULL. */
 static inline corio_task *corio__first_waiter(corio__link *q) {
     return corio__list_empty(q) ? NULL : corio__container_of(q->next, corio_task, wnode);
@@ -482,7 +489,10 @@ static inline corio_task *corio__self(corio__loop **lp) {
 
 corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_task_opts *opts);
 void corio__task_free(corio__loop *l, corio_task *t);
-static inline bool corio__task_valid(const corio_task *t) { return t && t->magic == CORIO__TASK_MAGIC; }
+/* Is t a live task of loop l? (false for a NULL l: outside a loop no handle is valid) */
+static inline bool corio__task_of(const corio__loop *l, const corio_task *t) {
+    return t && l && t->magic == l->task_magic;
+}
 /* What a public call on an invalid handle returns (-EINVAL); in debug mode, a freed one (still quarantined, so
  * readable) is first reported on stderr by name, with the call fn that used it. */
 int corio__task_invalid(const corio_task *t, const char *fn);

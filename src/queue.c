@@ -61,7 +61,7 @@ static int put_now(corio_queue *q, void *item) {
     corio_task *getter = corio__first_waiter(&q->getters);
     if (getter) {
         getter->xfer = item;
-        corio__wake(getter->loop, getter, 0);
+        corio__wake_waiter(getter, 0);
         return 0;
     }
     if (full(q)) return -EAGAIN;
@@ -75,7 +75,7 @@ static int get_now(corio_queue *q, void **item) {
     corio_task *putter = corio__first_waiter(&q->putters);
     if (putter) {              /* room for exactly one: the first waiting putter's item goes in and its put succeeds */
         push(q, putter->xfer); /* cannot fail: pop just freed a slot */
-        corio__wake(putter->loop, putter, 0);
+        corio__wake_waiter(putter, 0);
     }
     return 0;
 }
@@ -113,8 +113,8 @@ void corio_queue_close(corio_queue *q) {
     if (!q) return;
     q->closed = true;
     corio_task *t;
-    while ((t = corio__first_waiter(&q->getters))) corio__wake(t->loop, t, -EPIPE);
-    while ((t = corio__first_waiter(&q->putters))) corio__wake(t->loop, t, -EPIPE);
+    while ((t = corio__first_waiter(&q->getters))) corio__wake_waiter(t, -EPIPE);
+    while ((t = corio__first_waiter(&q->putters))) corio__wake_waiter(t, -EPIPE);
 }
 
 size_t corio_queue_size(const corio_queue *q) { return q ? q->count : 0; }

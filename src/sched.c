@@ -6,6 +6,7 @@
  * the timers or the network. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +187,7 @@ static __attribute__((noinline)) corio_task *task_begin(corio_task *t) {
 #if defined(CORIO_ASAN)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-    after_switch(t->loop);
+    after_switch(corio__cur);
     return t;
 }
 
@@ -319,6 +320,17 @@ void corio__wake(corio__loop *l, corio_task *t, int rc) {
     if (t->timer.index != CORIO__NOT_ARMED) corio__heap_remove(&l->timers, &t->timer);
     t->wake_rc = rc;
     corio__make_ready(l, t);
+}
+
+void corio__wake_waiter(corio_task *t, int rc) {
+    corio__loop *l = corio__cur;
+    if (__builtin_expect(!corio__task_of(l, t), 0)) {
+        /* waking it from here would run another thread's task on this one, or touch a loop that is not ours */
+        (void)fprintf(stderr, "corio: a lock, event, semaphore, condition or queue was used outside the loop of the "
+                              "task waiting on it (objects belong to one loop's tasks; corio_chan crosses loops)\n");
+        abort();
+    }
+    corio__wake(l, t, rc);
 }
 
 void corio__task_cancel(corio__loop *l, corio_task *t) {
@@ -506,11 +518,23 @@ static int backend_init(corio__loop *l) {
     return l->backend.ops->init(l);
 }
 
+/* A value no other loop of this process has had, for its tasks' magic: a handle from another loop, or from an
+ * earlier corio_run of this thread, then fails the one compare every public call makes. */
+static uint32_t new_task_magic(void) {
+    static atomic_uint serial;
+    uint32_t m;
+    do /* the golden ratio spreads consecutive serials over all the bits */
+        m = CORIO__TASK_MAGIC ^ (atomic_fetch_add(&serial, 1) * 0x9e3779b9u);
+    while (m == CORIO__TASK_DEAD || m == 0);
+    return m;
+}
+
 int corio_run(corio_fn fn, void *arg) {
     if (!fn) return -EINVAL;
     if (corio__cur) return -EBUSY;
     corio__loop *l = calloc(1, sizeof *l);
     if (!l) return -ENOMEM;
+    l->task_magic = new_task_magic();
     corio__list_init(&l->tasks);
     corio__list_init(&l->groups);
     corio__list_init(&l->quarantine);

@@ -39,12 +39,12 @@ static void *new_with_list(size_t size, size_t list_offset) {
 
 static void wake_first(corio__link *q) {
     corio_task *t = corio__first_waiter(q);
-    if (t) corio__wake(t->loop, t, 0);
+    if (t) corio__wake_waiter(t, 0);
 }
 
 static void wake_all(corio__link *q, int rc) {
     corio_task *t;
-    while ((t = corio__first_waiter(q))) corio__wake(t->loop, t, rc);
+    while ((t = corio__first_waiter(q))) corio__wake_waiter(t, rc);
 }
 
 /* ---- lock ------------------------------------------------------------------------------------------------ */
@@ -86,7 +86,7 @@ int corio_lock_release(corio_lock *lk) {
     if (!lk) return -EINVAL;
     if (!holds(lk, corio_current())) return -EPERM;
     set_owner(lk, corio__first_waiter(&lk->waiters));
-    if (lk->owner) corio__wake(lk->owner->loop, lk->owner, 0);
+    if (lk->owner) corio__wake_waiter(lk->owner, 0);
     return 0;
 }
 

@@ -165,13 +165,12 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     t->end_by = CORIO__END_NONE;
     t->status = 0;
     t->started = t->cancelled = t->shielded = t->detached = t->gather_mark = false;
-    t->saved_len = 0; /* read by compact.c only */
+    t->saved = false; /* read by compact.c only */
 #ifdef CORIO_TSAN
     t->tsan_fiber = NULL;
 #endif
-    t->magic = CORIO__TASK_MAGIC;
+    t->magic = l->task_magic;
     t->id = (uint32_t)++corio__next_id;
-    t->loop = l;
     t->start_fn = fn;
     t->start_arg = arg;
     t->stack = stack;
@@ -268,8 +267,7 @@ corio_task *corio_spawn(corio_fn fn, void *arg) { return corio_spawn_opts(fn, ar
 /* Checks shared by await and wait_for; 0 when t may be awaited by self. */
 static int awaitable(corio__loop *l, const corio_task *self, corio_task *t, const char *fn) {
     if (!self) return -EPERM;
-    if (!corio__task_valid(t)) return corio__task_invalid(t, fn);
-    if (t->loop != l) return -EINVAL;
+    if (!corio__task_of(l, t)) return corio__task_invalid(t, fn);
     if (t == self) return -EDEADLK;
     if (t->detached || t->end_by == CORIO__END_GROUP || t == l->main) return -EINVAL;
     if (t->end_by == CORIO__END_WATCHER || (t->end_by == CORIO__END_JOINER && t->joiner != self)) return -EBUSY;
@@ -322,11 +320,11 @@ int corio_wait_for(corio_task *t, int64_t ms) {
 
 void corio_detach(corio_task *t) {
     corio__loop *l = corio__cur;
-    if (!corio__task_valid(t)) {
+    if (!corio__task_of(l, t)) {
         (void)corio__task_invalid(t, "corio_detach");
         return;
     }
-    if (!l || t->loop != l || t == l->main || t->end_by == CORIO__END_GROUP || t->detached) return;
+    if (t == l->main || t->end_by == CORIO__END_GROUP || t->detached) return;
     if (t->end_by != CORIO__END_NONE) return; /* someone awaits it: that await frees it */
     if (t->state == CORIO__DONE) {
         corio__task_free(l, t);
@@ -337,8 +335,7 @@ void corio_detach(corio_task *t) {
 
 int corio_cancel(corio_task *t) {
     corio__loop *l = corio__cur;
-    if (!corio__task_valid(t)) return corio__task_invalid(t, "corio_cancel");
-    if (!l || t->loop != l) return -EINVAL;
+    if (!corio__task_of(l, t)) return corio__task_invalid(t, "corio_cancel");
     if (t->state == CORIO__DONE) return -ESRCH;
     corio__task_cancel(l, t);
     return 0;
@@ -358,18 +355,18 @@ corio_task *corio_current(void) {
 }
 
 int corio_task_set_name(corio_task *t, const char *name) {
-    if (!corio__task_valid(t)) return corio__task_invalid(t, "corio_task_set_name");
+    if (!corio__task_of(corio__cur, t)) return corio__task_invalid(t, "corio_task_set_name");
     return set_name(t, name);
 }
 
 const char *corio_task_name(const corio_task *t) {
-    if (corio__task_valid(t)) return t->name ? t->name : "";
+    if (corio__task_of(corio__cur, t)) return t->name ? t->name : "";
     (void)corio__task_invalid(t, "corio_task_name");
     return NULL;
 }
 
 int corio_task_done(const corio_task *t) {
-    if (!corio__task_valid(t)) return corio__task_invalid(t, "corio_task_done");
+    if (!corio__task_of(corio__cur, t)) return corio__task_invalid(t, "corio_task_done");
     return t->state == CORIO__DONE;
 }
 

@@ -1,9 +1,12 @@
 /* test_loops.c - tests of several loops: corio_run in independent threads, corio_run_threads with 1..4 loops and
  * its status, the loop index, corio_post across loops (10,000 posts, none lost, none run twice, and -ESHUTDOWN
  * once a loop's function has returned), servers sharing a port with reuseport, corio_to_thread from several loops
- * at once, and the bad arguments. */
+ * at once, and the bad arguments: a task handle used on another loop, and an event set from a thread with no loop
+ * while a task waits on it (reported, then abort). */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -293,3 +296,98 @@ static int pool_main(void *arg) {
 }
 
 TEST_TIMEOUT(to_thread_from_several_loops, 60) { ASSERT_RC(corio_run_threads(4, pool_main, NULL), 0); }
+
+/* ---- a task handle belongs to its loop ------------------------------------------------------------------------ */
+
+typedef struct foreign_state {
+    _Atomic(corio_task *) handle; /* loop 0's task, published once spawned */
+    atomic_int checked;           /* loop 1 has tried every call on it */
+} foreign_state;
+
+static int sleeper(void *arg) {
+    (void)arg;
+    return corio_sleep(5);
+}
+
+static int foreign_main(void *arg) {
+    foreign_state *fs = arg;
+    if (corio_loop_index() == 0) {
+        corio_task *t = test_spawn(sleeper, NULL);
+        atomic_store(&fs->handle, t);
+        while (!atomic_load(&fs->checked)) ASSERT_RC(corio_sleep(1), 0);
+        /* loop 1's attempts left it alone: it still runs here and can be awaited once */
+        ASSERT_EQ(corio_task_done(t), 0);
+        ASSERT_STREQ(corio_task_name(t), "");
+        ASSERT_RC(corio_await(t), 0);
+        return 0;
+    }
+    corio_task *t;
+    while (!(t = atomic_load(&fs->handle))) ASSERT_RC(corio_sleep(1), 0);
+    /* a live task, but of the other loop: every call refuses it as it refuses a bad handle */
+    ASSERT_RC(corio_cancel(t), -EINVAL);
+    ASSERT_RC(corio_await(t), -EINVAL);
+    ASSERT_RC(corio_wait_for(t, 10), -EINVAL);
+    ASSERT_RC(corio_gather(&t, 1, NULL), -EINVAL);
+    ASSERT_RC(corio_task_done(t), -EINVAL);
+    ASSERT_RC(corio_task_set_name(t, "taken"), -EINVAL);
+    ASSERT_NULL(corio_task_name(t));
+    corio_detach(t); /* ignored */
+    atomic_store(&fs->checked, 1);
+    return 0;
+}
+
+TEST_TIMEOUT(task_of_another_loop_is_refused, 30) {
+    foreign_state fs = {0};
+    ASSERT_RC(corio_run_threads(2, foreign_main, &fs), 0);
+}
+
+/* ---- an object used from outside its loop --------------------------------------------------------------------- */
+
+static void *set_from_plain_thread(void *arg) {
+    corio_event_set(arg);
+    return NULL;
+}
+
+static int wait_event(void *arg) { return corio_event_wait(arg); }
+
+static int misuse_main(void *arg) {
+    corio_event *e = arg;
+    corio_task *w = test_spawn(wait_event, e);
+    ASSERT_RC(corio_yield(), 0); /* w now waits on e */
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, set_from_plain_thread, e), 0);
+    pthread_join(th, NULL); /* never returns: the set aborts */
+    return corio_await(w);
+}
+
+/* Setting an event from a thread that runs no loop while a task waits on it would wake that task on the wrong
+ * thread: it is reported on stderr and the process aborts, rather than corrupting the loop. */
+TEST_TIMEOUT(object_used_outside_its_loop_aborts, 30) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        corio_event *e = corio_event_new();
+        if (!e) _exit(3);
+        (void)corio_run(misuse_main, e);
+        _exit(4); /* not reached */
+    }
+    close(fds[1]);
+    char err[4096];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof err - 1 &&
+           ((n = read(fds[0], err + len, sizeof err - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+        if (n > 0) len += (size_t)n;
+    err[len] = '\0';
+    close(fds[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0) ASSERT_EQ(errno, EINTR);
+    ASSERT_TRUE(WIFSIGNALED(status));
+    ASSERT_EQ(WTERMSIG(status), SIGABRT);
+    ASSERT_NOT_NULL(strstr(err, "used outside the loop of the task waiting on it"));
+}

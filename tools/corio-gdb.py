@@ -24,8 +24,25 @@ def current_loop():
         task = gdb.parse_and_eval("corio_current()")
         if int(task) == 0:
             return None
-        loop = task.cast(gdb.lookup_type("struct corio_task").pointer())["loop"]
+        loop = loop_of(task.cast(gdb.lookup_type("struct corio_task").pointer()))
     return None if int(loop) == 0 else loop
+
+
+def loop_of(task):
+    """The loop of a live task: every live task of a loop carries the loop's magic, so walking the task's link in
+    loop->tasks, the first link whose would-be task has another magic is the list's head, inside the loop."""
+    task_t = gdb.lookup_type("struct corio_task")
+    loop_t = gdb.lookup_type("struct corio__loop")
+    char_p = gdb.lookup_type("char").pointer()
+    all_off = next(f.bitpos // 8 for f in task_t.fields() if f.name == "all")
+    tasks_off = next(f.bitpos // 8 for f in loop_t.fields() if f.name == "tasks")
+    magic = int(task["magic"])
+    link = task["all"]["next"]
+    while True:
+        other = (link.cast(char_p) - all_off).cast(task_t.pointer())
+        if int(other["magic"]) != magic:
+            return (link.cast(char_p) - tasks_off).cast(loop_t.pointer())
+        link = link["next"]
 
 
 def tasks(loop):
