@@ -156,15 +156,30 @@ enum corio__end_by { CORIO__END_NONE, CORIO__END_JOINER, CORIO__END_WATCHER, COR
  * when a task is named, fields only one phase of a task's life uses share storage, flags are bits.
  * tools/corio-gdb.py reads it (name, id, state, wait_kind, wait_obj, started, ctx, all). */
 struct corio_task {
+    /* first, within 64 bytes: what a switch, a wait and a wake-up touch */
     corio__ctx ctx;
-    uint32_t magic;   /* its loop's task_magic while alive: one compare tells a live task of this loop from a stale
-                       * handle, garbage or another loop's task; CORIO__TASK_DEAD once freed */
-    uint32_t born_ms; /* ms after the loop started (corio__loop.epoch_ns) it was spawned, modulo 2^32 (49 days):
-                       * its age in a dump */
-    uint32_t id;      /* unique in this thread, modulo 2^32: tells a task from a later one reusing its struct */
+    uint32_t magic; /* its loop's task_magic while alive: one compare tells a live task of this loop from a stale
+                     * handle, garbage or another loop's task; CORIO__TASK_DEAD once freed */
     union {
-        int wake_rc; /* while alive: how its last wait ended (corio__wake); never written once it has ended */
-        int status;  /* once ended: what its function returned */
+        struct {
+            uint8_t state;
+            uint8_t wait_kind;  /* enum corio__wait: set before a park, cleared after it */
+            uint8_t end_by : 2; /* enum corio__end_by */
+            bool started : 1;
+            bool cancelled : 1;
+            bool shielded : 1; /* the current wait ignores cancellation and timeout scopes */
+            bool detached : 1;
+            bool gather_mark : 1;
+            bool gather_failed : 1; /* during its corio_gather */
+            bool gather_stop_on_failure : 1;
+            bool compact : 1;  /* runs on the loop's shared stack (compact.c) */
+            bool op_timer : 1; /* the armed timer is the wait's own deadline (sleep, wait_for), not a scope's */
+            bool saved : 1;    /* compact: its frames are off the shared stack (its saved stack pointer says how
+                                * many bytes) */
+        };
+        /* all of the above at once: a new task clears them with one store, where setting bit after bit loads
+         * the word back while the last partial store is in flight (a stalled store forward: bench_spawn) */
+        uint32_t flags;
     };
     union {
         /* in the wait list of whatever it waits on; wnode.next points to itself when on none */
@@ -173,41 +188,36 @@ struct corio_task {
          * queued), and over wnode.prev, so wnode.next still tells whether it is on one */
         struct corio_task *next_ready;
     };
-    corio__link all; /* in loop->tasks */
-    union {
-        corio__timer timer; /* once started: the deadline of its current wait, if any */
-        corio_fn start_fn;  /* until it starts (never armed before: only a running task waits); over the deadline
-                             * only, since the timer's index tells from the spawn on whether it is armed */
-    };
     corio_timeout *scope; /* innermost open timeout scope (on the task's stack: read only by the task itself) */
     corio__stack *stack;
-    union {                         /* by end_by */
-        struct corio_task *joiner;  /* the task in corio_await/wait_for on this one */
-        struct corio_task *watcher; /* the task in corio_gather on this one */
-        struct corio_group *group;  /* owning group (and group_index below) */
+    union {
+        int wake_rc; /* while alive: how its last wait ended (corio__wake); never written once it has ended */
+        int status;  /* once ended: what its function returned */
     };
-    const void *wait_obj; /* what it waits on, for corio_dump_tasks: the object, fd or signal number */
+    uint32_t id; /* unique in this thread, modulo 2^32: tells a task from a later one reusing its struct */
     union {
         void *start_arg;       /* until it starts */
         void *xfer;            /* during a queue wait: the item handed over */
         size_t gather_pending; /* during its corio_gather: tasks still to end */
         uint64_t end_seq;      /* once ended: order of ending (gather's "first failure in time") */
     };
-    char *name;           /* NULL until named: CORIO__NAME_MAX bytes, kept (and reused) until the struct is freed */
+    /* the rest: spawn, the end, dumps, groups */
+    uint32_t born_ms;     /* ms after the loop started (corio__loop.epoch_ns) it was spawned, modulo 2^32 (49 days):
+                           * its age in a dump */
     uint32_t group_index; /* in a group: its index in the group's array of children still running */
-    uint8_t state;
-    uint8_t wait_kind;  /* enum corio__wait: set before a park, cleared after it */
-    uint8_t end_by : 2; /* enum corio__end_by */
-    bool started : 1;
-    bool cancelled : 1;
-    bool shielded : 1; /* the current wait ignores cancellation and timeout scopes */
-    bool detached : 1;
-    bool gather_mark : 1;
-    bool gather_failed : 1; /* during its corio_gather */
-    bool gather_stop_on_failure : 1;
-    bool compact : 1;  /* runs on the loop's shared stack (compact.c) */
-    bool op_timer : 1; /* the armed timer is the wait's own deadline (sleep, wait_for), not a timeout scope's */
-    bool saved : 1;    /* compact: its frames are off the shared stack (how many bytes its saved stack pointer says) */
+    corio__link all;      /* in loop->tasks */
+    union {
+        corio__timer timer; /* once started: the deadline of its current wait, if any */
+        corio_fn start_fn;  /* until it starts (never armed before: only a running task waits); over the deadline
+                             * only, since the timer's index tells from the spawn on whether it is armed */
+    };
+    union {                         /* by end_by */
+        struct corio_task *joiner;  /* the task in corio_await/wait_for on this one */
+        struct corio_task *watcher; /* the task in corio_gather on this one */
+        struct corio_group *group;  /* owning group (and group_index) */
+    };
+    const void *wait_obj; /* what it waits on, for corio_dump_tasks: the object, fd or signal number */
+    char *name;           /* NULL until named: CORIO__NAME_MAX bytes, kept (and reused) until the struct is freed */
 #ifdef CORIO_TSAN
     void *tsan_fiber; /* ThreadSanitizer's view of this task's context */
 #endif

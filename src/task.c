@@ -148,6 +148,8 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
         return NULL;
     }
     t->name = NULL;
+    _Static_assert(CORIO__READY == 0 && CORIO__WAIT_NONE == 0 && CORIO__END_NONE == 0, "flags = 0 is a new task");
+    t->flags = 0; /* READY, no wait, every bit clear */
     t->compact = compact;
     /* the stack is reserved now, so spawn is where running out of memory shows; its pages are touched only
      * when the task first runs */
@@ -162,10 +164,7 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     /* every field a new task reads before writing, set one by one: a memset of the whole struct was 40% of
      * corio__task_new in bench_spawn (callgrind) */
     t->scope = NULL;
-    t->end_by = CORIO__END_NONE;
     t->status = 0;
-    t->started = t->cancelled = t->shielded = t->detached = t->gather_mark = false;
-    t->saved = false; /* read by compact.c only */
 #ifdef CORIO_TSAN
     t->tsan_fiber = NULL;
 #endif
@@ -175,7 +174,6 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     t->start_arg = arg;
     t->stack = stack;
     t->timer.index = CORIO__NOT_ARMED; /* outside start_fn: valid from now on */
-    t->state = CORIO__READY;
     corio__list_init(&t->wnode);
     corio__list_push(&l->tasks, &t->all);
     t->born_ms = (uint32_t)((l->now_ns - l->epoch_ns) / 1000000);
