@@ -232,7 +232,7 @@ typedef struct corio__compact_task {
     } save;
 } corio__compact_task;
 
-#if defined(__x86_64__) && !defined(CORIO_TSAN)
+#if defined(__x86_64__) && !defined(CORIO_TSAN) && !defined(CORIO_SWITCH_UCONTEXT)
 /* bench_tasks --compact holds a million of these: 240 bytes keeps a million under 256 MB (decimal) */
 _Static_assert(sizeof(corio__compact_task) == 240, "a compact task's block grew");
 #endif

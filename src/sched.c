@@ -524,7 +524,7 @@ static uint32_t new_task_magic(void) {
     static atomic_uint serial;
     uint32_t m;
     do /* the golden ratio spreads consecutive serials over all the bits */
-        m = CORIO__TASK_MAGIC ^ (atomic_fetch_add(&serial, 1) * 0x9e3779b9u);
+        m = CORIO__TASK_MAGIC ^ (atomic_fetch_add(&serial, 1) * 0x9e3779b9U);
     while (m == CORIO__TASK_DEAD || m == 0);
     return m;
 }

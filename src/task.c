@@ -148,7 +148,9 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
         return NULL;
     }
     t->name = NULL;
-    _Static_assert(CORIO__READY == 0 && CORIO__WAIT_NONE == 0 && CORIO__END_NONE == 0, "flags = 0 is a new task");
+    _Static_assert(CORIO__READY == 0, "flags = 0 is a new task");
+    _Static_assert(CORIO__WAIT_NONE == 0, "flags = 0 is a new task");
+    _Static_assert(CORIO__END_NONE == 0, "flags = 0 is a new task");
     t->flags = 0; /* READY, no wait, every bit clear */
     t->compact = compact;
     /* the stack is reserved now, so spawn is where running out of memory shows; its pages are touched only

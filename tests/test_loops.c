@@ -337,7 +337,9 @@ static int foreign_main(void *arg) {
 }
 
 TEST_TIMEOUT(task_of_another_loop_is_refused, 30) {
-    foreign_state fs = {0};
+    foreign_state fs;
+    atomic_init(&fs.handle, NULL);
+    atomic_init(&fs.checked, 0);
     ASSERT_RC(corio_run_threads(2, foreign_main, &fs), 0);
 }
 
