@@ -150,8 +150,16 @@ static inline __attribute__((always_inline)) void schedule_inline(corio__loop *l
 
 void corio__schedule(corio__loop *l) { schedule_inline(l); }
 
-/* The hot path of bench_switch: the yielder goes to the back of the ready queue and the head runs, with no
- * detour through corio__schedule's general case. */
+/* The general case of corio_yield, out of line so that the fast path makes no call but the switch. */
+static __attribute__((noinline)) int yield_general(corio__loop *l, corio_task *self) {
+    corio__make_ready(l, self);
+    corio__schedule(l);
+    return 0;
+}
+
+/* The hot path of bench_switch: the yielder goes to the back of the ready queue and the head (a task already
+ * started) runs, with no detour through corio__schedule's general case. Nothing in it lives across the switch
+ * (the loop is read back afterwards), so it saves no callee-saved register of its own: the switch saves them. */
 int corio_yield(void) {
     corio__loop *l = corio__cur;
     corio_task *self;
@@ -159,22 +167,24 @@ int corio_yield(void) {
     int rc = corio__check(l, self);
     if (rc < 0) return rc;
     corio_task *next = l->ready_head;
-    if (__builtin_expect(!next || l->budget <= 0 || l->debug || l->shared_stack ||
+    if (__builtin_expect(!next || l->budget <= 0 || l->debug || l->shared_stack || !next->started ||
                              (char *)__builtin_frame_address(0) < l->stack_limit,
-                         0)) {
-        corio__make_ready(l, self);
-        corio__schedule(l);
-        return 0;
-    }
+                         0))
+        return yield_general(l, self);
     l->budget--;
     self->state = CORIO__READY;
     self->next_ready = NULL;
     l->ready_tail->next_ready = self;
     l->ready_tail = self;
     l->ready_head = next->next_ready; /* never NULL: self is behind next */
-    prepare(l, next);
+    /* prepare() for a started task, with no debug clock (l->debug is false here) */
+    next->state = CORIO__RUNNING;
+    l->current = next;
+    l->stack_limit = next->stack->guarded ? NULL : next->stack->lo + CORIO__UNGUARDED_MARGIN;
+    l->switches++;
     switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false, TSAN_FIBER(next->tsan_fiber));
-    after_switch(l);
+    l = corio__cur_reload();
+    if (__builtin_expect(l->zombie != NULL, 0)) after_switch(l);
     return 0;
 }
 
