@@ -150,7 +150,10 @@ static inline __attribute__((always_inline)) void schedule_inline(corio__loop *l
 
 void corio__schedule(corio__loop *l) { schedule_inline(l); }
 
-/* The general case of corio_yield, out of line so that the fast path makes no call but the switch. */
+/* The general case of corio_yield, and its rare step after the switch, out of line so that the fast path makes no
+ * call but the switch. */
+static __attribute__((noinline)) void yield_free_zombie(void) { after_switch(corio__cur); }
+
 static __attribute__((noinline)) int yield_general(corio__loop *l, corio_task *self) {
     corio__make_ready(l, self);
     corio__schedule(l);
@@ -183,8 +186,7 @@ int corio_yield(void) {
     l->stack_limit = next->stack->guarded ? NULL : next->stack->lo + CORIO__UNGUARDED_MARGIN;
     l->switches++;
     switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false, TSAN_FIBER(next->tsan_fiber));
-    l = corio__cur_reload();
-    if (__builtin_expect(l->zombie != NULL, 0)) after_switch(l);
+    if (__builtin_expect(corio__cur_reload()->zombie != NULL, 0)) yield_free_zombie();
     return 0;
 }
 

@@ -302,23 +302,25 @@ TEST_TIMEOUT(to_thread_from_several_loops, 60) { ASSERT_RC(corio_run_threads(4, 
 typedef struct foreign_state {
     _Atomic(corio_task *) handle; /* loop 0's task, published once spawned */
     atomic_int checked;           /* loop 1 has tried every call on it */
+    corio_event *release;         /* loop 0's: set once it has checked the task is still running */
 } foreign_state;
 
-static int sleeper(void *arg) {
-    (void)arg;
-    return corio_sleep(5);
-}
+static int held(void *arg) { return corio_event_wait(arg); }
 
 static int foreign_main(void *arg) {
     foreign_state *fs = arg;
     if (corio_loop_index() == 0) {
-        corio_task *t = test_spawn(sleeper, NULL);
+        fs->release = corio_event_new();
+        ASSERT_NOT_NULL(fs->release);
+        corio_task *t = test_spawn(held, fs->release);
         atomic_store(&fs->handle, t);
         while (!atomic_load(&fs->checked)) ASSERT_RC(corio_sleep(1), 0);
-        /* loop 1's attempts left it alone: it still runs here and can be awaited once */
+        /* loop 1's attempts left it alone: not cancelled, not renamed, still waiting, and awaited once here */
         ASSERT_EQ(corio_task_done(t), 0);
         ASSERT_STREQ(corio_task_name(t), "");
+        corio_event_set(fs->release);
         ASSERT_RC(corio_await(t), 0);
+        ASSERT_RC(corio_event_free(fs->release), 0);
         return 0;
     }
     corio_task *t;
@@ -340,6 +342,7 @@ TEST_TIMEOUT(task_of_another_loop_is_refused, 30) {
     foreign_state fs;
     atomic_init(&fs.handle, NULL);
     atomic_init(&fs.checked, 0);
+    fs.release = NULL;
     ASSERT_RC(corio_run_threads(2, foreign_main, &fs), 0);
 }
 
