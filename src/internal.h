@@ -154,7 +154,7 @@ enum corio__end_by { CORIO__END_NONE, CORIO__END_JOINER, CORIO__END_WATCHER, COR
 /* The task. A million compact tasks asleep cost this struct plus their saved stack each (bench_tasks
  * --compact), so it holds only what every task needs while it waits: the name is a separate allocation made
  * when a task is named, fields only one phase of a task's life uses share storage, flags are bits.
- * tools/corio-gdb.py reads it (name, id, state, wait_kind, wait_obj, started, ctx, all). */
+ * tools/corio-gdb.py reads it (name, id, state, wait_kind, wait_obj, started, ctx, all, magic). */
 struct corio_task {
     /* first, within 64 bytes: what a switch, a wait and a wake-up touch */
     corio__ctx ctx;

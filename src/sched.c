@@ -530,8 +530,8 @@ static int backend_init(corio__loop *l) {
     return l->backend.ops->init(l);
 }
 
-/* A value no other loop of this process has had, for its tasks' magic: a handle from another loop, or from an
- * earlier corio_run of this thread, then fails the one compare every public call makes. */
+/* A value no other loop of this process has had (before 2^32 loops), for its tasks' magic: a handle from another loop,
+ * or from an earlier corio_run of this thread, then fails the one compare every public call makes. */
 static uint32_t new_task_magic(void) {
     static atomic_uint serial;
     uint32_t m;
