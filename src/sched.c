@@ -73,13 +73,18 @@ static inline void switch_ctx(corio__ctx *from, corio__ctx *to, const void *to_l
 #if defined(CORIO_ASAN)
     void *fake = NULL;
     __sanitizer_start_switch_fiber(dying ? NULL : &fake, to_lo, to_size);
-    corio__ctx_switch(from, to);
-    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #else
     (void)to_lo;
     (void)to_size;
-    (void)dying;
+#endif
+#if CORIO__CTX_HAS_JUMP
+    if (dying) corio__ctx_jump(to); /* an ended task is never resumed: save nothing of it */
+#endif
     corio__ctx_switch(from, to);
+#if defined(CORIO_ASAN)
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+    (void)dying;
 #endif
 }
 

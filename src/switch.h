@@ -18,6 +18,13 @@ typedef struct corio__ctx {
 
 /* Saves the running context into from and resumes to. Returns when something switches back to from. */
 void corio__ctx_switch(corio__ctx *from, corio__ctx *to);
+/* Where CORIO__CTX_HAS_JUMP is 1: resumes to without saving the running context, which must never run again. */
+#if !defined(CORIO_SWITCH_UCONTEXT) && defined(__x86_64__)
+#define CORIO__CTX_HAS_JUMP 1
+void corio__ctx_jump(corio__ctx *to) __attribute__((noreturn));
+#else
+#define CORIO__CTX_HAS_JUMP 0
+#endif
 
 /* Prepares ctx so that the first switch to it runs entry(arg) on the stack that ends at top (exclusive; the
  * stack grows down from there; size bytes long). entry must never return.

@@ -40,6 +40,7 @@ corio__ctx_switch:
     stmxcsr (%rsp)
     fnstcw  4(%rsp)
     movq    %rsp, (%rdi)
+.Lresume:
     movq    (%rsi), %rsp
     ldmxcsr (%rsp)
     fldcw   4(%rsp)
@@ -56,6 +57,20 @@ corio__ctx_switch:
     ret
     .cfi_endproc
     .size corio__ctx_switch, .-corio__ctx_switch
+
+    /* corio__ctx_jump(to): the second half of a switch alone, for a context that will never run again (a task
+     * that has ended): nothing of it needs saving, and the control words' store (stmxcsr, fnstcw) is the dearest
+     * part of the first half. */
+    .globl corio__ctx_jump
+    .hidden corio__ctx_jump
+    .type corio__ctx_jump, @function
+    .p2align 4
+corio__ctx_jump:
+    .cfi_startproc
+    movq    %rdi, %rsi
+    jmp     .Lresume
+    .cfi_endproc
+    .size corio__ctx_jump, .-corio__ctx_jump
 
     .globl corio__ctx_make
     .hidden corio__ctx_make
