@@ -28,6 +28,12 @@ void test_settle(void);
 /* Descriptors open in this process (from /proc/self/fd, not counting the listing's own): leak checks compare it
  * before and after. */
 int test_open_fds(void);
+/* Runs fn(arg) in a forked child (killed by SIGALRM after alarm_s seconds; it exits 0 if fn returns) with its
+ * stderr captured into err (NUL-terminated, cut at size - 1 bytes); returns the child's wait status. */
+int test_run_child(void (*fn)(void *), void *arg, unsigned alarm_s, char *err, size_t size);
+/* test_run_child of corio_run(fn, NULL) with CORIO_DEBUG set to debug (unset if NULL); the child exits 0 if
+ * corio_run returned 0, else 5. */
+int test_run_corio_child(corio_fn fn, const char *debug, unsigned alarm_s, char *err, size_t size);
 
 #define TEST_TIMEOUT(name, secs)                                                                                       \
     static void test_##name(void);                                                                                     \

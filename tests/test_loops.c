@@ -367,31 +367,17 @@ static int misuse_main(void *arg) {
 
 /* Setting an event from a thread that runs no loop while a task waits on it would wake that task on the wrong
  * thread: it is reported on stderr and the process aborts, rather than corrupting the loop. */
+static void misuse_child(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    if (!e) _exit(3);
+    (void)corio_run(misuse_main, e);
+    _exit(4); /* not reached */
+}
+
 TEST_TIMEOUT(object_used_outside_its_loop_aborts, 30) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        corio_event *e = corio_event_new();
-        if (!e) _exit(3);
-        (void)corio_run(misuse_main, e);
-        _exit(4); /* not reached */
-    }
-    close(fds[1]);
     char err[4096];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof err - 1 &&
-           ((n = read(fds[0], err + len, sizeof err - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
-        if (n > 0) len += (size_t)n;
-    err[len] = '\0';
-    close(fds[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0) ASSERT_EQ(errno, EINTR);
+    int status = test_run_child(misuse_child, NULL, 20, err, sizeof err);
     ASSERT_TRUE(WIFSIGNALED(status));
     ASSERT_EQ(WTERMSIG(status), SIGABRT);
     ASSERT_NOT_NULL(strstr(err, "used outside the loop of the task waiting on it"));

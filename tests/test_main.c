@@ -49,6 +49,61 @@ int test_open_fds(void) {
     return n - 1; /* the directory's own descriptor */
 }
 
+int test_run_child(void (*fn)(void *), void *arg, unsigned alarm_s, char *err, size_t size) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        close(fds[1]);
+        alarm(alarm_s);
+        fn(arg);
+        fflush(stderr);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    for (;;) {
+        char tmp[4096];
+        ssize_t n = read(fds[0], tmp, sizeof tmp);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        size_t keep = (size_t)n;
+        if (keep > size - 1 - len) keep = size - 1 - len;
+        memcpy(err + len, tmp, keep);
+        len += keep;
+    }
+    err[len] = '\0';
+    close(fds[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0) ASSERT_EQ(errno, EINTR);
+    return status;
+}
+
+struct corio_child {
+    corio_fn fn;
+    const char *debug;
+};
+
+static void corio_child(void *arg) {
+    const struct corio_child *c = arg;
+    if (c->debug)
+        setenv("CORIO_DEBUG", c->debug, 1);
+    else
+        unsetenv("CORIO_DEBUG");
+    int rc = corio_run(c->fn, NULL);
+    fflush(stderr);
+    _exit(rc == 0 ? 0 : 5);
+}
+
+int test_run_corio_child(corio_fn fn, const char *debug, unsigned alarm_s, char *err, size_t size) {
+    struct corio_child c = {fn, debug};
+    return test_run_child(corio_child, &c, alarm_s, err, size);
+}
+
 int64_t test_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -28,36 +28,7 @@ struct child {
 };
 
 static void run_child(void (*fn)(void *), void *arg, struct child *c) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        alarm(30);
-        fn(arg);
-        fflush(stderr);
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    for (;;) {
-        char tmp[4096];
-        ssize_t n = read(fds[0], tmp, sizeof tmp);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        size_t keep = (size_t)n;
-        if (keep > sizeof c->err - 1 - len) keep = sizeof c->err - 1 - len;
-        memcpy(c->err + len, tmp, keep);
-        len += keep;
-    }
-    c->err[len] = '\0';
-    close(fds[0]);
-    while (waitpid(pid, &c->status, 0) < 0) ASSERT_EQ(errno, EINTR);
+    c->status = test_run_child(fn, arg, 30, c->err, sizeof c->err);
 }
 
 /* ---- overflow ----------------------------------------------------------------------------------------------- */

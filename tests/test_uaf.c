@@ -23,40 +23,7 @@ struct child {
 
 /* Runs corio_run(fn, NULL) in a child with CORIO_DEBUG=debug (unset if NULL); its stderr lands in c->err. */
 static void run_child(corio_fn fn, const char *debug, struct child *c) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        alarm(50);
-        if (debug)
-            setenv("CORIO_DEBUG", debug, 1);
-        else
-            unsetenv("CORIO_DEBUG");
-        int rc = corio_run(fn, NULL);
-        fflush(stderr);
-        _exit(rc == 0 ? 0 : 5);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    for (;;) {
-        char tmp[4096];
-        ssize_t n = read(fds[0], tmp, sizeof tmp);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        size_t keep = (size_t)n;
-        if (keep > sizeof c->err - 1 - len) keep = sizeof c->err - 1 - len;
-        memcpy(c->err + len, tmp, keep);
-        len += keep;
-    }
-    c->err[len] = '\0';
-    close(fds[0]);
-    while (waitpid(pid, &c->status, 0) < 0) ASSERT_EQ(errno, EINTR);
+    c->status = test_run_corio_child(fn, debug, 50, c->err, sizeof c->err);
     if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0)
         TEST_FAIL_("child ended with status 0x%x; its stderr:\n%s", c->status, c->err);
 }
