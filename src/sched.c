@@ -101,6 +101,14 @@ static corio__ctx_entry task_entry(void *arg);
 static void task_entry(void *arg);
 #endif
 
+/* Makes a started task t the loop's running one (its stack's bounds included), just before the switch to it. */
+static inline void enter(corio__loop *l, corio_task *t) {
+    t->state = CORIO__RUNNING;
+    l->current = t;
+    l->stack_limit = t->stack->guarded ? NULL : t->stack->lo + CORIO__UNGUARDED_MARGIN;
+    l->switches++;
+}
+
 /* Gets t ready to be switched to: the first time, build its initial frame (lazily, so a spawned task touches no
  * stack page until it runs). */
 static inline void prepare(corio__loop *l, corio_task *t) {
@@ -111,10 +119,7 @@ static inline void prepare(corio__loop *l, corio_task *t) {
         t->tsan_fiber = __tsan_create_fiber(0);
 #endif
     }
-    t->state = CORIO__RUNNING;
-    l->current = t;
-    l->stack_limit = t->stack->guarded ? NULL : t->stack->lo + CORIO__UNGUARDED_MARGIN;
-    l->switches++;
+    enter(l, t);
     if (l->debug) l->ran_ns = corio__clock_ns();
 }
 
@@ -185,11 +190,7 @@ int corio_yield(void) {
     l->ready_tail->next_ready = self;
     l->ready_tail = self;
     l->ready_head = next->next_ready; /* never NULL: self is behind next */
-    /* prepare() for a started task, with no debug clock (l->debug is false here) */
-    next->state = CORIO__RUNNING;
-    l->current = next;
-    l->stack_limit = next->stack->guarded ? NULL : next->stack->lo + CORIO__UNGUARDED_MARGIN;
-    l->switches++;
+    enter(l, next); /* prepare() with nothing to build and no debug clock: no call before the switch */
     switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false, TSAN_FIBER(next->tsan_fiber));
     if (__builtin_expect(corio__cur_reload()->zombie != NULL, 0)) yield_free_zombie();
     return 0;
