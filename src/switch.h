@@ -19,7 +19,7 @@ typedef struct corio__ctx {
 /* Saves the running context into from and resumes to. Returns when something switches back to from. */
 void corio__ctx_switch(corio__ctx *from, corio__ctx *to);
 /* Where CORIO__CTX_HAS_JUMP is 1: resumes to without saving the running context, which must never run again. */
-#if !defined(CORIO_SWITCH_UCONTEXT) && defined(__x86_64__)
+#if !defined(CORIO_SWITCH_UCONTEXT) && (defined(__x86_64__) || defined(__aarch64__))
 #define CORIO__CTX_HAS_JUMP 1
 void corio__ctx_jump(corio__ctx *to) __attribute__((noreturn));
 #else

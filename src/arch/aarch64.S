@@ -22,6 +22,8 @@
  * the trampoline, which calls entry(arg) with sp = top rounded down to 16. entry must never return; if it
  * does, the trampoline's brk traps instead of running off into nowhere.
  *
+ * corio__ctx_jump(to) is the second half alone, for a context that never runs again (an ended task).
+ *
  * Unlike x86_64.S this file ends each switch with ret, not an indirect branch. The return-address predictor
  * guesses wrong here just as it does on x86-64, but with branch protection (BTI) enforced a br may only land on
  * a bti instruction, and the code after a call carries none; ret is exempt. Boost.Context's arm64 jump_fcontext
@@ -95,6 +97,7 @@ corio__ctx_switch:
     str     x10, [x0]
     ldr     x10, [x1]
     mov     sp, x10
+.Lresume:
     /* Writing FPCR can stall the pipeline on some cores while reading it is cheap, and nearly every switch
      * finds the same value on both sides; glibc's aarch64 fenv_private.h skips the write the same way. */
     ldr     x11, [sp, #160]
@@ -137,6 +140,23 @@ corio__ctx_switch:
     ret
     .cfi_endproc
     .size corio__ctx_switch, .-corio__ctx_switch
+
+    /* corio__ctx_jump(to): the second half of a switch alone, for a context that will never run again (a task
+     * that has ended): nothing of it is stored. FPCR is read all the same, for the second half's compare. */
+    .globl corio__ctx_jump
+    .hidden corio__ctx_jump
+    .type corio__ctx_jump, @function
+    .p2align 4
+corio__ctx_jump:
+    /* x0 = to */
+    .cfi_startproc
+    CORIO_BTI_C
+    mrs     x9, fpcr
+    ldr     x10, [x0]
+    mov     sp, x10
+    b       .Lresume
+    .cfi_endproc
+    .size corio__ctx_jump, .-corio__ctx_jump
 
     .globl corio__ctx_make
     .hidden corio__ctx_make
