@@ -272,6 +272,7 @@ struct corio__fdent {
     bool stream;   /* a stream socket: a short read means its receive queue is empty */
     bool drained;  /* a stream socket's last read was short and no readiness edge has come since */
     bool hup;      /* the peer has hung up: EOF (or an error) waits, with no further edge to announce it */
+    bool fresh;    /* a stream socket just accepted, not read yet (io.c: first_read_waits) */
 };
 
 typedef struct corio__backend_ops {
@@ -382,6 +383,8 @@ struct corio__loop {
                                * 0 the loop never polls the backend when tasks are ready, and a loop with
                                * nothing ready and no timer is deadlocked */
     corio__fdent **fd_chunks; /* the fd registry, in chunks that never move (wait lists point into them) */
+    int8_t fresh_empty;       /* io.c: how often an accepted connection's first read(2) found nothing, -8..8 */
+    uint8_t fresh_probes;     /* io.c: first reads since the last one that asked read(2) regardless */
     size_t fd_nchunks;
     struct corio__pool_link *pool_link; /* the thread pool's completion queue for this loop (pool.c) */
     struct corio__xloop *xloop;         /* the inbox other threads post to (loops.c), NULL until used */

@@ -3,7 +3,8 @@
  * processes from a pool thread (corio_to_thread, so no fork happens on a task's stack), and in-process client
  * tasks by the thousand. Also: peers resetting in the middle of a read and of a large write, running out of
  * descriptors (RLIMIT_NOFILE 256) without dying or spinning, stop and cancellation waiting for the handlers,
- * max_conns, bad arguments, and examples/echo_server as a separate process. */
+ * max_conns, bad arguments, the guess whether a connection's first read will find its request, and
+ * examples/echo_server as a separate process. */
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "test.h"
 
 static void run_ok(corio_fn fn, void *arg) { ASSERT_RC(corio_run(fn, arg), 0); }
@@ -365,6 +367,83 @@ TEST(thousand_concurrent_client_tasks) {
     raise_nofile(4096);
     run_ok(main_thousand, NULL);
 }
+
+/* ---- a connection's first read --------------------------------------------------------------------------------- */
+
+/* Connects, lets the server accept and start reading (this task sleeps, the loop runs the server), then sends:
+ * the connection's first read finds nothing. 0 or -errno. */
+static int late_echo(int port, unsigned seed) {
+    int fd = corio_tcp_connect("127.0.0.1", port);
+    if (fd < 0) return fd;
+    char msg[64], in[64];
+    for (size_t i = 0; i < sizeof msg; i++) msg[i] = (char)pattern(seed, i);
+    int rc = corio_sleep(5);
+    if (rc == 0) rc = (int)corio_write(fd, msg, sizeof msg);
+    size_t got = 0;
+    while (rc >= 0 && got < sizeof in) {
+        ssize_t n = corio_read(fd, in + got, sizeof in - got);
+        rc = n <= 0 ? (n == 0 ? -EPIPE : (int)n) : 0;
+        got += n > 0 ? (size_t)n : 0;
+    }
+    corio_close(fd);
+    if (rc == 0 && memcmp(in, msg, sizeof msg) != 0) rc = -EILSEQ;
+    return rc;
+}
+
+/* Connects n clients with blocking calls and sends each one's message before the server may run (the kernel
+ * completes a loopback connect from the listener's backlog), so each first read finds its request already in;
+ * then reads every echo back. */
+static void early_echoes(int port, int n, unsigned seed) {
+    int fd[64];
+    char msg[64], in[64];
+    ASSERT_LE(n, 64);
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int i = 0; i < n; i++) {
+        fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_GE(fd[i], 0);
+        ASSERT_EQ(connect(fd[i], (struct sockaddr *)&a, sizeof a), 0);
+        for (size_t j = 0; j < sizeof msg; j++) msg[j] = (char)pattern(seed + (unsigned)i, j);
+        ASSERT_EQ(write(fd[i], msg, sizeof msg), (ssize_t)sizeof msg);
+    }
+    for (int i = 0; i < n; i++) {
+        for (size_t j = 0; j < sizeof msg; j++) msg[j] = (char)pattern(seed + (unsigned)i, j);
+        size_t got = 0;
+        while (got < sizeof in) {
+            ssize_t r = corio_read(fd[i], in + got, sizeof in - got);
+            ASSERT_GT(r, 0);
+            got += (size_t)r;
+        }
+        ASSERT_EQ(memcmp(in, msg, sizeof msg), 0);
+        ASSERT_RC(corio_close(fd[i]), 0);
+    }
+}
+
+/* On epoll an accepted connection's first read waits for readiness first while the loop's recent first reads
+ * found nothing, and reads first once they find the requests in (io.c, first_read_waits): every client is
+ * served right either way, and the guess follows the load both ways. io_uring's receives keep no score. */
+static int main_first_read(void *arg) {
+    (void)arg;
+    struct env e;
+    env_start(&e, echo_handler, NULL, NULL);
+    const corio__loop *l = corio__cur;
+    bool scored = l->backend.ops->submit == NULL;
+    corio_timeout scope;
+    ASSERT_RC(corio_timeout_enter(&scope, 30000), 0);
+    for (unsigned i = 0; i < 24; i++) ASSERT_RC(late_echo(e.port, i), 0);
+    if (scored) ASSERT_GT(l->fresh_empty, 0);
+    for (int b = 0; b < 5; b++) early_echoes(e.port, 40, 1000 + 40 * (unsigned)b);
+    if (scored) ASSERT_LT(l->fresh_empty, 0);
+    for (unsigned i = 0; i < 24; i++) ASSERT_RC(late_echo(e.port, 2000 + i), 0);
+    if (scored) ASSERT_GT(l->fresh_empty, 0);
+    if (!scored) ASSERT_EQ(l->fresh_empty, 0);
+    ASSERT_RC(corio_timeout_exit(&scope), 0);
+    wait_until(&st.ended, 24 + 200 + 24, 5000);
+    ASSERT_EQ(st.started, 24 + 200 + 24);
+    env_stop(&e);
+    return 0;
+}
+TEST(first_read_guess_follows_the_load) { run_ok(main_first_read, NULL); }
 
 /* ---- peers that reset ----------------------------------------------------------------------------------------- */
 
