@@ -1,9 +1,9 @@
 /* test_http.c - tests of examples/http_server and examples/fetch, each run as its own process (from $BUILD, or
  * next to this binary) on 127.0.0.1 and driven by real clients: curl, tests/client.py, and plain blocking sockets
  * from this process. Keep-alive, pipelining, HTTP/1.0, 400 on a malformed request, 408 for a slow client,
- * 431 for oversized headers, 404/405, and fetch against the server and against a canned chunked and
- * close-delimited responder. The server runs with a 500 ms idle timeout so the timeout cases stay short; every
- * case kills its server (and the kernel kills it too if the case dies: PR_SET_PDEATHSIG). */
+ * 431 for oversized headers, 404/405, CPU work per response on two loops, and fetch against the server and against a
+ * canned chunked and close-delimited responder. The server runs with a 500 ms idle timeout so the timeout cases stay
+ * short; every case kills its server (and the kernel kills it too if the case dies: PR_SET_PDEATHSIG). */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -112,7 +112,8 @@ struct server {
     char url[64];
 };
 
-static void server_start(struct server *s) {
+/* Starts the server; with work_us, HTTP_WORK_US set to it, and with loops > 1, --loops. */
+static void server_start_with(struct server *s, const char *work_us, int loops) {
     char path[PATH_MAX];
     example_path("http_server", path, sizeof path);
     int out[2];
@@ -122,9 +123,14 @@ static void server_start(struct server *s) {
     if (s->pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(out[1], 1);
-        char idle[16];
+        char idle[16], nloops[16];
         snprintf(idle, sizeof idle, "%d", IDLE_MS);
-        execl(path, path, "0", idle, (char *)NULL);
+        snprintf(nloops, sizeof nloops, "%d", loops);
+        if (work_us) setenv("HTTP_WORK_US", work_us, 1);
+        if (loops > 1)
+            execl(path, path, "--loops", nloops, "0", idle, (char *)NULL);
+        else
+            execl(path, path, "0", idle, (char *)NULL);
         _exit(127);
     }
     close(out[1]);
@@ -146,6 +152,8 @@ static void server_start(struct server *s) {
     }
     snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
 }
+
+static void server_start(struct server *s) { server_start_with(s, NULL, 1); }
 
 /* SIGTERM cancels the server's main task: it stops and exits 0. */
 static void server_stop(struct server *s) {
@@ -245,6 +253,36 @@ TEST(curl_get_root_and_404) {
     ASSERT_STREQ(m.out, "404");
     free(m.out);
     server_stop(&s);
+}
+
+/* HTTP_WORK_US (CPU work per response, for benchmarks) on two loops sharing the port: every answer still right. */
+TEST(work_per_response_on_two_loops) {
+    struct server s;
+    server_start_with(&s, "200", 2);
+    char url[96];
+    snprintf(url, sizeof url, "%s/", s.url);
+    struct cmd c = {
+        .argv = {"curl", "-s", "--http1.1", "--max-time", "20", url, url, url, url, url, url, url, url, NULL},
+        .timeout_ms = 30000};
+    run_cmd(&c);
+    ASSERT_TRUE(exited_with(c.status, 0));
+    ASSERT_STREQ(c.out, "Hello, World!Hello, World!Hello, World!Hello, World!Hello, World!Hello, World!"
+                        "Hello, World!Hello, World!");
+    free(c.out);
+    server_stop(&s);
+}
+
+TEST(bad_work_per_response_is_refused) {
+    char path[PATH_MAX];
+    example_path("http_server", path, sizeof path);
+    const char *bad[] = {"HTTP_WORK_US=-5", "HTTP_WORK_US=1000001"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct cmd c = {.argv = {"env", (char *)bad[i], path, "0", NULL}, .timeout_ms = 15000};
+        run_cmd(&c);
+        ASSERT_TRUE(exited_with(c.status, 2));
+        ASSERT_NOT_NULL(strstr(c.out, "HTTP_WORK_US must be 0 to 1000000"));
+        free(c.out);
+    }
 }
 
 TEST(curl_keep_alive_reuses_the_connection) {
