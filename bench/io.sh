@@ -3,13 +3,14 @@
 # (examples/echo_server) against a libuv and a raw-epoll echo server (bench/baseline/) under bench_echo_load's
 # ping-pong at 1, 100 and 1000 connections, and the HTTP "hello" server (examples/http_server) against nginx under
 # wrk. corio's servers run twice, on the epoll and on the io_uring backend. Each server is pinned alone to CPU 0
-# and its load to CPU 1, so one core serves and one loads. One round takes ~95 s. Called by bench/run.sh (unless
+# and its load to CPU 1, so one core serves and one loads. One round takes ~95 s, and the two-loop HTTP runs ~30 s more. Called by bench/run.sh (unless
 # BENCH_IO=0), or alone:
 #   BUILD=build/x86_64-gcc-asm bench/io.sh    (after `make`; it builds the baselines itself)
 # Knobs: IO_SECONDS (measured seconds per run, default 5), IO_CONNS ("1 100 1000"), IO_MSG (message bytes, 64),
 # IO_ROUNDS (default 1; with more, each server's best round counts), IO_LOAD_BACKEND (the echo load's corio
 # backend: uring where built, else epoll), IO_QUIET_WAIT (seconds to wait before each
-# run for other work on the machine to stop, default 0: only warn). Peers whose package is missing (libuv1-dev,
+# run for other work on the machine to stop, default 0: only warn), IO_LOOPS_WORK (the CPU work per response, in
+# µs, of the HTTP runs on one loop and on two: "0 50"; empty skips them). Peers whose package is missing (libuv1-dev,
 # nginx or nginx-light, wrk, curl) are skipped with a message; exits non-zero when a run fails its checks.
 set -u
 
@@ -21,6 +22,7 @@ IO_CONNS=${IO_CONNS:-1 100 1000}
 IO_MSG=${IO_MSG:-64}
 IO_ROUNDS=${IO_ROUNDS:-1}
 IO_QUIET_WAIT=${IO_QUIET_WAIT:-0}
+IO_LOOPS_WORK=${IO_LOOPS_WORK-0 50}
 out="$BUILD/bench"
 results="$out/io_results.txt"
 mkdir -p "$out"
@@ -210,7 +212,7 @@ measure() {
     label=$1
     name=$2
     shift 2
-    echo "== $label: $name on CPU 0"
+    if [ -n "$pin_server" ]; then echo "== $label: $name on CPU 0"; else echo "== $label: $name, unpinned"; fi
     busy_check
     if ! start "$name" "$@" || ! uring_check "$label"; then
         [ -n "$server_pid" ] && stop
@@ -405,6 +407,20 @@ if [ $have_wrk -eq 1 ]; then
     done
 fi
 
+# HTTP on one loop and on two (SO_REUSEPORT): the same wrk against http_server --loops 1, pinned to CPU 0 with wrk
+# on CPU 1, and --loops 2, all unpinned (the two loops need both cores, which wrk then shares). HTTP_WORK_US gives
+# every response that much CPU work: with none, wrk (~10 µs of CPU per request here) and not the server (~6.5 µs)
+# is the limit, and a second loop has nothing to add.
+if [ $have_wrk -eq 1 ] && [ -x "$http_server" ] && [ -n "$IO_LOOPS_WORK" ]; then
+    for w in $IO_LOOPS_WORK; do
+        measure_http "loops1_work$w" http_server env HTTP_WORK_US="$w" "$http_server" @PORT@
+        pinned_server=$pin_server pinned_load=$pin_load
+        pin_server="" pin_load=""
+        measure_http "loops2_work$w" http_server env HTTP_WORK_US="$w" "$http_server" --loops 2 @PORT@
+        pin_server=$pinned_server pin_load=$pinned_load
+    done
+fi
+
 # ---- summary ------------------------------------------------------------------------------------------------
 
 # value NAME: NAME's figure from the round in which its server had the highest throughput, so the figures of
@@ -446,6 +462,10 @@ for s in $suffixes; do
         done
     done
     ratio "http_rps corio$s/nginx" "$(value "http_rps_corio$s")" "$(value http_rps_nginx)" "wrk -t1 -c100"
+done
+for w in $IO_LOOPS_WORK; do
+    ratio "http_rps 2 loops/1 loop, work ${w}us" "$(value "http_rps_loops2_work$w")" "$(value "http_rps_loops1_work$w")" \
+        "goal >= 1.5 (wrk shares the 2 cores)"
 done
 echo "== I/O ratios: server CPU per round trip or request (lower is better for corio)"
 for s in $suffixes; do
