@@ -328,8 +328,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *work = getenv("HTTP_WORK_US");
-    long long work_us = work && *work ? atoll(work) : 0;
-    if (work_us < 0 || work_us > 1000000) {
+    char *end = NULL;
+    long long work_us = work && *work ? strtoll(work, &end, 10) : 0;
+    if (work_us < 0 || work_us > 1000000 || (end && *end)) {
         fprintf(stderr, "http_server: HTTP_WORK_US must be 0 to 1000000\n");
         return 2;
     }

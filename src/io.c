@@ -253,8 +253,8 @@ static ssize_t native_io(corio__loop *l, corio__fdent *e, int fd, int dir, void 
 
 /* Is an accepted connection's first read likely to find nothing, so that it had better wait for readiness first
  * (as nginx does) than ask read(2) for an EAGAIN? That depends on the load: a server that keeps up accepts a
- * connection at the client's ACK, before its request (wrk's churn: 94 % of first reads found nothing, a system
- * call in seven of each connection's wasted), while a saturated one accepts from a backlog whose requests are in.
+ * connection at the client's ACK, before its request (wrk's churn: 94 % of first reads found nothing, one of the
+ * 6.5 system calls a connection cost), while a saturated one accepts from a backlog whose requests are in.
  * The loop keeps score of the first reads that did ask, and one in FRESH_PROBE still asks while the score says
  * wait, so the guess follows the load. The first wait arms the socket, and arming reports readiness already
  * there, so a wrong guess costs a loop turn, never a lost edge. On io_uring the kernel's receive does this

@@ -275,7 +275,7 @@ TEST(work_per_response_on_two_loops) {
 TEST(bad_work_per_response_is_refused) {
     char path[PATH_MAX];
     example_path("http_server", path, sizeof path);
-    const char *bad[] = {"HTTP_WORK_US=-5", "HTTP_WORK_US=1000001"};
+    const char *bad[] = {"HTTP_WORK_US=-5", "HTTP_WORK_US=1000001", "HTTP_WORK_US=12ms"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct cmd c = {.argv = {"env", (char *)bad[i], path, "0", NULL}, .timeout_ms = 15000};
         run_cmd(&c);
