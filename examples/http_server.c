@@ -97,26 +97,6 @@ static uint64_t spin(uint64_t iters) {
     return x;
 }
 
-static int64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Iterations of spin per microsecond: the best of 5 timed runs of 20 ms' worth. */
-static uint64_t spin_per_us(void) {
-    uint64_t n = 1000000, best = 0;
-    for (int r = 0; r < 5; r++) {
-        int64_t t0 = mono_ns();
-        work_sink = spin(n);
-        int64_t ns = mono_ns() - t0;
-        uint64_t per_us = ns > 0 ? n * 1000 / (uint64_t)ns : n;
-        if (per_us > best) best = per_us;
-        n = best * 20000;
-    }
-    return best ? best : 1;
-}
-
 /* The answer to a complete request. */
 static void respond(struct conn *c) {
     if (work_iters) work_sink = spin(work_iters);
@@ -259,6 +239,28 @@ static int handle(int fd, void *arg) {
 
 /* fuzz/fuzz_http.c compiles this file in with HTTP_SERVER_NO_MAIN and drives handle() directly */
 #ifndef HTTP_SERVER_NO_MAIN
+
+/* the clock for spin_per_us (HTTP_WORK_US, above) */
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Iterations of spin per microsecond: the best of 5 timed runs of 20 ms' worth. */
+static uint64_t spin_per_us(void) {
+    uint64_t n = 1000000, best = 0;
+    for (int r = 0; r < 5; r++) {
+        int64_t t0 = mono_ns();
+        work_sink = spin(n);
+        int64_t ns = mono_ns() - t0;
+        uint64_t per_us = ns > 0 ? n * 1000 / (uint64_t)ns : n;
+        if (per_us > best) best = per_us;
+        n = best * 20000;
+    }
+    return best ? best : 1;
+}
+
 static unsigned nloops = 1;
 static corio_chan *port_chan; /* loop 0 tells the other loops the port it got */
 static corio_chan *quit_chan; /* closed by loop 0 when a signal stops it: the other loops stop too */
