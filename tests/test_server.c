@@ -244,13 +244,15 @@ static void wait_until(const int *value, int want, int64_t ms) {
 
 static unsigned char pattern(unsigned seed, size_t i) { return (unsigned char)((seed * 31 + i) % 251); }
 
-/* Connects, sends len bytes and reads them back: 0 or -errno. */
-static int echo_once(int port, size_t len, unsigned seed) {
+/* Connects, waits delay_ms (the loop runs the server meanwhile: it accepts and starts reading), sends len bytes
+ * and reads them back: 0 or -errno. */
+static int echo_after(int port, size_t len, unsigned seed, int64_t delay_ms) {
     int fd = corio_tcp_connect("127.0.0.1", port);
     if (fd < 0) return fd;
     unsigned char *buf = malloc(len ? len : 1);
     for (size_t i = 0; i < len; i++) buf[i] = pattern(seed, i);
-    int rc = (int)corio_write(fd, buf, len);
+    int rc = delay_ms ? corio_sleep(delay_ms) : 0;
+    if (rc == 0) rc = (int)corio_write(fd, buf, len);
     size_t got = 0;
     unsigned char in[4096];
     while (rc >= 0 && got < len) {
@@ -267,6 +269,9 @@ static int echo_once(int port, size_t len, unsigned seed) {
     corio_close(fd);
     return rc < 0 ? rc : 0;
 }
+
+/* Connects, sends len bytes and reads them back: 0 or -errno. */
+static int echo_once(int port, size_t len, unsigned seed) { return echo_after(port, len, seed, 0); }
 
 struct client {
     int port;
@@ -370,29 +375,13 @@ TEST(thousand_concurrent_client_tasks) {
 
 /* ---- a connection's first read --------------------------------------------------------------------------------- */
 
-/* Connects, lets the server accept and start reading (this task sleeps, the loop runs the server), then sends:
- * the connection's first read finds nothing. 0 or -errno. */
-static int late_echo(int port, unsigned seed) {
-    int fd = corio_tcp_connect("127.0.0.1", port);
-    if (fd < 0) return fd;
-    char msg[64], in[64];
-    for (size_t i = 0; i < sizeof msg; i++) msg[i] = (char)pattern(seed, i);
-    int rc = corio_sleep(5);
-    if (rc == 0) rc = (int)corio_write(fd, msg, sizeof msg);
-    size_t got = 0;
-    while (rc >= 0 && got < sizeof in) {
-        ssize_t n = corio_read(fd, in + got, sizeof in - got);
-        rc = n <= 0 ? (n == 0 ? -EPIPE : (int)n) : 0;
-        got += n > 0 ? (size_t)n : 0;
-    }
-    corio_close(fd);
-    if (rc == 0 && memcmp(in, msg, sizeof msg) != 0) rc = -EILSEQ;
-    return rc;
-}
-
 /* Connects n clients with blocking calls and sends each one's message before the server may run (the kernel
  * completes a loopback connect from the listener's backlog), so each first read finds its request already in;
  * then reads every echo back. */
+static void fill(char *msg, size_t len, unsigned seed) {
+    for (size_t j = 0; j < len; j++) msg[j] = (char)pattern(seed, j);
+}
+
 static void early_echoes(int port, int n, unsigned seed) {
     int fd[64];
     char msg[64], in[64];
@@ -403,11 +392,11 @@ static void early_echoes(int port, int n, unsigned seed) {
         fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         ASSERT_GE(fd[i], 0);
         ASSERT_EQ(connect(fd[i], (struct sockaddr *)&a, sizeof a), 0);
-        for (size_t j = 0; j < sizeof msg; j++) msg[j] = (char)pattern(seed + (unsigned)i, j);
+        fill(msg, sizeof msg, seed + (unsigned)i);
         ASSERT_EQ(write(fd[i], msg, sizeof msg), (ssize_t)sizeof msg);
     }
     for (int i = 0; i < n; i++) {
-        for (size_t j = 0; j < sizeof msg; j++) msg[j] = (char)pattern(seed + (unsigned)i, j);
+        fill(msg, sizeof msg, seed + (unsigned)i);
         size_t got = 0;
         while (got < sizeof in) {
             ssize_t r = corio_read(fd[i], in + got, sizeof in - got);
@@ -430,11 +419,11 @@ static int main_first_read(void *arg) {
     bool scored = l->backend.ops->submit == NULL;
     corio_timeout scope;
     ASSERT_RC(corio_timeout_enter(&scope, 30000), 0);
-    for (unsigned i = 0; i < 24; i++) ASSERT_RC(late_echo(e.port, i), 0);
+    for (unsigned i = 0; i < 24; i++) ASSERT_RC(echo_after(e.port, 64, i, 5), 0);
     if (scored) ASSERT_GT(l->fresh_empty, 0);
     for (int b = 0; b < 5; b++) early_echoes(e.port, 40, 1000 + 40 * (unsigned)b);
     if (scored) ASSERT_LT(l->fresh_empty, 0);
-    for (unsigned i = 0; i < 24; i++) ASSERT_RC(late_echo(e.port, 2000 + i), 0);
+    for (unsigned i = 0; i < 24; i++) ASSERT_RC(echo_after(e.port, 64, 2000 + i, 5), 0);
     if (scored) ASSERT_GT(l->fresh_empty, 0);
     if (!scored) ASSERT_EQ(l->fresh_empty, 0);
     ASSERT_RC(corio_timeout_exit(&scope), 0);
