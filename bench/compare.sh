@@ -14,7 +14,9 @@
 #   http    "Hello, World!" under wrk -t1 -c100 after 1 s of warm-up, server alone on CPU 0 (GOMAXPROCS=1, nginx
 #           one worker), wrk on CPU 1
 #   churn   the same with a new connection per request (wrk -t1 -cCMP_CONNS, "Connection: close"): connections per
-#           second, and per second of the server's CPU (the figure that tells servers apart when wrk sets the rate)
+#           second, and per second of the server's CPU (the figure that tells servers apart when wrk sets the rate);
+#           then corio and nginx again with the kernel holding each connection until its request is in
+#           (HTTP_DEFER_ACCEPT=60, nginx's "listen ... deferred": TCP_DEFER_ACCEPT, which the other peers lack)
 #   skynet  the 1M-leaf task tree on 1 loop and on 2 (bench_skynet, default and --compact, unpinned): corio
 #           against itself, the goal being what a second core buys; and Go's classic skynet on 1 and 2 cores
 # Knobs (environment): CMP_QUICK=1 small sizes, ~75 s in all; CMP_SPAWN (1000000; Python gets a tenth),
@@ -390,7 +392,10 @@ start() {
         [ "$a" = @PORT@ ] && a=$port
         set -- "$@" "$a"
     done
-    case $label in http_nginx | churn_nginx) nginx_conf "$port" ;; esac
+    case $label in
+    http_nginx | churn_nginx) nginx_conf "$port" ;;
+    churn_nginx-defer) nginx_conf "$port" " deferred" ;;
+    esac
     $pin_server "$@" >"$out/$label.log" 2>&1 &
     server_pid=$!
     i=0
@@ -522,7 +527,8 @@ serve() {
     [ -n "$lc" ] && record "${shape}_load_$peer" "$lc" %
 }
 
-# nginx as the current user, all its files in $tmp, one worker, no access log, unlimited keep-alive requests.
+# nginx_conf PORT [LISTEN_OPTIONS]: nginx as the current user, all its files in $tmp, one worker, no access log,
+# unlimited keep-alive requests.
 nginx_conf() {
     user=""
     [ "$(id -u)" -eq 0 ] && user="user $(id -un) $(id -gn);"
@@ -542,7 +548,7 @@ http {
     $temps
     keepalive_requests 100000000;
     server {
-        listen 127.0.0.1:$1;
+        listen 127.0.0.1:$1${2-};
         location / {
             default_type text/plain;
             return 200 "Hello, World!";
@@ -572,6 +578,13 @@ servers() {
         [ $have_http_server -eq 1 ] && [ $have_uring -eq 1 ] &&
             serve "$1" corio-uring env CORIO_BACKEND=uring "$BUILD/examples/http_server" @PORT@
         [ $have_nginx -eq 1 ] && serve "$1" nginx "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log"
+    fi
+    if [ "$1" = churn ]; then
+        [ $have_http_server -eq 1 ] && serve churn corio-defer env CORIO_BACKEND=epoll HTTP_DEFER_ACCEPT=60 \
+            "$BUILD/examples/http_server" @PORT@
+        [ $have_http_server -eq 1 ] && [ $have_uring -eq 1 ] && serve churn corio-uring-defer env \
+            CORIO_BACKEND=uring HTTP_DEFER_ACCEPT=60 "$BUILD/examples/http_server" @PORT@
+        [ $have_nginx -eq 1 ] && serve churn nginx-defer "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log"
     fi
     mode=$1 # the peers serve churn with their HTTP server, which honours "Connection: close"
     [ "$mode" = churn ] && mode=http
@@ -792,6 +805,14 @@ loads() {
             line "churn conn per CPU-s, epoll" nginx "$(value churn_eff_corio)" "$(value churn_eff_nginx)" higher ""
             line "churn conn per CPU-s, uring" nginx "$(value churn_eff_corio-uring)" "$(value churn_eff_nginx)" \
                 higher ""
+            # both deferred (TCP_DEFER_ACCEPT): against nginx given the same, the only peer that offers it
+            line "churn defer conn/s, epoll" nginx "$(value churn_corio-defer)" "$(value churn_nginx-defer)" higher ""
+            line "churn defer conn/s, uring" nginx "$(value churn_corio-uring-defer)" \
+                "$(value churn_nginx-defer)" higher ""
+            line "churn defer per CPU-s, epoll" nginx "$(value churn_eff_corio-defer)" \
+                "$(value churn_eff_nginx-defer)" higher ""
+            line "churn defer per CPU-s, uring" nginx "$(value churn_eff_corio-uring-defer)" \
+                "$(value churn_eff_nginx-defer)" higher ""
         fi
         loads churn
     fi

@@ -1,8 +1,9 @@
 /* http_server.c - an HTTP/1.1 "hello" server on Node's http-parser: `http_server [--loops N] [PORT [IDLE_MS]]`
  * (PORT 0 or none: a free port; IDLE_MS, or the environment's HTTP_IDLE_MS, default 5000; N loops, or the
  * environment's CORIO_LOOPS, default 1: one thread each, sharing the port through SO_REUSEPORT; HTTP_WORK_US
- * adds that much CPU work to every response, for benchmarks). Prints "listening on port N" and serves until
- * SIGINT or SIGTERM.
+ * adds that much CPU work to every response, for benchmarks; HTTP_DEFER_ACCEPT=S has the kernel hold a new
+ * connection until its request is in, for up to about S seconds, as nginx's "listen ... deferred"). Prints
+ * "listening on port N" and serves until SIGINT or SIGTERM.
  *
  * GET / (and HEAD /) answers "Hello, World!", any other path 404, another method on / 405. Connections are kept
  * alive (HTTP/1.0 only with "Connection: keep-alive"; "Connection: close" is honoured). Pipelined requests are
@@ -261,7 +262,20 @@ static uint64_t spin_per_us(void) {
     return best ? best : 1;
 }
 
+/* The environment's name as a number from 0 to max (0 if unset or empty): -1, with a message, if it is not. */
+static int env_number(const char *name, long long max, long long *out) {
+    const char *v = getenv(name);
+    char *end = NULL;
+    *out = v && *v ? strtoll(v, &end, 10) : 0;
+    if (*out < 0 || *out > max || (end && *end)) {
+        fprintf(stderr, "http_server: %s must be 0 to %lld\n", name, max);
+        return -1;
+    }
+    return 0;
+}
+
 static unsigned nloops = 1;
+static int defer_accept;      /* HTTP_DEFER_ACCEPT: the server's defer_accept, in seconds */
 static corio_chan *port_chan; /* loop 0 tells the other loops the port it got */
 static corio_chan *quit_chan; /* closed by loop 0 when a signal stops it: the other loops stop too */
 
@@ -279,7 +293,7 @@ static int main_task(void *arg) {
         if (corio_chan_recv(port_chan, &item) < 0) return 0; /* loop 0 could not listen */
         port = (int)(intptr_t)item;
     }
-    corio_server_opts opts = {.backlog = 4096, .max_conns = 0, .reuseport = nloops > 1};
+    corio_server_opts opts = {.backlog = 4096, .max_conns = 0, .reuseport = nloops > 1, .defer_accept = defer_accept};
     corio_server *srv = corio_server_new(NULL, port, handle, NULL, &opts);
     if (!srv) {
         int rc = -errno;
@@ -329,13 +343,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: http_server [--loops N] [PORT [IDLE_MS]]\n");
         return 2;
     }
-    const char *work = getenv("HTTP_WORK_US");
-    char *end = NULL;
-    long long work_us = work && *work ? strtoll(work, &end, 10) : 0;
-    if (work_us < 0 || work_us > 1000000 || (end && *end)) {
-        fprintf(stderr, "http_server: HTTP_WORK_US must be 0 to 1000000\n");
+    long long work_us, defer_s;
+    if (env_number("HTTP_WORK_US", 1000000, &work_us) < 0 || env_number("HTTP_DEFER_ACCEPT", 3600, &defer_s) < 0)
         return 2;
-    }
+    defer_accept = (int)defer_s;
     if (work_us) work_iters = (uint64_t)work_us * spin_per_us();
     nloops = (unsigned)n;
     int rc;

@@ -400,8 +400,13 @@ typedef struct corio_server_opts {
     int backlog;      /* listen backlog, 0 for 511 */
     size_t max_conns; /* connections served at once, 0 for 10000: beyond it, accepting pauses */
     int reuseport;    /* 1: SO_REUSEPORT, so each loop of corio_run_threads can serve the same port */
+    /* > 0: the kernel hands over a connection only once its first bytes are in, or after about this many seconds
+     * (TCP_DEFER_ACCEPT, nginx's "deferred"): saves a wake-up per connection, for protocols where the client speaks
+     * first, such as HTTP. 0: accept at once. */
+    int defer_accept;
 } corio_server_opts;
-/* Listens on host:port (as corio_tcp_listen). NULL and errno on failure (EADDRINUSE, EINVAL, ENOMEM...). */
+/* Listens on host:port (as corio_tcp_listen). NULL and errno on failure (EADDRINUSE, EINVAL for a bad port or a
+ * negative backlog or defer_accept, ENOMEM...). */
 CORIO_EXTERN corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler, void *arg,
                                             const corio_server_opts *opts);
 /* The port the server listens on. */

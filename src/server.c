@@ -6,6 +6,8 @@
  * "out of descriptors", and corio_server_stop must be able to wake it with a code of its own. On io_uring one
  * multishot accept request does the accepting instead, in the loop's one system call per turn. */
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,7 +54,7 @@ struct corio_server {
 
 corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler, void *arg,
                                const corio_server_opts *opts) {
-    if (!handler || port < 0 || port > 65535 || (opts && opts->backlog < 0)) {
+    if (!handler || port < 0 || port > 65535 || (opts && (opts->backlog < 0 || opts->defer_accept < 0))) {
         errno = EINVAL;
         return NULL;
     }
@@ -64,6 +66,13 @@ corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler
     int backlog = opts && opts->backlog ? opts->backlog : DEFAULT_BACKLOG;
     int fd = opts && opts->reuseport ? corio__tcp_listen_reuseport(host, port, backlog)
                                      : corio_tcp_listen(host, port, backlog);
+    /* the kernel turns the seconds into SYN-ACK retransmissions: a silent client is still accepted in the end */
+    if (fd >= 0 && opts && opts->defer_accept > 0 &&
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &opts->defer_accept, sizeof opts->defer_accept) != 0) {
+        int err = errno;
+        close(fd);
+        fd = -err;
+    }
     if (fd < 0) {
         free(srv);
         errno = -fd;

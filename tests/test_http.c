@@ -112,8 +112,8 @@ struct server {
     char url[64];
 };
 
-/* Starts the server; with work_us, HTTP_WORK_US set to it, and with loops > 1, --loops. */
-static void server_start_with(struct server *s, const char *work_us, int loops) {
+/* Starts the server; with setting ("NAME=value"), that in its environment, and with loops > 1, --loops. */
+static void server_start_with(struct server *s, const char *setting, int loops) {
     char path[PATH_MAX];
     example_path("http_server", path, sizeof path);
     int out[2];
@@ -126,7 +126,7 @@ static void server_start_with(struct server *s, const char *work_us, int loops) 
         char idle[16], nloops[16];
         snprintf(idle, sizeof idle, "%d", IDLE_MS);
         snprintf(nloops, sizeof nloops, "%d", loops);
-        if (work_us) setenv("HTTP_WORK_US", work_us, 1);
+        if (setting) putenv((char *)setting);
         if (loops > 1)
             execl(path, path, "--loops", nloops, "0", idle, (char *)NULL);
         else
@@ -258,7 +258,7 @@ TEST(curl_get_root_and_404) {
 /* HTTP_WORK_US (CPU work per response, for benchmarks) on two loops sharing the port: every answer still right. */
 TEST(work_per_response_on_two_loops) {
     struct server s;
-    server_start_with(&s, "200", 2);
+    server_start_with(&s, "HTTP_WORK_US=200", 2);
     char url[96];
     snprintf(url, sizeof url, "%s/", s.url);
     struct cmd c = {
@@ -272,17 +272,37 @@ TEST(work_per_response_on_two_loops) {
     server_stop(&s);
 }
 
-TEST(bad_work_per_response_is_refused) {
+TEST(bad_settings_are_refused) {
     char path[PATH_MAX];
     example_path("http_server", path, sizeof path);
-    const char *bad[] = {"HTTP_WORK_US=-5", "HTTP_WORK_US=1000001", "HTTP_WORK_US=12ms"};
+    const char *bad[] = {"HTTP_WORK_US=-5",      "HTTP_WORK_US=1000001",   "HTTP_WORK_US=12ms",
+                         "HTTP_DEFER_ACCEPT=-1", "HTTP_DEFER_ACCEPT=3601", "HTTP_DEFER_ACCEPT=5s"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct cmd c = {.argv = {"env", (char *)bad[i], path, "0", NULL}, .timeout_ms = 15000};
         run_cmd(&c);
         ASSERT_TRUE(exited_with(c.status, 2));
-        ASSERT_NOT_NULL(strstr(c.out, "HTTP_WORK_US must be 0 to 1000000"));
+        char want[64];
+        snprintf(want, sizeof want, "%.*s must be 0 to", (int)(strchr(bad[i], '=') - bad[i]), bad[i]);
+        ASSERT_NOT_NULL(strstr(c.out, want));
         free(c.out);
     }
+}
+
+/* HTTP_DEFER_ACCEPT: a connection that has sent nothing is not the server's yet, so its idle timeout, which would
+ * close it after IDLE_MS (idle_connection_closed_quietly), has not begun; once its request is in, it is answered. */
+TEST(deferred_accept_waits_for_the_request) {
+    struct server s;
+    server_start_with(&s, "HTTP_DEFER_ACCEPT=30", 1);
+    int fd = tcp_connect(s.port);
+    char buf[4096];
+    bool closed;
+    ASSERT_EQ(recv_until_close(fd, buf, sizeof buf, IDLE_MS + 500, &closed), 0);
+    ASSERT_TRUE(!closed);
+    send_str(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    recv_response(fd, buf, sizeof buf, true);
+    ASSERT_EQ(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17), 0);
+    close(fd);
+    server_stop(&s);
 }
 
 TEST(curl_keep_alive_reuses_the_connection) {

@@ -787,6 +787,57 @@ static int main_stop_while_full(void *arg) {
 }
 TEST(stop_while_full_closes_what_was_accepted) { run_ok(main_stop_while_full, NULL); }
 
+/* ---- defer_accept ------------------------------------------------------------------------------------------- */
+
+/* The clients' first bytes, in the order their handlers read them. */
+static char named[4];
+static int nnamed;
+
+static int naming_handler(int fd, void *arg) {
+    (void)arg;
+    handler_begin();
+    char c;
+    ssize_t n = corio_read(fd, &c, 1);
+    if (n == 1 && nnamed < (int)sizeof named) named[nnamed++] = c;
+    return handler_end(n == 1 ? 0 : (int)n);
+}
+
+/* With defer_accept the kernel keeps a silent client from the server, and a client that spoke after it is served
+ * first; once the silent one speaks it is served too. Without it, the silent client is accepted at once. */
+static int main_defer_accept(void *arg) {
+    int defer = (int)(intptr_t)arg;
+    corio_server_opts opts = {.defer_accept = defer};
+    struct env e;
+    env_start(&e, naming_handler, NULL, &opts);
+    nnamed = 0;
+    int quiet = corio_tcp_connect("127.0.0.1", e.port);
+    ASSERT_GE(quiet, 0);
+    if (!defer) {
+        wait_until(&st.started, 1, 5000); /* accepted with nothing to read */
+    } else {
+        /* the first retransmitted SYN-ACK, which could end the deferral, is a second away; 30 s allows many */
+        ASSERT_RC(corio_sleep(300), 0);
+        ASSERT_EQ(st.started, 0);
+        ASSERT_EQ(corio_server_conns(e.srv), 0);
+        int talker = corio_tcp_connect("127.0.0.1", e.port);
+        ASSERT_GE(talker, 0);
+        ASSERT_EQ(corio_write(talker, "t", 1), 1);
+        wait_until(&st.ended, 1, 5000);
+        ASSERT_EQ(nnamed, 1);
+        ASSERT_EQ(named[0], 't');
+        ASSERT_RC(corio_close(talker), 0);
+    }
+    ASSERT_EQ(corio_write(quiet, "q", 1), 1);
+    wait_until(&st.ended, defer ? 2 : 1, 5000);
+    ASSERT_EQ(named[nnamed - 1], 'q');
+    ASSERT_EQ(st.last_rc, 0);
+    ASSERT_RC(corio_close(quiet), 0);
+    env_stop(&e);
+    return 0;
+}
+TEST(defer_accept_serves_talkers_first) { run_ok(main_defer_accept, (void *)(intptr_t)30); }
+TEST(without_defer_accept_a_silent_client_is_accepted) { run_ok(main_defer_accept, (void *)(intptr_t)0); }
+
 /* ---- corio_serve, arguments, errors ------------------------------------------------------------------------------ */
 
 static int free_port(void) {
@@ -831,6 +882,10 @@ static int main_bad_args(void *arg) {
     ASSERT_NULL(corio_server_new("127.0.0.1", 70000, echo_handler, NULL, NULL));
     ASSERT_EQ(errno, EINVAL);
     corio_server_opts bad = {.backlog = -1, .max_conns = 0};
+    ASSERT_NULL(corio_server_new("127.0.0.1", 0, echo_handler, NULL, &bad));
+    ASSERT_EQ(errno, EINVAL);
+    bad = (corio_server_opts){.defer_accept = -1};
+    errno = 0;
     ASSERT_NULL(corio_server_new("127.0.0.1", 0, echo_handler, NULL, &bad));
     ASSERT_EQ(errno, EINVAL);
 
