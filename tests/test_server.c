@@ -836,6 +836,28 @@ static int main_defer_accept(void *arg) {
     return 0;
 }
 TEST(defer_accept_serves_talkers_first) { run_ok(main_defer_accept, (void *)(intptr_t)30); }
+
+/* The deferral ends: after about defer_accept seconds (one SYN-ACK retransmission for 1 s) the kernel hands the
+ * silent client over anyway, and its handler waits for its bytes as any other. */
+static int main_defer_ends(void *arg) {
+    (void)arg;
+    corio_server_opts opts = {.defer_accept = 1};
+    struct env e;
+    env_start(&e, naming_handler, NULL, &opts);
+    nnamed = 0;
+    int quiet = corio_tcp_connect("127.0.0.1", e.port);
+    ASSERT_GE(quiet, 0);
+    int64_t t0 = test_now_ms();
+    wait_until(&st.started, 1, 20000);
+    ASSERT_GE(test_now_ms() - t0, 500); /* not at once: the retransmission comes after 1 s */
+    ASSERT_EQ(corio_write(quiet, "q", 1), 1);
+    wait_until(&st.ended, 1, 5000);
+    ASSERT_EQ(named[0], 'q');
+    ASSERT_RC(corio_close(quiet), 0);
+    env_stop(&e);
+    return 0;
+}
+TEST(defer_accept_takes_a_silent_client_in_the_end) { run_ok(main_defer_ends, NULL); }
 TEST(without_defer_accept_a_silent_client_is_accepted) { run_ok(main_defer_accept, (void *)(intptr_t)0); }
 
 /* ---- corio_serve, arguments, errors ------------------------------------------------------------------------------ */
