@@ -3,6 +3,8 @@
  * and the error-name table. Each case runs its own loop through corio_run. */
 #include <limits.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -813,6 +815,50 @@ static int main_recycle(void *arg) {
     return 0;
 }
 TEST(stacks_and_tasks_are_recycled) { run_ok(main_recycle, NULL); }
+
+/* Touches 48 KiB of its stack and notes the lowest page it touched in *arg. */
+static int touch_and_note(void *arg) {
+    volatile char buf[48 * 1024];
+    for (size_t i = 0; i < sizeof buf; i += 256) buf[i] = (char)i;
+    *(uintptr_t *)arg = (uintptr_t)&buf[0];
+    return buf[256] == 1 ? -EIO : 0;
+}
+
+/* How many of the pages at addr[0..n) are resident (mincore, which sanitizers' shadow memory does not skew). */
+static int resident_pages(const uintptr_t *addr, int n) {
+    long pg = sysconf(_SC_PAGESIZE);
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned char v = 0;
+        ASSERT_EQ(mincore((void *)(addr[i] & ~(uintptr_t)(pg - 1)), 1, &v), 0);
+        count += v & 1;
+    }
+    return count;
+}
+
+/* The loop gives idle stacks back to the kernel a share at a time that fits its sleep, so a loop that never sleeps
+ * longer than a millisecond still gets there: 1,000 tasks touch 48 KiB each and end, then 1 ms sleeps follow. */
+static int main_trim_between_timers(void *arg) {
+    (void)arg;
+    enum { N = 1000 };
+    corio_task **t = malloc(N * sizeof *t);
+    uintptr_t *low = calloc(N, sizeof *low);
+    ASSERT_NOT_NULL(t);
+    ASSERT_NOT_NULL(low);
+    for (int i = 0; i < N; i++) ASSERT_NOT_NULL(t[i] = corio_spawn(touch_and_note, &low[i]));
+    for (int i = 0; i < N; i++) ASSERT_RC(corio_await(t[i]), 0);
+    ASSERT_GT(resident_pages(low, N), N * 3 / 4); /* the stacks are cached with their pages */
+    int left = N;
+    for (int i = 0; i < 500 && left > N / 10; i++) {
+        ASSERT_RC(corio_sleep(1), 0);
+        left = resident_pages(low, N);
+    }
+    ASSERT_LE(left, N / 10); /* all but the few kept hot (64) went back */
+    free(t);
+    free(low);
+    return 0;
+}
+TEST(idle_stacks_are_trimmed_between_short_timers) { run_ok(main_trim_between_timers, NULL); }
 
 #define MANY (test_small() ? 5000 : 100000) /* valgrind and qemu: each task costs 50x more */
 static int many_fn(void *arg) {
