@@ -3,8 +3,8 @@
 # (examples/echo_server) against a libuv and a raw-epoll echo server (bench/baseline/) under bench_echo_load's
 # ping-pong at 1, 100 and 1000 connections, and the HTTP "hello" server (examples/http_server) against nginx under
 # wrk. corio's servers run twice, on the epoll and on the io_uring backend. Each server is pinned alone to CPU 0
-# and its load to CPU 1, so one core serves and one loads. One round takes ~95 s, and the two-loop HTTP runs ~30 s more. Called by bench/run.sh (unless
-# BENCH_IO=0), or alone:
+# and its load to CPU 1, so one core serves and one loads. One round takes ~95 s, the one- and two-loop HTTP runs
+# more. Called by bench/run.sh (unless BENCH_IO=0), or alone:
 #   BUILD=build/x86_64-gcc-asm bench/io.sh    (after `make`; it builds the baselines itself)
 # Knobs: IO_SECONDS (measured seconds per run, default 5), IO_CONNS ("1 100 1000"), IO_MSG (message bytes, 64),
 # IO_ROUNDS (default 1; with more, each server's best round counts), IO_LOAD_BACKEND (the echo load's corio

@@ -413,8 +413,9 @@ static void cancel_all(corio__loop *l) {
 }
 
 /* Gives idle stacks' pages back (beyond the few kept hot) while the loop is about to sleep for timeout_ms (-1: no
- * timer), a share that fits the sleep: each stack costs a madvise and its TLB flush (~4.4 us here), and 1,024 of
- * them in the 1 ms between two timers delayed the timers by ~4.5 ms (bench_gather ended 3-23 ms later, 5 pairs). */
+ * timer), a share that fits the sleep: each stack costs a madvise and its TLB flush (~4.4 us here, from perf), so
+ * 1,024 of them in the 1 ms between two timers hold the next one up ~4.5 ms (bench_gather, whose wake-ups are
+ * 1 ms apart, ended 3-23 ms later that way than with this share, in 5 pairs). */
 #define TRIM_PER_MS 64
 #define TRIM_MAX 1024
 static void trim_pools(corio__loop *l, int timeout_ms) {

@@ -1,9 +1,10 @@
 /* test_http.c - tests of examples/http_server and examples/fetch, each run as its own process (from $BUILD, or
  * next to this binary) on 127.0.0.1 and driven by real clients: curl, tests/client.py, and plain blocking sockets
  * from this process. Keep-alive, pipelining, HTTP/1.0, 400 on a malformed request, 408 for a slow client,
- * 431 for oversized headers, 404/405, CPU work per response on two loops, and fetch against the server and against a
- * canned chunked and close-delimited responder. The server runs with a 500 ms idle timeout so the timeout cases stay
- * short; every case kills its server (and the kernel kills it too if the case dies: PR_SET_PDEATHSIG). */
+ * 431 for oversized headers, 404/405, CPU work per response on two loops, deferred accepts, bad settings, and fetch
+ * against the server and against a canned chunked and close-delimited responder. The server runs with a 500 ms idle
+ * timeout so the timeout cases stay short; every case kills its server (and the kernel kills it too if the case dies:
+ * PR_SET_PDEATHSIG). */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -244,13 +244,18 @@ static void wait_until(const int *value, int want, int64_t ms) {
 
 static unsigned char pattern(unsigned seed, size_t i) { return (unsigned char)((seed * 31 + i) % 251); }
 
+/* Fills msg with seed's pattern. */
+static void fill(void *msg, size_t len, unsigned seed) {
+    for (size_t j = 0; j < len; j++) ((unsigned char *)msg)[j] = pattern(seed, j);
+}
+
 /* Connects, waits delay_ms (the loop runs the server meanwhile: it accepts and starts reading), sends len bytes
  * and reads them back: 0 or -errno. */
 static int echo_after(int port, size_t len, unsigned seed, int64_t delay_ms) {
     int fd = corio_tcp_connect("127.0.0.1", port);
     if (fd < 0) return fd;
     unsigned char *buf = malloc(len ? len : 1);
-    for (size_t i = 0; i < len; i++) buf[i] = pattern(seed, i);
+    fill(buf, len, seed);
     int rc = delay_ms ? corio_sleep(delay_ms) : 0;
     if (rc == 0) rc = (int)corio_write(fd, buf, len);
     size_t got = 0;
@@ -378,10 +383,6 @@ TEST(thousand_concurrent_client_tasks) {
 /* Connects n clients with blocking calls and sends each one's message before the server may run (the kernel
  * completes a loopback connect from the listener's backlog), so each first read finds its request already in;
  * then reads every echo back. */
-static void fill(char *msg, size_t len, unsigned seed) {
-    for (size_t j = 0; j < len; j++) msg[j] = (char)pattern(seed, j);
-}
-
 static void early_echoes(int port, int n, unsigned seed) {
     int fd[64];
     char msg[64], in[64];
