@@ -33,6 +33,14 @@ BUILD ?= build/$(CONFIG)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-g $(OPT) -fno-omit-frame-pointer -Iinclude -Isrc
+# Stack probes: a frame larger than a task's guard region then faults in the guard instead of writing into the
+# neighbouring task's stack (docs/design.md, "Stacks"). Left out where the compiler lacks them;
+# `make STACK_CLASH=` builds without, as user code built without corio's pkg-config or CMake flags would be.
+ifeq ($(origin STACK_CLASH),undefined)
+STACK_CLASH := $(shell $(CC) -fstack-clash-protection -Werror -x c -c /dev/null -o /dev/null >/dev/null 2>&1 && \
+	echo -fstack-clash-protection)
+endif
+CFLAGS_BASE += $(STACK_CLASH)
 ifdef SANITIZE
 CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined

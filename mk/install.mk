@@ -3,7 +3,8 @@
 # (lib/cmake/corio: corio::corio, corio::corio_static, corio::corio_shared, corio::NAME) under $(DESTDIR)$(PREFIX).
 #   make install PREFIX=$HOME/.local          (default /usr/local; DESTDIR=/tmp/stage for packaging)
 #   make uninstall PREFIX=$HOME/.local        removes exactly the files install puts there, for the same modules
-# The .pc and CMake files are made from templates in tools/ (*.in, @VAR@ replaced by sed).
+# The .pc and CMake files are made from templates in tools/ (*.in, @VAR@ replaced by sed). They hand users the
+# Makefile's STACK_CLASH (-fstack-clash-protection where $(CC) has it); the modules' files get it through corio's.
 # This file is included before the Makefile has all its variables (MODULES grows in later mk/*.mk, and
 # MODULE_SHARED comes after), so everything here is a recursive variable or lives in a recipe.
 
@@ -34,6 +35,7 @@ install_empty :=
 install_semi = $(subst $(install_empty) $(install_empty),;,$(strip $(1)))
 INSTALL_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 	-e 's|@VERSION@|$(CORIO_VERSION)|g' -e 's|@SOVERSION@|$(SOVERSION)|g' -e 's|@SHARED_NAME@|$(notdir $(SHARED))|g' \
+	-e 's|@STACK_CLASH@|$(STACK_CLASH)|g' \
 	-e 's|@VERSION_MAJOR@|$(word 1,$(subst ., ,$(CORIO_VERSION)))|g' \
 	-e 's|@VERSION_MINOR@|$(word 2,$(subst ., ,$(CORIO_VERSION)))|g'
 

@@ -1,7 +1,14 @@
-/* stack.c - task stacks: mmap'd in slabs, lazily committed, pooled per loop, a guard page below each one, and the
- * SIGSEGV handler that turns a guard-page hit into a message naming the task.
+/* stack.c - task stacks: mmap'd in slabs, lazily committed, pooled per loop, a guard region below each one, and the
+ * SIGSEGV handler that turns a guard hit into a message naming the task.
  *
- * Why two kinds of guard page: a guard made with mprotect splits a mapping, and Linux caps a process at
+ * Why 64 KiB of guard, not one page: a frame larger than the guard can skip it and land in the stack below. Code
+ * built with -fstack-clash-protection touches its frame a probe interval at a time, and gcc's interval on AArch64
+ * is 64 KiB (4 KiB on x86-64), so one page would not stop it there; code built without probes (Debian 12's gcc
+ * and its packages' build flags add none) is caught up to 64 KiB past its stack instead of 4. The other 60 KiB
+ * cost address space and page tables, never memory a task can touch, and an mprotect'd guard of 16 pages is still
+ * one mapping (docs/design.md, "Stacks").
+ *
+ * Why two kinds of guard: a guard made with mprotect splits a mapping, and Linux caps a process at
  * vm.max_map_count mappings (65530 by default), so one mprotect'd guard per task would stop near 32,000 tasks.
  * Linux 6.13 added guard markers (MADV_GUARD_INSTALL): page-table entries that fault like PROT_NONE without a
  * mapping of their own, so every stack gets one, installed 64 to a process_madvise call (4 for a slab). On older
@@ -42,8 +49,9 @@
 #define PIDFD_SELF_THREAD (-10000) /* Linux 6.14: process_madvise on ourselves without opening a pidfd */
 #define GUARDED_PER_SLAB 64
 #define UNGUARDED_PER_SLAB 256
-#define SLAB_BYTES ((size_t)4 << 20) /* a guarded slab of 64 default stacks; unguarded slabs are 4x that */
-#define MAX_DEPTH ((size_t)1 << 30)  /* how far below its stack a runaway task may be found */
+#define GUARD_BYTES ((size_t)64 << 10) /* below each guarded stack (at least a page): see the top comment */
+#define SLAB_BYTES ((size_t)4 << 20)   /* 64 default stacks (without their guards); unguarded slabs are 4x that */
+#define MAX_DEPTH ((size_t)1 << 30)    /* how far below its stack a runaway task may be found */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14; older headers lack the name */
 #endif
@@ -71,6 +79,12 @@ size_t corio__page_size(void) {
     size_t pg = atomic_load_explicit(&page_size, memory_order_relaxed);
     if (!pg) atomic_store_explicit(&page_size, pg = (size_t)sysconf(_SC_PAGESIZE), memory_order_relaxed);
     return pg;
+}
+
+/* whole pages, so a 64 KiB-page kernel gets one */
+static size_t guard_bytes(void) {
+    size_t pg = corio__page_size();
+    return (GUARD_BYTES + pg - 1) / pg * pg;
 }
 
 static long compute_guard_budget(void) {
@@ -177,13 +191,13 @@ static int guard_how_get(void) {
     return how;
 }
 
-/* Puts a guard marker below each of the slab's stacks; returns 0 or -errno. */
+/* Puts guard markers below each of the slab's stacks; returns 0 or -errno. */
 static int install_markers(struct corio__slab *slab, size_t stride) {
-    size_t pg = corio__page_size();
+    size_t guard = guard_bytes();
     struct iovec batch[64]; /* 1 KiB of the calling task's stack: a slab takes 4 calls at most */
     size_t n = 0;
     for (size_t i = 0; i < slab->count; i++) {
-        batch[n++] = (struct iovec){slab->base + i * stride, pg};
+        batch[n++] = (struct iovec){slab->base + i * stride, guard};
         if (n < 64 && i + 1 < slab->count) continue;
         int rc = advise_ranges(batch, n, MADV_GUARD_INSTALL);
         if (rc < 0) return rc;
@@ -199,7 +213,7 @@ int corio__pool_init(corio__pool *p, size_t size) {
 }
 
 static int new_slab(corio__pool *p) {
-    size_t pg = corio__page_size();
+    size_t guard = guard_bytes();
     /* a slab holds 64 (or 256) default stacks; big stacks come fewer to a slab, down to one */
     size_t per = SLAB_BYTES / p->size;
     size_t many = per * 4 < 1 ? 1 : per * 4 > UNGUARDED_PER_SLAB ? UNGUARDED_PER_SLAB : per * 4;
@@ -208,7 +222,7 @@ static int new_slab(corio__pool *p) {
     bool budgeted = !markers && count > 0;
     bool guarded = markers || budgeted;
     if (!guarded) count = many;
-    size_t stride = p->size + (guarded ? pg : 0);
+    size_t stride = p->size + (guarded ? guard : 0);
     size_t bytes = stride * count;
 
     struct corio__slab *slab = malloc(sizeof *slab + count * sizeof(corio__stack));
@@ -227,13 +241,13 @@ static int new_slab(corio__pool *p) {
     slab->budgeted = budgeted;
     if (markers && install_markers(slab, stride) < 0) goto fail_map;
     for (size_t i = 0; budgeted && i < count; i++)
-        if (mprotect(base + i * stride, pg, PROT_NONE) != 0) goto fail_map;
+        if (mprotect(base + i * stride, guard, PROT_NONE) != 0) goto fail_map;
     slab->next = p->slabs;
     p->slabs = slab;
     /* pushed in reverse so the lowest stack comes out first: neighbouring tasks get neighbouring stacks */
     for (size_t i = count; i-- > 0;) {
         corio__stack *s = &slab->stacks[i];
-        s->lo = base + i * stride + (guarded ? pg : 0);
+        s->lo = base + i * stride + (guarded ? guard : 0);
         s->slab = slab;
         s->pool = p;
         s->guarded = guarded;
@@ -352,7 +366,8 @@ static char *put_uint(char *p, const char *end, size_t v) {
 
 /* Async-signal-safe: formats by hand and write(2)s, since it runs in the SIGSEGV handler. */
 void corio__stack_overflow(const corio_task *t, const char *how) {
-    char buf[256], *p = buf, *end = buf + sizeof buf - 1;
+    /* zeroed only for gcc -O0, which takes a const pointer into unset bytes for a read of them (-Werror) */
+    char buf[256] = {0}, *p = buf, *end = buf + sizeof buf - 1;
     p = put_str(p, end, "corio: task \"");
     p = put_str(p, end, corio__task_label(t));
     p = put_str(p, end, "\" overflowed its ");
@@ -384,10 +399,10 @@ static void on_fault(int sig, siginfo_t *si, void *uctx) {
 #else
         sp = addr; /* no portable way to read it: only the fault address counts */
 #endif
-        /* the guard page or (a large frame) the 64 KiB below the stack; or, from a stack without a guard page,
-         * the task ran through its neighbours' stacks until it hit unmapped memory: its sp is below its stack */
-        if ((addr < lo && addr + (size_t)64 * 1024 + corio__page_size() >= lo) ||
-            (sp < lo && (size_t)(lo - sp) < MAX_DEPTH))
+        /* the guard region or (a large frame from code without probes) the 64 KiB below it; or, from a stack
+         * without a guard, the task ran through its neighbours' stacks until it hit unmapped memory: its sp is
+         * below its stack */
+        if ((addr < lo && addr + (size_t)64 * 1024 + guard_bytes() >= lo) || (sp < lo && (size_t)(lo - sp) < MAX_DEPTH))
             corio__stack_overflow(t,
                                   t->stack->guarded ? "" : " (it has no guard page: neighbouring stacks are damaged)");
     }

@@ -2,8 +2,9 @@
 # install_test.sh - checks `make install` and `make uninstall` of the build in $1 (a BUILD directory): installs
 # into a temporary PREFIX, builds tests/install/hello.c out of tree with pkg-config (shared, then fully static
 # with --static) and with the CMake package (corio::corio, corio::corio_static), runs each, checks the SONAME,
-# the modules' .pc files, a DESTDIR install, and that uninstall leaves no file behind. Prints "ok: ..." per
-# step; exits 0 when all pass. Run from the repository root (tests/test_install.c does).
+# the modules' .pc files, that both ways hand the consumer -fstack-clash-protection (and that tests/install/
+# big_frame.c built so aborts naming its task), a DESTDIR install, and that uninstall leaves no file behind.
+# Prints "ok: ..." per step; exits 0 when all pass. Run from the repository root (tests/test_install.c does).
 #   usage: sh tests/install_test.sh build/<config>
 set -u
 BUILD=${1:?usage: install_test.sh BUILD_DIR}
@@ -23,6 +24,17 @@ ok() { echo "install_test: ok: $*"; }
 mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory BUILD="$BUILD" "$@" >"$log" 2>&1; }
 # no file nor link left under $1
 empty_tree() { [ -z "$(find "$1" \( -type f -o -type l \) 2>/dev/null)" ]; }
+# The flag corio hands its users where the compiler has it (the Makefile asks the same question): stack probes, so
+# a task's frame larger than its stack and guard faults in the guard instead of landing in the neighbour's stack.
+clash=-fstack-clash-protection
+$CC $clash -Werror -x c -c /dev/null -o /dev/null >/dev/null 2>&1 || clash=
+# big_frame.c built the consumer's way ($2) must end in SIGABRT with corio's report naming its task
+big_frame_aborts() {
+    LD_LIBRARY_PATH="$prefix/lib" "$1" >"$tmp/out" 2>"$log"
+    rc=$?
+    [ "$rc" -eq 134 ] && grep -q '^corio: task "big-frame" overflowed its 640 KiB stack' "$log" ||
+        fail "big_frame ($2) exited $rc, wanted SIGABRT and corio's report; it printed: $(cat "$tmp/out")"
+}
 
 mk install PREFIX="$prefix" || fail "make install PREFIX=$prefix"
 for f in include/corio.h lib/libcorio.a lib/libcorio.so.0.1.0 lib/libcorio.so.0 lib/libcorio.so \
@@ -49,6 +61,17 @@ grep -q '^hello from corio' "$tmp/out" || fail "hello (pkg-config) printed: $(ca
 readelf -d "$tmp/hello_pc" | grep -q 'NEEDED.*\[libcorio.so.0\]' || fail "hello_pc does not need libcorio.so.0"
 ok "pkg-config build against libcorio.so runs"
 
+if [ -n "$clash" ]; then
+    case " $(pkg-config --cflags corio) " in *" $clash "*) ;; *) fail "pkg-config --cflags corio lacks $clash" ;; esac
+    # shellcheck disable=SC2046
+    $CC -o "$tmp/big_frame_pc" tests/install/big_frame.c $(pkg-config --cflags --libs corio) >"$log" 2>&1 ||
+        fail "cc big_frame.c \$(pkg-config --cflags --libs corio)"
+    big_frame_aborts "$tmp/big_frame_pc" pkg-config
+    ok "pkg-config --cflags corio has $clash; big_frame built with it aborts naming its task"
+else
+    ok "$CC has no -fstack-clash-protection: not checked"
+fi
+
 # shellcheck disable=SC2046
 $CC -static -o "$tmp/hello_static" tests/install/hello.c $(pkg-config --static --cflags --libs corio) >"$log" 2>&1 ||
     fail "cc -static hello.c \$(pkg-config --static --cflags --libs corio)"
@@ -63,13 +86,16 @@ for pc in "$prefix"/lib/pkgconfig/corio-*.pc; do
     name=${m#corio-}
     libs=$(pkg-config --static --libs "$m" 2>"$log") || fail "pkg-config --static --libs $m"
     case " $libs " in *" -lcorio_$name "*"-lcorio "*) ;; *) fail "pkg-config --static --libs $m: $libs" ;; esac
+    if [ -n "$clash" ]; then
+        case " $(pkg-config --cflags "$m") " in *" $clash "*) ;; *) fail "pkg-config --cflags $m lacks $clash" ;; esac
+    fi
     [ -e "$prefix/include/corio_$name.h" ] && [ -e "$prefix/lib/libcorio_$name.a" ] &&
         [ -e "$prefix/lib/libcorio_$name.so.0" ] || fail "module $name: header or libraries missing"
     ok "module $name: $m.pc ($libs)"
 done
 
-cmake -S tests/install -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$CC" >"$log" 2>&1 ||
-    fail "cmake configure of tests/install"
+cmake -S tests/install -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$CC" \
+    -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >"$log" 2>&1 || fail "cmake configure of tests/install"
 cmake --build "$tmp/cmake" >"$log" 2>&1 || fail "cmake --build"
 "$tmp/cmake/hello" >"$tmp/out" 2>"$log" || fail "hello (CMake, corio::corio) failed"
 grep -q '^hello from corio' "$tmp/out" || fail "hello (CMake) printed: $(cat "$tmp/out")"
@@ -77,6 +103,16 @@ readelf -d "$tmp/cmake/hello" | grep -q 'NEEDED.*\[libcorio.so.0\]' || fail "CMa
 "$tmp/cmake/hello_static" >"$tmp/out" 2>"$log" || fail "hello_static (CMake, corio::corio_static) failed"
 readelf -d "$tmp/cmake/hello_static" | grep -q 'NEEDED.*libcorio' && fail "CMake hello_static needs libcorio.so"
 ok "CMake find_package(corio): corio::corio and corio::corio_static build and run"
+
+if [ -n "$clash" ]; then
+    # every target's compile command (corio::corio, corio::corio_static, each module's) carries the flag
+    commands=$(grep -c '"command"' "$tmp/cmake/compile_commands.json")
+    with=$(grep '"command"' "$tmp/cmake/compile_commands.json" | grep -c -- "$clash")
+    [ "$commands" -gt 0 ] && [ "$with" = "$commands" ] ||
+        fail "$with of $commands CMake compile commands have $clash: $(cat "$tmp/cmake/compile_commands.json")"
+    big_frame_aborts "$tmp/cmake/big_frame" CMake
+    ok "CMake targets hand $clash to all $commands compile commands; big_frame built with it aborts naming its task"
+fi
 
 mk uninstall PREFIX="$prefix" || fail "make uninstall PREFIX=$prefix"
 empty_tree "$prefix" || fail "files left after make uninstall: $(find "$prefix" \( -type f -o -type l \))"

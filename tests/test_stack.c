@@ -1,6 +1,6 @@
 /* test_stack.c - tests of task stacks: an overflow ends the process with a message naming the task and its stack
- * size (never silent corruption), tasks may use most of their stack, tens of thousands of stacks coexist past
- * the guard-page budget, and stacks are reused. */
+ * size (never silent corruption), even from one frame larger than the guard, tasks may use most of their stack,
+ * tens of thousands of stacks coexist past the guard-page budget, and stacks are reused. */
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -42,6 +42,8 @@ static int recurse(int depth) {
     volatile char buf[KIB];
     buf[0] = (char)depth;
     buf[sizeof buf - 1] = (char)depth;
+    /* the array's address escapes: without that clang 14 keeps just the two bytes touched, a 48-byte frame */
+    __asm__ volatile("" : : "r"(buf) : "memory");
     if (max_depth) *max_depth = depth;
     if (never) return buf[0];
     return recurse(depth + 1) + buf[sizeof buf - 1];
@@ -167,6 +169,136 @@ TEST(stack_overflow_unguarded_stack_still_reported) {
 TEST(stack_overflow_past_16000_tasks_hits_a_guard) {
     struct overflow o = {.name = "crowded", .crowd = test_small() ? 1000 : 16000};
     overflow_case(&o, 64);
+}
+
+/* ---- frames larger than the guard region --------------------------------------------------------------------- */
+
+/* One frame larger than the stack left to it: a function with a big local array that writes only the array's
+ * lowest bytes, as code that declares a large buffer and fills its start does. Its neighbour, spawned just before
+ * it (so its stack lies just below), paints an array of its own with canary words, yields to let the big frame
+ * run, and counts the words that changed. Built with -fstack-clash-protection (as the Makefile builds the tests,
+ * and as pkg-config and the CMake target build user code), the frame's allocation touches every page on its way
+ * down, so the first touch below the stack is in the guard region and corio names the task; without it nothing
+ * touches the pages in between, and a frame larger than the guard region writes into the neighbour silently. */
+
+enum { CLASH_PAINTED, CLASH_OVERWRITTEN, CLASH_WROTE, CLASH_CANARY_LO, CLASH_CANARY_HI, CLASH_LANDS, CLASH_SLOTS };
+static volatile uintptr_t *clash; /* shared with the parent, so it survives the child's death */
+
+#define CANARY(i) (UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)(i))
+
+static void paint_and_check(volatile uint64_t *w, size_t n) {
+    for (size_t i = 0; i < n; i++) w[i] = CANARY(i);
+    clash[CLASH_CANARY_LO] = (uintptr_t)w;
+    clash[CLASH_CANARY_HI] = (uintptr_t)(w + n);
+    clash[CLASH_PAINTED] = n;
+    CHILD_CHECK(corio_yield() == 0); /* the big frame runs now */
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += w[i] != CANARY(i);
+    clash[CLASH_OVERWRITTEN] = bad;
+}
+
+static int canaries_48k(void *arg) {
+    (void)arg;
+    volatile uint64_t w[48 * KIB / 8];
+    paint_and_check(w, sizeof w / sizeof w[0]);
+    return 0;
+}
+
+static int canaries_512k(void *arg) {
+    (void)arg;
+    volatile uint64_t w[512 * KIB / 8];
+    paint_and_check(w, sizeof w / sizeof w[0]);
+    return 0;
+}
+
+/* noinline: each array is a frame of its own, below the task function's */
+static __attribute__((noinline)) int frame_70k(void) {
+    volatile char buf[70 * KIB];
+    for (size_t i = 0; i < 256; i++) buf[i] = 0x5a;
+    clash[CLASH_WROTE] = 1;
+    return buf[0];
+}
+
+static __attribute__((noinline)) int frame_1m(void) {
+    volatile char buf[1024 * KIB];
+    for (size_t i = 0; i < 256; i++) buf[i] = 0x5a;
+    clash[CLASH_WROTE] = 1;
+    return buf[0];
+}
+
+struct big {
+    const char *name;
+    size_t stack;        /* both tasks' corio_task_opts.stack_size; 0 = the default 64 KiB */
+    size_t frame;        /* bytes of fn's array */
+    int (*fn)(void);     /* the big frame */
+    corio_fn neighbour;  /* paints the canaries */
+    int lands_in_canary; /* the geometry puts the frame's lowest bytes on the neighbour's canaries */
+};
+
+static int big_task(void *arg) {
+    const struct big *b = arg;
+    /* where the array's lowest bytes will be: checked against the canaries, so the case cannot pass by missing */
+    uintptr_t lands = (uintptr_t)__builtin_frame_address(0) - b->frame;
+    clash[CLASH_LANDS] = lands >= clash[CLASH_CANARY_LO] && lands < clash[CLASH_CANARY_HI];
+    return b->fn() == 0x5a ? 0 : -EIO;
+}
+
+static int big_main(void *arg) {
+    const struct big *b = arg;
+    corio_task_opts nopts = {.name = "neighbour", .stack_size = b->stack};
+    corio_task_opts opts = {.name = b->name, .stack_size = b->stack};
+    corio_task *n = corio_spawn_opts(b->neighbour, NULL, &nopts); /* first: the lower of two fresh stacks */
+    corio_task *t = corio_spawn_opts(big_task, (void *)b, &opts);
+    CHILD_CHECK(n != NULL && t != NULL);
+    CHILD_CHECK(corio_await(t) == 0);
+    CHILD_CHECK(corio_await(n) == 0);
+    return 0;
+}
+
+static void big_child(void *arg) {
+    corio_run(big_main, arg);
+    fprintf(stderr, "child survived the big frame\n");
+    _exit(4);
+}
+
+static void big_frame_case(const struct big *b, size_t canary_words) {
+    clash = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT_TRUE(clash != MAP_FAILED);
+    for (int i = 0; i < CLASH_SLOTS; i++) clash[i] = 0;
+    struct child c;
+    run_child(big_child, (void *)b, &c);
+    char want[128];
+    snprintf(want, sizeof want, "corio: task \"%s\" overflowed its %zu KiB stack", b->name,
+             b->stack ? b->stack / KIB : 64);
+    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT || !strstr(c.err, want) || clash[CLASH_WROTE] ||
+        clash[CLASH_OVERWRITTEN])
+        TEST_FAIL_("child %s %d, wanted SIGABRT and \"%s\"; the frame %s its bytes, the neighbour found %zu of %zu "
+                   "canary words overwritten; its stderr:\n%s",
+                   WIFSIGNALED(c.status) ? "killed by signal" : "exited with status",
+                   WIFSIGNALED(c.status) ? WTERMSIG(c.status) : WEXITSTATUS(c.status), want,
+                   clash[CLASH_WROTE] ? "wrote" : "never wrote", (size_t)clash[CLASH_OVERWRITTEN],
+                   (size_t)clash[CLASH_PAINTED], c.err);
+    ASSERT_EQ(clash[CLASH_PAINTED], canary_words); /* the neighbour ran first, as the case needs */
+    if (b->lands_in_canary) ASSERT_EQ(clash[CLASH_LANDS], 1);
+    munmap((void *)clash, 4096);
+}
+
+/* 70 KiB on a 64 KiB stack: 6 KiB past its bottom, over a 4 KiB guard page into the neighbour's top. */
+TEST(stack_frame_70k_hits_the_guard_not_the_neighbour) {
+    struct big b = {.name = "frame-70k", .frame = 70 * KIB, .fn = frame_70k, .neighbour = canaries_48k};
+    big_frame_case(&b, 48 * KIB / 8);
+}
+
+/* 1 MiB on a 640 KiB stack: 384 KiB past its bottom, far beyond any guard region, in the middle of the
+ * neighbour's stack, where its canaries are. */
+TEST(stack_frame_1m_hits_the_guard_not_the_neighbour) {
+    struct big b = {.name = "frame-1m",
+                    .stack = 640 * KIB,
+                    .frame = 1024 * KIB,
+                    .fn = frame_1m,
+                    .neighbour = canaries_512k,
+                    .lands_in_canary = 1};
+    big_frame_case(&b, 512 * KIB / 8);
 }
 
 /* ---- using the stack ---------------------------------------------------------------------------------------- */
