@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* One connection. fd is the server's, which closes it when echo returns (a handler that prefers a buffered stream
+ * borrows fd with corio_stream_wrap, or hands it over with corio_stream_new and frees the stream). */
 static int echo(int fd, void *arg) {
     (void)arg;
     char buf[16384];

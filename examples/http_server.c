@@ -223,6 +223,7 @@ static int serve(struct conn *c) {
     }
 }
 
+/* One connection's handler. fd stays the server's, which closes it when handle returns: nothing here closes it. */
 static int handle(int fd, void *arg) {
     (void)arg;
     struct conn *c = malloc(sizeof *c);

@@ -365,35 +365,48 @@ CORIO_EXTERN ssize_t corio_sendto(int fd, const void *buf, size_t len, const str
  * from_len may be NULL. */
 CORIO_EXTERN ssize_t corio_recvfrom(int fd, void *buf, size_t len, struct sockaddr_storage *from, socklen_t *from_len);
 
-/* ---- streams (asyncio's StreamReader / StreamWriter) -------------------------------------------------------- */
+/* ---- streams (asyncio's StreamReader / StreamWriter) --------------------------------------------------------
+ * A read that fails consumes nothing: whatever it had read (-EPIPE at EOF, -EMSGSIZE past its limit, -ECANCELED,
+ * -ETIMEDOUT, any error) stays buffered, and corio_stream_read returns it next. The read buffer never grows past
+ * the largest of 16 KiB, the max of a read_line / read_until, and the len of a larger read_exactly (while it runs,
+ * and after it failed: it then holds the bytes). */
 
 typedef struct corio_stream corio_stream;
-/* A buffered stream over fd (a connected socket or a pipe; the stream owns it from now on). NULL and errno
- * EINVAL (fd < 0) or ENOMEM. */
+/* A buffered stream that owns fd (a connected socket or a pipe): corio_stream_free closes it, unless it was already
+ * closed through corio (corio_close) meanwhile. NULL and errno EINVAL (fd < 0) or ENOMEM. */
 CORIO_EXTERN corio_stream *corio_stream_new(int fd);
+/* A buffered stream that borrows fd: corio_stream_free leaves it open (a server handler's fd, say). Errors as new. */
+CORIO_EXTERN corio_stream *corio_stream_wrap(int fd);
 /* The stream's descriptor. */
 CORIO_EXTERN int corio_stream_fd(const corio_stream *s);
 /* Reads what is buffered or, if nothing is, what arrives next (up to len): the count, 0 at EOF, or -errno. */
 CORIO_EXTERN ssize_t corio_stream_read(corio_stream *s, void *buf, size_t len);
-/* Reads exactly len bytes: 0, -EPIPE if the stream ended first (the bytes read are lost), or -errno. */
+/* Reads exactly len bytes: 0, -EPIPE if the stream ends first (the bytes stay buffered), -ENOMEM (a len above the
+ * buffer's size has it grow to len while the call runs), or -errno. */
 CORIO_EXTERN int corio_stream_read_exactly(corio_stream *s, void *buf, size_t len);
 /* Reads up to and including the first '\n' into buf and NUL-terminates it: the line's length (with its '\n'; the
- * last line may lack it), 0 at EOF, -EMSGSIZE if the line does not fit in max - 1 bytes (the bytes read so far
- * are dropped; the stream is no longer at a line start), or -errno. */
+ * last line may lack it), 0 at EOF, -EMSGSIZE if the line does not fit in max - 1 bytes (the line stays buffered:
+ * corio_stream_read takes it, or part of it), or -errno. */
 CORIO_EXTERN ssize_t corio_stream_read_line(corio_stream *s, char *buf, size_t max);
 /* Like read_line with a delimiter of dlen bytes (not NUL-terminated; the delimiter is included): the length, 0 at
- * EOF with nothing read, -EPIPE at EOF before the delimiter, -EMSGSIZE, -EINVAL (dlen 0), or -errno. */
+ * EOF with nothing buffered, -EPIPE at EOF before the delimiter, -EMSGSIZE, -EINVAL (dlen 0), or -errno. */
 CORIO_EXTERN ssize_t corio_stream_read_until(corio_stream *s, const void *delim, size_t dlen, void *buf, size_t max);
+/* 1 once a read has met the end of the stream and nothing is left buffered (asyncio's at_eof), else 0; -EINVAL. */
+CORIO_EXTERN int corio_stream_at_eof(const corio_stream *s);
 /* Buffers len bytes for writing, writing the buffer out whenever it fills: len, or -errno. */
 CORIO_EXTERN ssize_t corio_stream_write(corio_stream *s, const void *buf, size_t len);
 /* Writes out everything buffered, suspending as needed: 0 or -errno. */
 CORIO_EXTERN int corio_stream_drain(corio_stream *s);
-/* Frees s and corio_close()s its descriptor. Unwritten buffered data is dropped (drain first). 0, -EINVAL. */
+/* Frees s, closing its descriptor if it owns it (corio_stream_new). Unwritten buffered data is dropped (drain
+ * first). 0, -EINVAL. */
 CORIO_EXTERN int corio_stream_free(corio_stream *s);
 
 /* ---- servers (asyncio.start_server) ------------------------------------------------------------------------ */
 
-/* A connection handler: runs as its own task; corio closes fd when it returns (the handler must not). */
+/* A connection handler, run as its own task. fd is the server's: when the handler returns, the server closes it,
+ * unless the handler closed it through corio (corio_close, or corio_stream_free of a corio_stream_new(fd)). So a
+ * handler may leave fd alone, give it to a stream that closes it, or borrow it (corio_stream_wrap); it must not
+ * close(2) it, nor use it after returning. Its return value is ignored. */
 typedef int (*corio_conn_fn)(int fd, void *arg);
 typedef struct corio_server corio_server;
 typedef struct corio_server_opts {
@@ -413,8 +426,8 @@ CORIO_EXTERN corio_server *corio_server_new(const char *host, int port, corio_co
 CORIO_EXTERN int corio_server_port(const corio_server *srv);
 /* Accepts and serves, one task per connection, until corio_server_stop or until the caller is cancelled; then
  * stops accepting (closing connections accepted but not yet handed to a handler), cancels the handlers still
- * running and waits for them. Runs out of descriptors gracefully (keeps serving, retries accepting as connections
- * end). 0 after a stop, -ECANCELED, -errno. */
+ * running and waits for them: when it returns, every connection it accepted is closed. Runs out of descriptors
+ * gracefully (keeps serving, retries accepting as connections end). 0 after a stop, -ECANCELED, -errno. */
 CORIO_EXTERN int corio_server_run(corio_server *srv);
 /* Makes corio_server_run return (from another task). */
 CORIO_EXTERN void corio_server_stop(corio_server *srv);

@@ -177,6 +177,13 @@ static void ur_close_owned(corio__loop *l, int fd, bool watched) {
     if (u->flags) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS); /* 5.17: no completion to reap */
 }
 
+/* Closes take effect in the submitting system call (a socket has no flush to wait for), so after this the
+ * descriptors closed by ur_close_owned are gone from the process. */
+static void ur_flush(corio__loop *l) {
+    uring *u = U(l);
+    if (io_uring_sq_ready(&u->ring)) io_uring_submit(&u->ring);
+}
+
 static int ur_cancel(corio__loop *l, corio__ioop *op) {
     struct io_uring_sqe *sqe = get_sqe(U(l));
     if (!sqe) return -EAGAIN; /* the ring is full even after a flush */
@@ -250,6 +257,7 @@ const corio__backend_ops corio__uring_ops = {
     .cancel = ur_cancel,
     .accept = ur_accept,
     .close_owned = ur_close_owned,
+    .flush = ur_flush,
 };
 #else
 /* ISO C forbids an empty translation unit. */

@@ -267,6 +267,10 @@ struct corio__fdent {
     corio__ioop ops[2];           /* the native receive [0] and send [1] in flight, one each at most */
     corio__fd_cb cb;              /* if set, readiness calls cb instead of waking tasks */
     void *cb_data;
+    /* bumped each time the registry forgets the number (corio_close, corio__close_owned): an owner that lent the
+     * descriptor to code that may close it (a server to its handler, a stream) closes it afterwards only if gen
+     * has not moved, never a later descriptor that got the same number (corio__fd_gen) */
+    uint32_t gen;
     bool armed;    /* watched by the backend */
     bool nonblock; /* O_NONBLOCK checked (set if need be) by corio's I/O */
     bool stream;   /* a stream socket: a short read means its receive queue is empty */
@@ -297,6 +301,9 @@ typedef struct corio__backend_ops {
     /* Closes fd, already forgotten by the registry, when the loop alone holds it (corio__close_owned); watched:
      * the backend may still watch it or have requests of it. On io_uring the close goes with the next poll. */
     void (*close_owned)(corio__loop *l, int fd, bool watched);
+    /* Optional (NULL on epoll, which defers nothing): submits what is queued now, so that deferred closes have
+     * happened when it returns (corio_server_run's connections are all closed when it returns). */
+    void (*flush)(corio__loop *l);
 } corio__backend_ops;
 
 extern const corio__backend_ops corio__epoll_ops;
@@ -322,8 +329,14 @@ int corio__fd_wait(corio__loop *l, int fd, int dir);
 void corio__fd_forget(corio__loop *l, int fd);
 /* corio_close of a socket no one but corio holds (a server's connection: accepted close-on-exec, never duplicated),
  * done the cheapest way the backend has: on epoll with no EPOLL_CTL_DEL (the registration goes with the file's last
- * reference), on io_uring in the loop's next poll instead of a system call of its own. */
+ * reference), on io_uring in the loop's next poll instead of a system call of its own. Only while the number is
+ * still the caller's: check corio__fd_gen first if fd was lent out. */
 void corio__close_owned(corio__loop *l, int fd);
+/* Has the deferred closes (corio__close_owned) done now rather than at the loop's next poll. */
+void corio__io_flush(corio__loop *l);
+/* fd's generation (corio__fdent.gen) into *gen, creating its entry so that every later forgetting counts: 0, or
+ * -ENOMEM / -EBADF. Record it before lending fd out; an unchanged value later means fd is still the lender's. */
+int corio__fd_gen(corio__loop *l, int fd, uint32_t *gen);
 /* First use of fd by corio's own I/O: makes it non-blocking (the waits depend on EAGAIN), once per descriptor
  * lifetime; corio__fd_wait arms it with the backend when it first has to wait. 0 or -errno. */
 int corio__fd_prepare(corio__loop *l, int fd);

@@ -4,7 +4,9 @@
  *
  * The registry is indexed by descriptor number in chunks of 256 entries that never move (tasks' wait-list nodes
  * and native requests point into them). A descriptor is prepared on first use (made non-blocking), armed with the
- * backend by its first wait, one time each, and forgotten by corio_close. */
+ * backend by its first wait, one time each, and forgotten by corio_close. Each forgetting bumps the entry's
+ * generation: a server that handed fd to its handler, or a stream given fd, closes it afterwards only if the
+ * generation has not moved, so never a number that was closed meanwhile and may now be another task's. */
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -145,6 +147,7 @@ static bool unregister(corio__loop *l, int fd) {
     bool watched = e->armed || e->ops[0].busy || e->ops[1].busy;
     e->armed = e->nonblock = e->stream = e->drained = e->hup = e->fresh = false;
     e->cb = NULL;
+    e->gen++; /* whoever lent fd out must not close the number now: it may be someone else's next */
     return watched;
 }
 
@@ -154,6 +157,20 @@ void corio__fd_forget(corio__loop *l, int fd) {
 }
 
 void corio__close_owned(corio__loop *l, int fd) { l->backend.ops->close_owned(l, fd, unregister(l, fd)); }
+
+void corio__io_flush(corio__loop *l) {
+    if (l->backend.ops->flush) l->backend.ops->flush(l);
+}
+
+int corio__fd_gen(corio__loop *l, int fd, uint32_t *gen) {
+    int rc;
+    const corio__fdent *e = corio__fd_entry(l, fd, &rc);
+    /* as in corio__fd_wait: rc is set whenever the entry is NULL */
+    // NOLINTNEXTLINE(clang-analyzer-core.uninitialized.UndefReturn)
+    if (!e) return rc;
+    *gen = e->gen;
+    return 0;
+}
 
 int corio_close(int fd) {
     if (fd < 0) return -EBADF;

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,7 +23,11 @@ struct corio_process {
     pid_t pid;
     int pidfd;  /* -1 once reaped, or when the kernel has no pidfd_open */
     int fds[3]; /* the parent's pipe ends, -1 where there is none */
-    int status; /* the wait status, once reaped */
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } pipe_id[3]; /* which pipe each is (fstat): corio_process_fd lends it out, and the borrower may close it */
+    int status;   /* the wait status, once reaped */
     bool reaped;
 };
 
@@ -139,8 +144,25 @@ corio_process *corio_process_spawn(const char *file, char *const argv[], const c
         errno = -rc;
         return NULL;
     }
+    for (int i = 0; i < 3; i++) {
+        struct stat sb;
+        bool known = p->fds[i] >= 0 && fstat(p->fds[i], &sb) == 0;
+        p->pipe_id[i].dev = known ? sb.st_dev : 0;
+        p->pipe_id[i].ino = known ? sb.st_ino : 0;
+    }
     p->pidfd = pidfd_open(p->pid); /* -1 (ENOSYS): the waitpid fallback */
     return p;
+}
+
+/* Closes the parent's end of pipe i if it is still that pipe: 0, or -EBADF if it is gone. A caller lent it by
+ * corio_process_fd may have closed it already (given it to a stream, which closed it), and the number may be
+ * another descriptor by now, which is not ours to close. One fstat per pipe, next to a process's cost. */
+static int close_pipe(corio_process *p, int i) {
+    int fd = p->fds[i];
+    p->fds[i] = -1;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || sb.st_dev != p->pipe_id[i].dev || sb.st_ino != p->pipe_id[i].ino) return -EBADF;
+    return corio_close(fd);
 }
 
 int corio_process_pid(const corio_process *p) { return p ? p->pid : -EINVAL; }
@@ -160,10 +182,8 @@ int corio_process_take_fd(corio_process *p, int which) {
 
 int corio_process_close_fd(corio_process *p, int which) {
     if (!p || which < 0 || which > 2) return -EINVAL;
-    int fd = p->fds[which];
-    if (fd < 0) return -EBADF;
-    p->fds[which] = -1;
-    return corio_close(fd);
+    if (p->fds[which] < 0) return -EBADF;
+    return close_pipe(p, which);
 }
 
 /* Records a reaped child. The pidfd goes at once: it is of no further use and the descriptor is better free. */
@@ -249,7 +269,7 @@ int corio_process_free(corio_process *p) {
         try_reap(p, rc == 0 || rc == -ESRCH);
     }
     for (int i = 0; i < 3; i++)
-        if (p->fds[i] >= 0) corio_close(p->fds[i]);
+        if (p->fds[i] >= 0) close_pipe(p, i);
     if (p->pidfd >= 0) corio_close(p->pidfd);
     free(p);
     return 0;

@@ -29,6 +29,7 @@ struct conn {
     corio_server *srv;
     corio_task *task;
     int fd;
+    uint32_t gen; /* fd's registry generation when it was handed to the handler (corio__fd_gen) */
 };
 
 struct corio_server {
@@ -108,12 +109,16 @@ int corio_server_free(corio_server *srv) {
 
 /* One connection's task: the handler, then the close, then a word to the acceptor, which may be waiting for a
  * free slot (max_conns) or, at shutdown, for the last handler to end. Its status is always 0: a handler's error
- * concerns its connection only. */
+ * concerns its connection only.
+ * The handler may have closed fd through corio (corio_stream_free, corio_close), and the number may be another
+ * task's descriptor by now, or by the loop's next poll, when io_uring would do this close: fd is closed only if
+ * the registry has not forgotten it since it was handed over. */
 static int conn_main(void *arg) {
     struct conn *c = arg;
     corio_server *srv = c->srv;
     srv->handler(c->fd, srv->arg);
-    corio__close_owned(srv->loop, c->fd);
+    uint32_t gen;
+    if (corio__fd_gen(srv->loop, c->fd, &gen) == 0 && gen == c->gen) corio__close_owned(srv->loop, c->fd);
     corio__list_remove(&c->link);
     srv->nconns--;
     if (srv->runner_parked) corio__wake(srv->loop, srv->runner, 0);
@@ -122,12 +127,18 @@ static int conn_main(void *arg) {
 }
 
 /* fd has TCP_NODELAY from the listener (net.c, bind_socket): small responses go out at once, as asyncio's transports
- * send them, and a setsockopt per connection (1.6 % of the server's CPU under connection churn) is saved. */
-static int start_conn(corio_server *srv, int fd) {
+ * send them, and a setsockopt per connection (1.6 % of the server's CPU under connection churn) is saved.
+ * Known as a stream socket (stream), it is adopted as one: its first read skips fcntl and getsockopt. */
+static int start_conn(corio_server *srv, corio__loop *l, int fd, bool stream) {
+    corio__fd_adopt(l, fd, stream);
+    uint32_t gen;
+    int rc = corio__fd_gen(l, fd, &gen); /* the entry must exist now, or a corio_close would not count */
+    if (rc < 0) return rc;
     struct conn *c = malloc(sizeof *c);
     if (!c) return -ENOMEM;
     c->srv = srv;
     c->fd = fd;
+    c->gen = gen;
     corio_task_opts opts = {.name = "server conn", .stack_size = 0};
     c->task = corio_spawn_opts(conn_main, c, &opts);
     if (!c->task) {
@@ -254,9 +265,8 @@ static int accept_loop(corio_server *srv, corio__loop *l, corio_task *self) {
         int fd = next_conn(srv, l);
         if (fd >= 0) {
             /* the connection's task closes it (corio__close_owned), so the registry never outlives it */
-            corio__fd_adopt(l, fd, stream);
             pause_ms = PAUSE_MIN_MS;
-            if (start_conn(srv, fd) < 0) {
+            if (start_conn(srv, l, fd, stream) < 0) {
                 corio_close(fd); /* no memory for a task: this client sees a close; pause as for ENOMEM */
                 pause_accepting(srv, l);
                 corio__update_now(l);
@@ -352,6 +362,8 @@ int corio_server_run(corio_server *srv) {
     while (srv->nconns > 0) wait_conn_end(srv, l, CORIO__INF, true);
     if (srv->spare >= 0) close(srv->spare);
     srv->spare = -1;
+    /* the handlers' connections are closed when run returns, not at the loop's next poll (io_uring) */
+    corio__io_flush(l);
     srv->runner = NULL;
     srv->stopping = false;
     return rc;

@@ -1,5 +1,6 @@
 /* stream.c - buffered streams over a connected socket or a pipe (asyncio's StreamReader / StreamWriter):
- * read_line, read_until and read_exactly on a read buffer, and a write buffer flushed with one writev.
+ * read_line, read_until and read_exactly on a read buffer, and a write buffer flushed with one writev. A stream
+ * owns its descriptor (corio_stream_new) or borrows it (corio_stream_wrap).
  *
  * Read buffer layout (bytes in [rstart, rend) are buffered and not yet consumed):
  *
@@ -7,11 +8,14 @@
  *     |   consumed        |   buffered         |   free            |
  *
  * It starts at 16 KiB and grows only while a read_line / read_until needs more room to find its delimiter, never
- * past the max that call was given, so a peer sending an endless line costs at most max bytes of memory.
+ * past the max that call was given (so a peer sending an endless line costs at most max bytes of memory), or while
+ * a read_exactly larger than it runs, to len bytes, given back when it succeeds.
  * A delimiter search remembers how far it got, so data arriving in small pieces is scanned once, not once per
  * piece (a line of n bytes arriving one byte at a time costs O(n), not O(n^2)).
  *
- * A call that fails with -ECANCELED or -ETIMEDOUT consumes nothing it had buffered: the caller can retry. */
+ * A read that fails consumes nothing: -ECANCELED, -ETIMEDOUT, -EPIPE at EOF, -EMSGSIZE past a limit, any error
+ * leave every byte it read in the buffer, for a retry or for corio_stream_read (asyncio hands them over in
+ * IncompleteReadError.partial, or leaves them buffered at LimitOverrunError). */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -27,14 +31,19 @@
 
 struct corio_stream {
     int fd;
-    bool eof; /* the peer has finished: sticky, so a terminal's ^D is not read twice */
+    bool eof;      /* the peer has finished: sticky, so a terminal's ^D is not read twice */
+    bool borrowed; /* corio_stream_wrap: free leaves fd open */
+    /* An owned fd made into a stream inside a loop: its registry generation then (corio__fd_gen) and that loop's
+     * task_magic. If fd was closed through corio since, the number may be another task's now: free leaves it. */
+    bool gen_known;
+    uint32_t gen, loop_magic;
     char *rbuf;
     size_t rstart, rend, rcap;
     char *wbuf;
     size_t wstart, wend; /* bytes [wstart, wend) are waiting to be written */
 };
 
-corio_stream *corio_stream_new(int fd) {
+static corio_stream *make(int fd, bool borrowed) {
     if (fd < 0) {
         errno = EINVAL;
         return NULL;
@@ -46,6 +55,13 @@ corio_stream *corio_stream_new(int fd) {
     if (!s->rbuf || !s->wbuf) goto nomem;
     s->rcap = RBUF_INIT;
     s->fd = fd;
+    s->borrowed = borrowed;
+    corio__loop *l = corio__cur;
+    if (l && !borrowed) {
+        if (corio__fd_gen(l, fd, &s->gen) < 0) goto nomem; /* fd >= 0: the only failure is ENOMEM */
+        s->loop_magic = l->task_magic;
+        s->gen_known = true;
+    }
     /* our writev waits on EAGAIN, so the descriptor must not block (corio_read makes sure of it too) */
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -59,6 +75,9 @@ nomem:
     errno = ENOMEM;
     return NULL;
 }
+
+corio_stream *corio_stream_new(int fd) { return make(fd, false); }
+corio_stream *corio_stream_wrap(int fd) { return make(fd, true); }
 
 int corio_stream_fd(const corio_stream *s) { return s ? s->fd : -EINVAL; }
 
@@ -121,36 +140,63 @@ ssize_t corio_stream_read(corio_stream *s, void *buf, size_t len) {
     return (ssize_t)n;
 }
 
+/* Slides the buffered bytes to the start of the buffer and grows it to hold want bytes: 0 or -ENOMEM. */
+static int reserve(corio_stream *s, size_t want) {
+    if (s->rstart > 0) {
+        memmove(s->rbuf, s->rbuf + s->rstart, buffered(s));
+        s->rend -= s->rstart;
+        s->rstart = 0;
+    }
+    if (want <= s->rcap) return 0;
+    char *b = realloc(s->rbuf, want);
+    if (!b) return -ENOMEM;
+    s->rbuf = b;
+    s->rcap = want;
+    return 0;
+}
+
+/* read_exactly of more than the buffer holds. The bytes go straight into buf (no copy, and the grown buffer's
+ * pages are never touched), but the buffer is grown to len first, so that a failure can put back everything it
+ * read without allocating (it has read less than len); a success gives that room back. */
+static int read_exactly_large(corio_stream *s, char *buf, size_t len) {
+    size_t cap0 = s->rcap;
+    int rc = reserve(s, len);
+    if (rc < 0) return rc;
+    size_t have = buffered(s); /* at most cap0 < len, now at the start of the buffer */
+    memcpy(buf, s->rbuf, have);
+    size_t got = have;
+    while (got < len) {
+        ssize_t n = s->eof ? 0 : corio_read(s->fd, buf + got, len - got);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (n == 0) s->eof = true;
+        memcpy(s->rbuf + s->rend, buf + have, got - have); /* behind the bytes that were buffered */
+        s->rend += got - have;
+        return n == 0 ? -EPIPE : (int)n;
+    }
+    s->rstart = s->rend = 0;
+    char *b = realloc(s->rbuf, cap0); /* a shrink: should it fail, the larger buffer serves as well */
+    if (b) {
+        s->rbuf = b;
+        s->rcap = cap0;
+    }
+    return 0;
+}
+
 int corio_stream_read_exactly(corio_stream *s, void *buf, size_t len) {
     if (!s || (!buf && len)) return -EINVAL;
     if (len == 0) return 0; /* buf may be NULL, and memcpy(NULL, p, 0) is undefined */
-    /* Short reads accumulate in the stream's buffer, so a cancelled call loses nothing; only a read larger than
-     * the buffer goes to the caller's memory piece by piece (and then a failure loses what was read). */
-    if (len <= s->rcap) {
-        while (buffered(s) < len) {
-            ssize_t n = fill(s, s->rcap);
-            if (n < 0) return (int)n;
-            if (n == 0) {
-                s->rstart = s->rend = 0;
-                return -EPIPE;
-            }
-        }
-        memcpy(buf, s->rbuf + s->rstart, len);
-        consume(s, len);
-        return 0;
-    }
-    size_t got = buffered(s);
-    memcpy(buf, s->rbuf + s->rstart, got);
-    consume(s, got);
-    while (got < len) {
-        ssize_t n = s->eof ? 0 : corio_read(s->fd, (char *)buf + got, len - got);
+    if (len > s->rcap) return read_exactly_large(s, buf, len);
+    /* short reads accumulate in the buffer, which is where a failure leaves them */
+    while (buffered(s) < len) {
+        ssize_t n = fill(s, s->rcap);
         if (n < 0) return (int)n;
-        if (n == 0) {
-            s->eof = true;
-            return -EPIPE;
-        }
-        got += (size_t)n;
+        if (n == 0) return -EPIPE;
     }
+    memcpy(buf, s->rbuf + s->rstart, len);
+    consume(s, len);
     return 0;
 }
 
@@ -165,17 +211,15 @@ static ssize_t find(const corio_stream *s, size_t from, const void *delim, size_
 }
 
 /* The common part of read_line and read_until: copies the bytes up to and including the delimiter into buf if
- * they fit in limit bytes. At EOF, a partial record is returned if partial_ok, else -EPIPE. */
+ * they fit in limit bytes. At EOF, a partial record is returned if partial_ok, else -EPIPE. A failure consumes
+ * nothing: what was read of the record stays buffered. */
 static ssize_t read_until(corio_stream *s, const void *delim, size_t dlen, char *buf, size_t limit, bool partial_ok) {
     size_t from = 0; /* no delimiter starts before this offset: only new bytes get scanned */
     for (;;) {
         ssize_t at = find(s, from, delim, dlen);
         if (at >= 0) {
             size_t len = (size_t)at + dlen;
-            if (len > limit) {
-                consume(s, len); /* the record is lost, but the stream is at the next one */
-                return -EMSGSIZE;
-            }
+            if (len > limit) return -EMSGSIZE;
             memcpy(buf, s->rbuf + s->rstart, len);
             consume(s, len);
             return (ssize_t)len;
@@ -183,20 +227,14 @@ static ssize_t read_until(corio_stream *s, const void *delim, size_t dlen, char 
         size_t n = buffered(s);
         /* even a delimiter arriving next would not fit; but a last record of exactly limit bytes fits, so with
          * partial_ok one more byte (at most limit + 1 buffered) tells EOF from an overlong record */
-        if (n > limit || (n == limit && !partial_ok)) {
-            consume(s, n);
-            return -EMSGSIZE;
-        }
+        if (n > limit || (n == limit && !partial_ok)) return -EMSGSIZE;
         from = n >= dlen - 1 ? n - (dlen - 1) : 0;
         ssize_t got = fill(s, partial_ok ? limit + 1 : limit);
         if (got < 0) return got;
         if (got == 0) {
             n = buffered(s);
             if (n == 0) return 0;
-            if (!partial_ok) {
-                consume(s, n);
-                return -EPIPE;
-            }
+            if (!partial_ok) return -EPIPE;
             memcpy(buf, s->rbuf + s->rstart, n);
             consume(s, n);
             return (ssize_t)n;
@@ -276,9 +314,23 @@ int corio_stream_drain(corio_stream *s) {
     return write_out(s, NULL, 0);
 }
 
+int corio_stream_at_eof(const corio_stream *s) {
+    if (!s) return -EINVAL;
+    return s->eof && buffered(s) == 0;
+}
+
+/* Is s->fd still the descriptor s was given? Not if it was closed through corio meanwhile in the loop that knows
+ * (its generation moved): the number may be someone else's now. Elsewhere no corio close could have counted. */
+static bool still_owned(const corio_stream *s) {
+    corio__loop *l = corio__cur;
+    uint32_t gen;
+    if (!s->gen_known || !l || l->task_magic != s->loop_magic) return true;
+    return corio__fd_gen(l, s->fd, &gen) < 0 || gen == s->gen;
+}
+
 int corio_stream_free(corio_stream *s) {
     if (!s) return -EINVAL;
-    corio_close(s->fd);
+    if (!s->borrowed && still_owned(s)) corio_close(s->fd);
     free(s->rbuf);
     free(s->wbuf);
     free(s);
