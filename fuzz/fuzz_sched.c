@@ -12,16 +12,20 @@
  *
  * Input encoding (reads past the end give 0 bytes):
  *   byte 0     bits 0-1: queue capacity (0 = unbounded, else 1..3); bits 2-3: semaphore permits - 1
- *   then steps, one byte each (step % 20) plus argument bytes:
+ *   then steps, one byte each (step % 21) plus argument bytes:
  *     0 spawn [slot][program]   1 await [slot]    2 wait_for [slot][ms]   3 gather [slot mask]  (first failure)
  *     4 gather [slot mask] (statuses)   5 detach [slot]    6 cancel [slot]    7 sleep [ms]    8 yield
  *     9 group spawn [program]  10 group wait  11 group cancel  12 event set  13 event clear  14 cond signal
- *     15 cond broadcast  16 queue try_put  17 queue try_get  18 queue close  19 end the script now (corio_run
- *     then cancels what still runs)
+ *     15 cond broadcast  16 queue try_put  17 queue try_get  18 queue close  19 wait_any [slot mask][ms]
+ *     20 end the script now (corio_run then cancels what still runs)
  *   await, wait_for and gather run in a helper task (so the main task goes on), on slots not already awaited.
- *   A program is [n] (n % 5 ops) then n op bytes: op % 12 = 0 yield, 1 sleep, 2 lock, 3 try-lock, 4 event
+ *   A program is [n] (n % 5 ops) then n op bytes: op % 14 = 0 yield, 1 sleep, 2 lock, 3 try-lock, 4 event
  *   wait, 5 semaphore, 6 condition wait, 7 queue put, 8 queue get, 9 try_put / try_get, 10 checkpoint,
- *   11 return -EIO; bit 7: inside a timeout scope of (op >> 4) % 3 ms. */
+ *   11 return -EIO, 12 a sleep in a shielded scope of (op >> 4) % 3 ms (cancelling the task must not reach it),
+ *   13 a scope the task cancels itself (every wait inside must fail, and its exit say so); bit 7: inside a
+ *   timeout scope of (op >> 4) % 3 ms.
+ * The groups' semantics are Trio's: a child's failure cancels the main task's waits while it holds a group's body
+ * open (from corio_group_new to the corio_group_wait that closes it), so main's waits may fail then. */
 #include <corio.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -45,7 +49,7 @@ struct worker {
 };
 
 struct helper {
-    int kind; /* 1 await, 2 wait_for, 3 gather, 4 gather with statuses, 10 group wait */
+    int kind; /* 1 await, 2 wait_for, 3 gather, 4 gather with statuses, 5 wait_any, 10 group wait */
     int slots[SLOTS];
     corio_task *tasks[SLOTS];
     size_t n;
@@ -72,6 +76,7 @@ static struct state {
     uint8_t ids[MAX_IDS];
     size_t next_id;
     corio_group *group;
+    int bodies_open; /* groups main made and nobody has waited for yet: their bodies may cancel main's waits */
     fuzz_in in;
 } st;
 
@@ -115,7 +120,7 @@ static int run_op(uint8_t op) {
     int rc = 0;
     void *item;
     size_t id;
-    switch (op % 12) {
+    switch (op % 14) {
     case 0:
         rc = corio_yield();
         break;
@@ -189,10 +194,34 @@ static int run_op(uint8_t op) {
     case 10:
         rc = corio_checkpoint();
         break;
+    case 11:
+        return -EIO;
+    case 12: {
+        corio_scope shield;
+        FUZZ_CHECK(corio_scope_enter(&shield, (op >> 4) % 3, CORIO_SCOPE_SHIELD) == 0, "shield enter");
+        rc = corio_sleep(1);
+        /* neither the task's cancellation nor an outer timeout reaches it: only its own deadline */
+        FUZZ_CHECK(rc == 0 || rc == -ETIMEDOUT, "sleep in a shield: %s", corio_err_name(rc));
+        int ex = corio_scope_exit(&shield);
+        FUZZ_CHECK(ex == 0 || ex == -ETIMEDOUT, "shield exit: %s", corio_err_name(ex));
+        FUZZ_CHECK(rc == 0 || ex == -ETIMEDOUT, "a shielded wait timed out, its scope did not");
+        rc = 0;
+        break;
+    }
+    case 13: {
+        corio_scope s;
+        FUZZ_CHECK(corio_scope_enter(&s, -1, 0) == 0, "scope enter");
+        FUZZ_CHECK(corio_scope_cancel(&s) == 0, "scope cancel");
+        rc = corio_sleep(1);
+        FUZZ_CHECK(rc == -ECANCELED, "sleep in a cancelled scope: %s", corio_err_name(rc));
+        FUZZ_CHECK(corio_scope_exit(&s) == -ECANCELED, "a cancelled scope's exit");
+        rc = 0;
+        break;
+    }
     default:
         return -EIO;
     }
-    FUZZ_CHECK(rc == 0 || ok_error(rc), "op %d: %s", op % 12, corio_err_name(rc));
+    FUZZ_CHECK(rc == 0 || ok_error(rc), "op %d: %s", op % 14, corio_err_name(rc));
     return 0;
 }
 
@@ -256,9 +285,20 @@ static int helper_fn(void *arg) {
                 FUZZ_CHECK(statuses[i] == 0 || statuses[i] == -EIO, "gather status %s", corio_err_name(statuses[i]));
         for (size_t i = 0; i < h->n; i++) st.slot_state[h->slots[i]] = SLOT_EMPTY;
         break;
+    case 5:
+        rc = corio_wait_any(h->tasks, h->n, h->ms);
+        if (rc >= 0) {
+            FUZZ_CHECK((size_t)rc < h->n && corio_task_done(h->tasks[rc]) == 1, "wait_any: %d is not done", rc);
+            for (int i = 0; i < rc; i++) FUZZ_CHECK(corio_task_done(h->tasks[i]) == 0, "wait_any: not the first");
+        } else {
+            FUZZ_CHECK(ok_error(rc), "wait_any: %s", corio_err_name(rc));
+        }
+        for (size_t i = 0; i < h->n; i++) st.slot_state[h->slots[i]] = SLOT_LIVE; /* still awaitable */
+        break;
     default:
         rc = corio_group_wait(h->group);
         FUZZ_CHECK(rc == 0 || rc == -EIO || rc == -ECANCELED, "group_wait: %s", corio_err_name(rc));
+        st.bodies_open--;
         break;
     }
     st.helpers_alive--;
@@ -306,8 +346,8 @@ static bool step(void) {
     struct worker *w;
     void *item;
     size_t id;
-    int rc;
-    switch (b % 20) {
+    int rc, open;
+    switch (b % 21) {
     case 0:
         w = new_worker();
         if (!w || st.slot_state[s] != SLOT_EMPTY) break;
@@ -317,7 +357,7 @@ static bool step(void) {
         break;
     case 1:
     case 2:
-        if (st.slot_state[s] != SLOT_LIVE || !(h = new_helper(b % 20))) break;
+        if (st.slot_state[s] != SLOT_LIVE || !(h = new_helper(b % 21))) break;
         h->slots[0] = s;
         h->tasks[0] = st.slot_task[s];
         h->n = 1;
@@ -327,7 +367,7 @@ static bool step(void) {
         break;
     case 3:
     case 4:
-        if (!(h = new_helper(b % 20))) break;
+        if (!(h = new_helper(b % 21))) break;
         for (int i = 0; i < SLOTS; i++)
             if ((s * 37 + b) & (1 << i) && st.slot_state[i] == SLOT_LIVE) {
                 h->slots[h->n] = i;
@@ -347,13 +387,20 @@ static bool step(void) {
         FUZZ_CHECK(rc == 0 || rc == -ESRCH, "cancel: %s", corio_err_name(rc));
         break;
     case 7:
-        FUZZ_CHECK(corio_sleep(s % 3) == 0, "main's sleep");
+        open = st.bodies_open; /* a helper may close the last body while main waits */
+        rc = corio_sleep(s % 3);
+        FUZZ_CHECK(rc == 0 || (rc == -ECANCELED && open), "main's sleep: %s", corio_err_name(rc));
         break;
     case 8:
-        FUZZ_CHECK(corio_yield() == 0, "main's yield");
+        open = st.bodies_open;
+        rc = corio_yield();
+        FUZZ_CHECK(rc == 0 || (rc == -ECANCELED && open), "main's yield: %s", corio_err_name(rc));
         break;
     case 9:
-        if (!st.group) FUZZ_CHECK((st.group = corio_group_new()), "group_new");
+        if (!st.group) {
+            FUZZ_CHECK((st.group = corio_group_new()), "group_new");
+            st.bodies_open++;
+        }
         if (!(w = new_worker())) break;
         rc = corio_group_spawn(st.group, worker_fn, w);
         FUZZ_CHECK(rc == 0 || rc == -ECANCELED, "group_spawn: %s", corio_err_name(rc));
@@ -393,6 +440,18 @@ static bool step(void) {
     case 18:
         corio_queue_close(st.queue);
         break;
+    case 19:
+        if (!(h = new_helper(5))) break;
+        for (int i = 0; i < SLOTS; i++)
+            if ((s * 53 + b) & (1 << i) && st.slot_state[i] == SLOT_LIVE) {
+                h->slots[h->n] = i;
+                h->tasks[h->n++] = st.slot_task[i];
+                st.slot_state[i] = SLOT_AWAITED;
+            }
+        h->ms = (int64_t)(fuzz_byte(&st.in) % 5) - 1; /* -1: no limit */
+        if (h->n == 0) break;
+        start_helper(h);
+        break;
     default:
         return false;
     }
@@ -400,8 +459,11 @@ static bool step(void) {
     return true;
 }
 
-/* Unblocks and cancels everything, and waits until only the main task is left. */
+/* Unblocks and cancels everything, and waits until only the main task is left: in a shield, since a group body
+ * that main left open (handed to a helper to wait) may have cancelled main's waits. */
 static void wind_down(void) {
+    corio_scope shield;
+    FUZZ_CHECK(corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD) == 0, "shield");
     for (int round = 0;; round++) {
         FUZZ_CHECK(round < 20000, "tasks never end: %zu helpers, %zu of %zu workers alive", st.helpers_alive,
                    st.starts - st.ends, st.nworkers);
@@ -421,6 +483,7 @@ static void wind_down(void) {
             int rc = corio_group_wait(st.group);
             FUZZ_CHECK(rc == 0 || rc == -EIO || rc == -ECANCELED, "group_wait at the end: %s", corio_err_name(rc));
             st.group = NULL;
+            st.bodies_open--;
         }
         corio_stats stats;
         FUZZ_CHECK(corio_stats_get(&stats) == 0, "stats");
@@ -428,6 +491,7 @@ static void wind_down(void) {
         corio_sleep(round < 100 ? 0 : 1);
     }
     FUZZ_CHECK(st.starts == st.ends, "%zu tasks started, %zu ended", st.starts, st.ends);
+    FUZZ_CHECK(corio_scope_exit(&shield) == 0, "shield exit");
 }
 
 static int main_fn(void *arg) {

@@ -118,7 +118,9 @@ CORIO_EXTERN void corio_dump_tasks(FILE *out);
 
 typedef struct corio_task_opts {
     const char *name;  /* task name for debugging (copied; at most 31 bytes kept), or NULL */
-    size_t stack_size; /* 0 for the loop's default; otherwise rounded up to pages, 16 KiB .. 1 GiB */
+    /* 0 for the loop's default; otherwise rounded up to pages, 16 KiB .. 1 GiB. A 64 KiB guard lies below each
+     * stack: build with -fstack-clash-protection (docs/guide.md, "Task stacks") so a large frame cannot skip it */
+    size_t stack_size;
     /* nonzero: a compact task, run on the loop's one shared stack and keeping only the bytes it uses while suspended
      * (a few hundred, not a 4 KiB page; its block is reused by later compact tasks and goes back to the system
      * when corio_run returns). Nothing may point into its stack while it waits: see docs/design.md. */
@@ -139,16 +141,26 @@ CORIO_EXTERN int corio_await(corio_task *t);
 
 /* Like corio_await with a deadline: if t has not ended within ms, cancels t, waits for it to end, frees it and
  * returns -ETIMEDOUT. If the waiter is cancelled, t is cancelled, waited for and freed, and -ECANCELED is
- * returned. Errors as corio_await, and -EINVAL if ms < 0. */
+ * returned. Either way, if t ended with anything but -ECANCELED (it finished, or failed on its own, by then), its
+ * status is returned instead: a result that arrived is never replaced by a timeout. Errors as corio_await, and
+ * -EINVAL if ms < 0. */
 CORIO_EXTERN int corio_wait_for(corio_task *t, int64_t ms);
 
 /* Awaits all n tasks and frees them. statuses == NULL: the first failure (in time) cancels the others, and once
- * they have ended it is returned (asyncio.gather). statuses != NULL: waits for all, stores each status in
+ * they have ended it is returned (unlike asyncio.gather, which leaves the others running: corio cancels them, as
+ * asyncio.TaskGroup does, so no task outlives the call). statuses != NULL: waits for all, stores each status in
  * statuses[i] and returns 0 (return_exceptions=True). If the caller is cancelled, every task is cancelled and
  * waited for, and -ECANCELED is returned. -EINVAL if t is NULL with n > 0 or a task is invalid or repeated,
  * -EBUSY if one is already awaited by another task, -EDEADLK if the caller is among them (in each case no task
  * is touched). */
 CORIO_EXTERN int corio_gather(corio_task **t, size_t n, int *statuses);
+
+/* Waits until at least one of the n tasks has ended (asyncio.wait with FIRST_COMPLETED): the lowest index among
+ * those that have, even if the deadline or a cancellation came in the same turn. The tasks are neither freed nor
+ * cancelled: each still needs its corio_await (or gather, detach). -ETIMEDOUT after ms >= 0 (ms < 0: no limit),
+ * -ECANCELED, -EINVAL (ts NULL, n 0, a task invalid, detached, in a group or the main task), -EBUSY (one is awaited
+ * by another task), -EDEADLK (the caller is among them), -EPERM outside a task. */
+CORIO_EXTERN int corio_wait_any(corio_task **ts, size_t n, int64_t ms);
 
 /* t frees itself when it ends; its status is discarded. Ignores NULL and invalid handles. */
 CORIO_EXTERN void corio_detach(corio_task *t);
@@ -174,44 +186,114 @@ CORIO_EXTERN const char *corio_task_name(const corio_task *t);
 /* 1 if t has ended (its status is ready), 0 if it still runs, -EINVAL if t is NULL or invalid. */
 CORIO_EXTERN int corio_task_done(const corio_task *t);
 
-/* ---- timeout scopes (asyncio.timeout, Trio's move_on_after) ------------------------------------------------ */
+/* ---- task-local values (Python's contextvars) --------------------------------------------------------------- */
 
-/* Lives on the caller's stack between enter and exit; its fields are private. */
-typedef struct corio_timeout {
-    int64_t deadline_ns;         /* private */
-    int64_t outer_deadline_ns;   /* private */
-    struct corio_timeout *outer; /* private */
-    corio_task *owner;           /* private */
-} corio_timeout;
+/* A key for a value each task holds for itself, e.g. `static corio_local request_id = {NULL};`. A task spawned
+ * (corio_spawn, groups) starts with the values its spawner held at that moment; later sets on either side are
+ * their own. */
+typedef struct corio_local {
+    void *initial; /* what corio_local_get returns in a task that never set (nor inherited) a value */
+} corio_local;
+/* Sets the calling task's value for key. 0, -EINVAL if key is NULL, -EPERM outside a task, -ENOMEM. */
+CORIO_EXTERN int corio_local_set(corio_local *key, void *value);
+/* The calling task's value for key, key->initial if it has none (also outside a task); NULL if key is NULL. */
+CORIO_EXTERN void *corio_local_get(const corio_local *key);
 
-/* Opens a scope: every call of this task that would suspend past now + ms fails with -ETIMEDOUT instead (a
- * nested scope cannot extend its outer one's deadline). -EPERM outside a task, -EINVAL if scope is NULL, already
- * open, or ms < 0. */
+/* ---- cancel scopes (Trio's CancelScope; asyncio.timeout) ---------------------------------------------------
+ * A scope covers the waits a task makes between corio_scope_enter and corio_scope_exit. Cancellation is
+ * level-triggered per scope, as in Trio: while a scope is cancelled (or past its deadline) every wait inside it
+ * fails at once with -ECANCELED (-ETIMEDOUT), and leaving the scope ends that, so the task goes on normally after
+ * corio_scope_exit unless an outer scope or the task itself is cancelled. corio_cancel(t) cancels t's outermost
+ * scope; a shielded scope inside it still lets cleanup wait (drain a stream, await a cancelled child). A shielded
+ * scope with a deadline is the idiom for bounded cleanup (docs/guide.md, "Cancellation and cleanup"). */
+
+/* Lives on the caller's stack (or anywhere that outlives it) between enter and exit; its fields are private. */
+typedef struct corio_scope {
+    int64_t deadline_ns;      /* private */
+    int64_t eff_deadline_ns;  /* private */
+    int64_t wait_deadline_ns; /* private */
+    struct corio_scope *outer; /* private */
+    corio_task *owner;        /* private */
+    uint32_t shields_inside;  /* private */
+    uint16_t flags;           /* private */
+    uint8_t cancelled;        /* private */
+    uint8_t reserved;         /* private */
+} corio_scope;
+/* A shielded scope: waits inside are immune to cancellation and deadlines from outside it (its own deadline and
+ * its own corio_scope_cancel still apply). */
+#define CORIO_SCOPE_SHIELD 1u
+
+/* Opens a scope in the calling task: ms >= 0 is a deadline ms from now (a nested scope cannot extend an outer one's,
+ * unless it is shielded), ms < 0 none. -EPERM outside a task, -EINVAL if s is NULL or already open or flags has an
+ * unknown bit. */
+CORIO_EXTERN int corio_scope_enter(corio_scope *s, int64_t ms, unsigned flags);
+/* Closes the innermost scope: -ECANCELED if corio_scope_cancel(s) was called, else -ETIMEDOUT if its own deadline
+ * has passed, else 0 (an outer scope's cancel or expiry is reported by that scope's exit). -EINVAL if s is not the
+ * calling task's innermost open scope (nothing is closed then). */
+CORIO_EXTERN int corio_scope_exit(corio_scope *s);
+/* Cancels every wait inside s, now and until it is closed; idempotent. From any task of s's loop. 0; -EINVAL if s is
+ * NULL or not open, -EPERM outside its loop, or if s lies on a compact task's stack and the caller is another task
+ * (those bytes move while it waits). */
+CORIO_EXTERN int corio_scope_cancel(corio_scope *s);
+/* Moves s's deadline to ms from now (ms < 0: none); waits inside, the current one included, follow it. A scope
+ * already past its deadline stays expired. Errors as corio_scope_cancel. */
+CORIO_EXTERN int corio_scope_set_deadline(corio_scope *s, int64_t ms);
+/* 1 if s was cancelled (corio_scope_cancel) or its deadline has passed, else 0; -EINVAL as corio_scope_cancel. */
+CORIO_EXTERN int corio_scope_cancelled(const corio_scope *s);
+
+/* Timeout scopes (asyncio.timeout, Trio's move_on_after): a cancel scope with a deadline and no shield. */
+typedef corio_scope corio_timeout;
+/* corio_scope_enter(scope, ms, 0), except that ms < 0 is a deadline already past (asyncio.timeout with a delay in
+ * the past): every wait inside fails with -ETIMEDOUT. */
 CORIO_EXTERN int corio_timeout_enter(corio_timeout *scope, int64_t ms);
-/* Closes the innermost scope: -ETIMEDOUT if its own deadline has passed (an outer scope's expiry is reported
- * by that scope's exit), else 0. -EINVAL if scope is not this task's innermost open scope. */
+/* corio_scope_exit: -ETIMEDOUT if its own deadline has passed, -ECANCELED if it was cancelled, else 0. */
 CORIO_EXTERN int corio_timeout_exit(corio_timeout *scope);
 
 /* ---- task groups (asyncio.TaskGroup, Trio's nursery) ------------------------------------------------------- */
 
 typedef struct corio_group corio_group;
-/* A new empty group. NULL and errno ENOMEM. */
+/* A new empty group. Called in a task, it opens the group's body: a cancel scope in that task, closed by
+ * corio_group_wait, so the task's waits in between fail with -ECANCELED as soon as a child fails (or the group is
+ * cancelled); wait for the group before closing scopes opened before it. NULL and errno ENOMEM. */
 CORIO_EXTERN corio_group *corio_group_new(void);
-/* Spawns fn(arg) into g (same as corio_spawn otherwise). -EINVAL if g or fn is NULL, -EPERM outside a loop,
- * -ECANCELED if g is already stopping after a failure or a cancel, -ENOMEM. */
+/* Spawns fn(arg) into g (same as corio_spawn otherwise); with a limit reached, first suspends until a child ends.
+ * -EINVAL if g or fn is NULL, -EPERM outside a loop, -ECANCELED if g is stopping after a failure or a cancel (or the
+ * caller is cancelled while it waits for room), -ETIMEDOUT, -ENOMEM. */
 CORIO_EXTERN int corio_group_spawn(corio_group *g, corio_fn fn, void *arg);
-/* Cancels every task of g (g then refuses new ones). -EINVAL if g is NULL. */
+/* corio_group_spawn with options (opts may be NULL), returning a handle the group still owns, valid until
+ * corio_group_wait returns: for corio_cancel, corio_task_done, names and dumps; not awaitable. NULL and errno as
+ * corio_group_spawn's codes. */
+CORIO_EXTERN corio_task *corio_group_spawn_task(corio_group *g, corio_fn fn, void *arg, const corio_task_opts *opts);
+/* At most n children of g run at once (0: no limit, the default), as Go's errgroup.SetLimit: a spawn beyond it
+ * waits for room. 0, -EINVAL if g is NULL. */
+CORIO_EXTERN int corio_group_set_limit(corio_group *g, size_t n);
+/* Cancels every task of g and g's body (g then refuses new ones); the cancelled children are not failures, so
+ * corio_group_wait returns 0 unless one had failed. -EINVAL if g is NULL. */
 CORIO_EXTERN int corio_group_cancel(corio_group *g);
-/* Waits for every task of g; the first failure cancels the rest (the moment it happens) and is returned, else
- * 0; frees g. If the caller is cancelled, the tasks are cancelled, waited for, and -ECANCELED is returned (g is
- * freed too). -EINVAL if g is NULL; -EPERM outside a task, unless g has no task (then it is just freed, so a
- * group that was never used can be freed anywhere). */
+/* Closes g's body and waits for every task of g: the first failure (a child's negative status, other than the
+ * -ECANCELED of a child cancelled on purpose) in time, else 0; frees g. If the caller is cancelled or times out
+ * meanwhile, the tasks are cancelled, waited for, and -ECANCELED (-ETIMEDOUT) is returned. -EINVAL if g is NULL, or
+ * made by a compact task still running whose scopes the caller cannot reach (wait in the task that made it);
+ * -EBUSY if another task waits; -EPERM outside a task, unless g has no task (then it is just freed, so a group never
+ * used can be freed anywhere). Where asyncio raises an ExceptionGroup of every failure, corio returns the first;
+ * corio_group_wait_errors gives them all. */
 CORIO_EXTERN int corio_group_wait(corio_group *g);
+/* One child's failure: its status and its name ("" if unnamed). */
+typedef struct corio_group_error {
+    int status;
+    char name[32];
+} corio_group_error;
+/* corio_group_wait that also copies every failure, in the order the children ended, into errs[0..cap) and stores
+ * their count in *nerrs (which may exceed cap; nerrs may be NULL). -EINVAL also if errs is NULL with cap > 0. */
+CORIO_EXTERN int corio_group_wait_errors(corio_group *g, corio_group_error *errs, size_t cap, size_t *nerrs);
 
 /* ---- synchronisation: FIFO-fair and cancellation-safe ------------------------------------------------------
  * Objects belong to one loop's tasks at a time (not thread-safe). They can be created outside a loop. Each
  * _free returns -EBUSY (and frees nothing) while tasks wait on the object, 0 otherwise; NULL is ignored. A call
- * that would wake a waiting task from another thread (another loop, or none) prints the misuse and aborts. */
+ * that would wake a waiting task from another thread (another loop, or none) prints the misuse and aborts.
+ * What a release, signal or put hands to a waiter (the lock, a permit, an item, a slot) is that waiter's from
+ * then on, even before it runs: no try_ call takes it, and a task that releases and acquires again at once
+ * queues behind the waiters it served (asyncio's order). */
 
 typedef struct corio_lock corio_lock;
 /* A new unlocked lock (asyncio.Lock). NULL and errno ENOMEM. */
@@ -221,6 +303,8 @@ CORIO_EXTERN corio_lock *corio_lock_new(void);
 CORIO_EXTERN int corio_lock_acquire(corio_lock *l);
 /* Takes the lock if it is free: 0, else -EBUSY (-EINVAL if l is NULL). Never suspends. */
 CORIO_EXTERN int corio_lock_try_acquire(corio_lock *l);
+/* 1 if some task holds l (or was handed it and has not run yet), 0 if it is free, -EINVAL if l is NULL. */
+CORIO_EXTERN int corio_lock_locked(const corio_lock *l);
 /* Releases the lock, handing it to the first waiter. -EPERM if the caller does not hold it, -EINVAL if NULL. */
 CORIO_EXTERN int corio_lock_release(corio_lock *l);
 /* Frees l: -EBUSY if it is held or waited on. */
@@ -243,15 +327,21 @@ CORIO_EXTERN int corio_event_free(corio_event *e);
 typedef struct corio_sem corio_sem;
 /* A new counting semaphore holding n permits (asyncio.Semaphore). NULL and errno ENOMEM. */
 CORIO_EXTERN corio_sem *corio_sem_new(unsigned n);
-/* Takes a permit, suspending while there is none; FIFO. -ECANCELED, -ETIMEDOUT (no permit taken), -EINVAL. */
+/* A bounded semaphore (asyncio.BoundedSemaphore): corio_sem_release fails with -EOVERFLOW instead of raising the
+ * free permits above n. NULL and errno ENOMEM. */
+CORIO_EXTERN corio_sem *corio_sem_new_bounded(unsigned n);
+/* Takes a permit, suspending while there is none or tasks are ahead in the queue; FIFO. -ECANCELED, -ETIMEDOUT
+ * (no permit taken), -EINVAL if s is NULL, -EPERM outside a task when it would wait. */
 CORIO_EXTERN int corio_sem_acquire(corio_sem *s);
-/* Takes a permit if one is free: 0, else -EBUSY. Never suspends. */
+/* Takes a permit if one is free and nobody is ahead: 0, else -EBUSY (-EINVAL if s is NULL). Never suspends. */
 CORIO_EXTERN int corio_sem_try_acquire(corio_sem *s);
-/* Returns a permit, handing it to the first waiter if there is one. */
-CORIO_EXTERN void corio_sem_release(corio_sem *s);
-/* Permits free now (0 when tasks wait), -EINVAL if s is NULL. */
+/* Returns a permit, handing it to the first waiter if there is one. 0; -EOVERFLOW (nothing changes) if the free
+ * permits would exceed a bounded semaphore's n (or UINT_MAX); -EINVAL if s is NULL. */
+CORIO_EXTERN int corio_sem_release(corio_sem *s);
+/* Permits a new acquire would take without waiting (0 while tasks wait or were handed permits and have not
+ * run yet), -EINVAL if s is NULL. */
 CORIO_EXTERN int corio_sem_value(const corio_sem *s);
-/* Frees s (NULL is ignored): 0, or -EBUSY while tasks wait on it. */
+/* Frees s (NULL is ignored): 0, or -EBUSY while tasks wait on it or were handed a permit and have not run yet. */
 CORIO_EXTERN int corio_sem_free(corio_sem *s);
 
 typedef struct corio_cond corio_cond;
@@ -260,9 +350,9 @@ CORIO_EXTERN corio_cond *corio_cond_new(void);
 /* Releases l, suspends until signalled, and re-takes l before returning, whatever the outcome. 0 when
  * signalled, -ECANCELED / -ETIMEDOUT, -EPERM if the caller does not hold l, -EINVAL if c or l is NULL. */
 CORIO_EXTERN int corio_cond_wait(corio_cond *c, corio_lock *l);
-/* Wakes the first waiter. */
+/* Wakes the first waiter: it queues for its lock now (or takes it if free), ahead of later acquirers. */
 CORIO_EXTERN void corio_cond_signal(corio_cond *c);
-/* Wakes every waiter. */
+/* Wakes every waiter, in order, as corio_cond_signal does. */
 CORIO_EXTERN void corio_cond_broadcast(corio_cond *c);
 /* Frees c (NULL is ignored): 0, or -EBUSY while tasks wait on it. */
 CORIO_EXTERN int corio_cond_free(corio_cond *c);
@@ -270,6 +360,19 @@ CORIO_EXTERN int corio_cond_free(corio_cond *c);
 typedef struct corio_queue corio_queue;
 /* A new FIFO of void* holding at most capacity items; 0 means unbounded (asyncio.Queue). NULL, errno ENOMEM. */
 CORIO_EXTERN corio_queue *corio_queue_new(size_t capacity);
+/* The order a queue's gets take its items in (asyncio.Queue, LifoQueue, PriorityQueue). */
+enum { CORIO_QUEUE_FIFO = 0, CORIO_QUEUE_LIFO = 1, CORIO_QUEUE_PRIORITY = 2 };
+typedef struct corio_queue_opts {
+    size_t capacity; /* at most this many items queued, 0 for no limit */
+    int kind;        /* CORIO_QUEUE_FIFO (the default: oldest first), _LIFO (newest first) or _PRIORITY */
+    /* _PRIORITY only (required): < 0 if item a comes out before b, as in asyncio.PriorityQueue's smallest first;
+     * items that compare equal come out in the order they were put */
+    int (*cmp)(const void *a, const void *b, void *arg);
+    void *cmp_arg; /* cmp's third argument */
+} corio_queue_opts;
+/* A new queue as opts says (NULL: as corio_queue_new(0)). NULL and errno EINVAL (an unknown kind, _PRIORITY
+ * without cmp, or cmp with another kind) or ENOMEM. "The oldest item" below means the next in this order. */
+CORIO_EXTERN corio_queue *corio_queue_new_opts(const corio_queue_opts *opts);
 /* Appends item, suspending while the queue is full. -EPIPE once closed, -ECANCELED / -ETIMEDOUT (item not
  * enqueued), -ENOMEM (unbounded queue growth failed), -EINVAL if q is NULL. */
 CORIO_EXTERN int corio_queue_put(corio_queue *q, void *item);
@@ -284,8 +387,57 @@ CORIO_EXTERN int corio_queue_try_get(corio_queue *q, void **item);
 CORIO_EXTERN void corio_queue_close(corio_queue *q);
 /* Items queued now, 0 for NULL. */
 CORIO_EXTERN size_t corio_queue_size(const corio_queue *q);
-/* Frees q (the items are the caller's): -EBUSY while tasks wait on it. */
+/* Marks one item taken from q as dealt with (asyncio's Queue.task_done): once every item ever put has been, the
+ * tasks in corio_queue_join wake. 0; -EINVAL if q is NULL or every item put is already marked (asyncio's
+ * ValueError). */
+CORIO_EXTERN int corio_queue_task_done(corio_queue *q);
+/* Suspends until every item put into q has been marked by corio_queue_task_done (at once if so already): 0,
+ * -ECANCELED / -ETIMEDOUT, -EINVAL if q is NULL, -EPERM outside a task when it would wait. Closing q does not
+ * end it. */
+CORIO_EXTERN int corio_queue_join(corio_queue *q);
+/* Frees q (the items are the caller's): -EBUSY while tasks wait on it (join included). */
 CORIO_EXTERN int corio_queue_free(corio_queue *q);
+
+typedef struct corio_future corio_future;
+/* A new pending future (asyncio's loop.create_future()): one outcome, set once, awaited by any number of tasks.
+ * NULL and errno ENOMEM. */
+CORIO_EXTERN corio_future *corio_future_new(void);
+/* Completes f with value and wakes its waiters. 0; -EBUSY if f is already done (set, failed or cancelled: the
+ * first outcome stays), -EINVAL if f is NULL. */
+CORIO_EXTERN int corio_future_set_result(corio_future *f, void *value);
+/* Completes f with the error err (a negative errno value), which its waiters return. 0; -EBUSY as above,
+ * -EINVAL if f is NULL or err >= 0. */
+CORIO_EXTERN int corio_future_set_error(corio_future *f, int err);
+/* Cancels f: its waiters, and later ones, return -ECANCELED. 0; -EBUSY if f is already done, -EINVAL if NULL. */
+CORIO_EXTERN int corio_future_cancel(corio_future *f);
+/* 1 once f has an outcome (result, error or cancellation), 0 while pending, -EINVAL if f is NULL. */
+CORIO_EXTERN int corio_future_done(const corio_future *f);
+/* Suspends until f is done (returns at once if it is, even outside a task): 0 and the value in *value (value may
+ * be NULL), f's error, or -ECANCELED if f was cancelled; -ECANCELED / -ETIMEDOUT for the caller's own
+ * cancellation or timeout (f is untouched), -EINVAL if f is NULL, -EPERM outside a task when it would wait. */
+CORIO_EXTERN int corio_future_wait(corio_future *f, void **value);
+/* Frees f (NULL is ignored): 0, or -EBUSY while tasks wait on it. */
+CORIO_EXTERN int corio_future_free(corio_future *f);
+
+typedef struct corio_barrier corio_barrier;
+/* A new barrier for parties tasks (asyncio.Barrier). NULL and errno EINVAL (parties 0 or above INT_MAX), ENOMEM. */
+CORIO_EXTERN corio_barrier *corio_barrier_new(unsigned parties);
+/* Suspends until parties tasks are waiting, then lets them all go on, and the barrier is ready for the next round:
+ * the caller's arrival index among them, 0 for the first and parties - 1 for the last (which does not suspend).
+ * -EPIPE if the barrier is broken or is reset or aborted while waiting, -ECANCELED / -ETIMEDOUT (the caller no
+ * longer counts as arrived), -EINVAL if b is NULL, -EPERM outside a task when it would wait. */
+CORIO_EXTERN int corio_barrier_wait(corio_barrier *b);
+/* Wakes the tasks waiting on b with -EPIPE and makes it usable again (unbroken, empty). 0, -EINVAL if b is NULL. */
+CORIO_EXTERN int corio_barrier_reset(corio_barrier *b);
+/* Breaks b: the tasks waiting on it and every later corio_barrier_wait return -EPIPE until corio_barrier_reset.
+ * Tasks a full barrier already let through keep their index. 0, -EINVAL if b is NULL. */
+CORIO_EXTERN int corio_barrier_abort(corio_barrier *b);
+/* The number of parties, the tasks waiting now, and 1 if broken (else 0); each -EINVAL if b is NULL. */
+CORIO_EXTERN int corio_barrier_parties(const corio_barrier *b);
+CORIO_EXTERN int corio_barrier_n_waiting(const corio_barrier *b);
+CORIO_EXTERN int corio_barrier_broken(const corio_barrier *b);
+/* Frees b (NULL is ignored): 0, or -EBUSY while tasks are inside corio_barrier_wait. */
+CORIO_EXTERN int corio_barrier_free(corio_barrier *b);
 
 typedef struct corio_chan corio_chan;
 /* A FIFO of void* that tasks on any loops (any threads) share, holding at most capacity items; 0 makes every
@@ -297,10 +449,41 @@ CORIO_EXTERN int corio_chan_send(corio_chan *ch, void *item);
 /* Takes the oldest item into *item, suspending while there is none. -EPIPE once closed and drained,
  * -ECANCELED / -ETIMEDOUT (nothing taken), -EINVAL if ch or item is NULL, -EPERM outside a task when it would wait. */
 CORIO_EXTERN int corio_chan_recv(corio_chan *ch, void **item);
+/* corio_chan_send and corio_chan_recv that never wait: -EAGAIN where they would (full; empty), else as they do. */
+CORIO_EXTERN int corio_chan_try_send(corio_chan *ch, void *item);
+CORIO_EXTERN int corio_chan_try_recv(corio_chan *ch, void **item);
 /* Closes ch (from any thread): waiting and later sends fail with -EPIPE; receives drain it, then fail with -EPIPE. */
 CORIO_EXTERN void corio_chan_close(corio_chan *ch);
 /* Frees ch (the items are the caller's): -EBUSY while tasks wait on it; NULL is ignored. */
 CORIO_EXTERN int corio_chan_free(corio_chan *ch);
+
+/* ---- select: the first of several waits (Go's select, Tokio's select!) -------------------------------------- */
+
+enum {
+    CORIO_SEL_QUEUE_GET = 1, /* obj: a corio_queue; out: item */
+    CORIO_SEL_QUEUE_PUT,     /* obj: a corio_queue; in: item */
+    CORIO_SEL_CHAN_RECV,     /* obj: a corio_chan; out: item */
+    CORIO_SEL_CHAN_SEND,     /* obj: a corio_chan; in: item */
+    CORIO_SEL_EVENT,         /* obj: a corio_event, until it is set */
+    CORIO_SEL_SEM,           /* obj: a corio_sem: takes a permit */
+    CORIO_SEL_TASK,          /* obj: a corio_task, until it ends (it is neither awaited nor freed) */
+    CORIO_SEL_READABLE,      /* fd, until it is readable (as corio_wait_readable) */
+    CORIO_SEL_WRITABLE,      /* fd, until it is writable */
+};
+typedef struct corio_sel {
+    int op;     /* CORIO_SEL_* */
+    void *obj;  /* the queue, channel, event, semaphore or task */
+    int fd;     /* CORIO_SEL_READABLE / CORIO_SEL_WRITABLE */
+    void *item; /* in: what to put or send; out: what was got or received (NULL if closed) */
+    int closed; /* out: 1 if the case completed because its queue or channel is closed (nothing put, sent or got) */
+} corio_sel;
+/* Completes exactly one of the n cases and returns its index; the others have no effect (nothing taken, sent or
+ * acquired). Ready cases are chosen fairly (from a random start); one that became ready before a deadline or a
+ * cancellation still completes. A closed queue or channel completes its case with closed set (never -EPIPE).
+ * -ETIMEDOUT after ms >= 0 (ms < 0: no limit), -ECANCELED, -EINVAL (cases NULL, n 0, an unknown op, a NULL obj, a
+ * task invalid or freed meanwhile), -EBADF (a bad or closed fd), -EDEADLK (the caller's own task), -ENOMEM, -EPERM
+ * outside a task. Objects of other loops than the caller's may be channels only. */
+CORIO_EXTERN int corio_select(corio_sel *cases, size_t n, int64_t ms);
 
 /* ---- I/O: waiting on file descriptors -----------------------------------------------------------------------
  * Every I/O call suspends only the calling task, honours cancellation and timeout scopes like any suspension,

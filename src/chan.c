@@ -33,6 +33,7 @@ struct corio_chan {
     bool closed;
     corio__link recvq; /* wait only while the channel is empty */
     corio__link sendq; /* wait only while it is full; each holds its item */
+    corio__link watchq; /* corio_select calls (corio__chan_watch) */
 };
 
 corio_chan *corio_chan_new(size_t capacity) {
@@ -50,6 +51,7 @@ corio_chan *corio_chan_new(size_t capacity) {
     pthread_mutex_init(&ch->mu, NULL);
     corio__list_init(&ch->recvq);
     corio__list_init(&ch->sendq);
+    corio__list_init(&ch->watchq);
     return ch;
 }
 
@@ -76,6 +78,58 @@ static void hand(waiter *w, int result) {
     corio__xloop_unpin(x);
 }
 
+static void on_watch_wake(corio__loop *l, corio__xnode *n) {
+    corio__chan_watch *w = corio__container_of(n, corio__chan_watch, wake);
+    if (!l) return; /* cannot happen: the selector's loop lives until it got this */
+    w->delivered = true;
+    corio__wake(l, w->task, 0);
+}
+
+/* Under the mutex: something changed that may make ch ready for a selector; every watch leaves the list. */
+static void notify(corio_chan *ch) {
+    while (!corio__list_empty(&ch->watchq)) {
+        corio__chan_watch *w = corio__container_of(ch->watchq.next, corio__chan_watch, link);
+        corio__list_remove(&w->link);
+        w->notified = true;
+        if (w->loop == corio__cur) {
+            w->delivered = true;
+            corio__wake(w->loop, w->task, 0);
+            continue;
+        }
+        corio__xloop *x = w->inbox;
+        corio__xloop_pin(x);
+        corio__xloop_post(x, &w->wake);
+        corio__xloop_unpin(x);
+    }
+}
+
+static bool ready_for(const corio_chan *ch, bool send) {
+    if (ch->closed) return true;
+    return send ? !corio__list_empty(&ch->recvq) || ch->count < ch->cap
+                : ch->count > 0 || !corio__list_empty(&ch->sendq);
+}
+
+int corio__chan_watch_add(corio_chan *ch, bool send, corio__chan_watch *w) {
+    w->notified = w->delivered = false;
+    w->wake.run = on_watch_wake;
+    pthread_mutex_lock(&ch->mu);
+    bool ready = ready_for(ch, send);
+    if (!ready) corio__list_push(&ch->watchq, &w->link);
+    pthread_mutex_unlock(&ch->mu);
+    return ready;
+}
+
+void corio__chan_watch_remove(corio_chan *ch, corio__chan_watch *w) {
+    pthread_mutex_lock(&ch->mu);
+    bool notified = w->notified;
+    if (!notified) corio__list_remove(&w->link);
+    pthread_mutex_unlock(&ch->mu);
+    while (notified && !w->delivered) {
+        corio__wait_on(w->task, CORIO__WAIT_SELECT, ch);
+        (void)corio__park(w->loop, NULL, CORIO__INF, true);
+    }
+}
+
 static waiter *first(corio__link *q) {
     return corio__list_empty(q) ? NULL : corio__container_of(q->next, waiter, link);
 }
@@ -96,6 +150,7 @@ static int send_now(corio_chan *ch, void *item) {
     }
     if (ch->count >= ch->cap) return -EAGAIN;
     ring_push(ch, item);
+    notify(ch);
     return 0;
 }
 
@@ -108,6 +163,8 @@ static int recv_now(corio_chan *ch, void **item) {
         if (s) { /* room for exactly one: the first waiting sender's item goes in and its send succeeds */
             ring_push(ch, s->item);
             hand(s, 0);
+        } else {
+            notify(ch); /* room to send */
         }
         return 0;
     }
@@ -127,6 +184,7 @@ static int wait(corio_chan *ch, corio__loop *l, corio_task *self, corio__link *q
     w->delivered = false;
     w->wake.run = on_wake;
     corio__list_push(q, &w->link);
+    notify(ch); /* a waiting sender (receiver) makes a receive (send) possible on an unbuffered channel */
     pthread_mutex_unlock(&ch->mu);
     l->inbox_waiters++; /* another thread may wake it: the loop must watch its inbox, not declare a deadlock */
     int rc;
@@ -226,13 +284,30 @@ void corio_chan_close(corio_chan *ch) {
     waiter *w;
     while ((w = first(&ch->recvq))) hand(w, -EPIPE);
     while ((w = first(&ch->sendq))) hand(w, -EPIPE);
+    notify(ch);
     pthread_mutex_unlock(&ch->mu);
+}
+
+int corio_chan_try_send(corio_chan *ch, void *item) {
+    if (!ch) return -EINVAL;
+    pthread_mutex_lock(&ch->mu);
+    int rc = send_now(ch, item);
+    pthread_mutex_unlock(&ch->mu);
+    return rc;
+}
+
+int corio_chan_try_recv(corio_chan *ch, void **item) {
+    if (!ch || !item) return -EINVAL;
+    pthread_mutex_lock(&ch->mu);
+    int rc = recv_now(ch, item);
+    pthread_mutex_unlock(&ch->mu);
+    return rc;
 }
 
 int corio_chan_free(corio_chan *ch) {
     if (!ch) return 0;
     pthread_mutex_lock(&ch->mu);
-    bool busy = !corio__list_empty(&ch->recvq) || !corio__list_empty(&ch->sendq);
+    bool busy = !corio__list_empty(&ch->recvq) || !corio__list_empty(&ch->sendq) || !corio__list_empty(&ch->watchq);
     pthread_mutex_unlock(&ch->mu);
     if (busy) return -EBUSY;
     pthread_mutex_destroy(&ch->mu);

@@ -8,7 +8,9 @@
  * owner) is copied out and the resuming task's bytes are copied back. The owner keeps its bytes in place until
  * another compact task needs the stack, so a compact task resumed with no other compact task run in between
  * costs no copy. The copy cannot be made from the shared stack itself: a compact task switching to another one
- * goes through the scheduler, which runs on corio_run's own stack (corio__compact_enter returns false).
+ * goes through the scheduler, which runs on corio_run's own stack (corio__compact_enter returns false). When memory
+ * for a copy runs out, the task waiting to run waits its turn, and the owner's wait fails with -ENOMEM: nothing
+ * aborts, and the owner, which runs in place, is the one to see the error.
  *
  * The price is one rule: nothing may point into a suspended compact task's stack, since those bytes are
  * elsewhere (or overwritten) until it runs again. corio's own waits keep their state in the task struct or the
@@ -53,19 +55,17 @@ static char *saved_bytes(corio_task *t, size_t len) {
     return len <= CORIO__SAVE_INLINE ? c->save.bytes : c->save.spill;
 }
 
-/* Copies the suspended owner's live frames (from its saved stack pointer up) off the shared stack. */
-static void save_owner(corio__loop *l, corio_task *o) {
+/* Copies the suspended owner's live frames (from its saved stack pointer up) off the shared stack: false if there
+ * was no memory for them (the owner's bytes stay in place). */
+static bool save_owner(corio__loop *l, corio_task *o) {
     char *sp = corio__ctx_sp(&o->ctx), *top = shared_top(l);
     size_t len = (size_t)(top - sp);
     if (sp < l->shared_stack->lo || sp >= top) corio__stack_overflow(o, " (its saved stack pointer is off its stack)");
     corio__compact_task *c = corio__container_of(o, corio__compact_task, task);
-    char *buf = len <= CORIO__SAVE_INLINE ? c->save.bytes : (c->save.spill = malloc(len));
-    if (!buf) {
-        /* the switch cannot go ahead nor be undone: the task being resumed needs these addresses */
-        static const char msg[] = "corio: out of memory saving a compact task's stack\n";
-        ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
-        (void)ignored;
-        abort();
+    char *buf = c->save.bytes;
+    if (len > CORIO__SAVE_INLINE) {
+        if (!(buf = malloc(len))) return false;
+        c->save.spill = buf;
     }
 #if defined(CORIO_ASAN)
     /* the frames' redzones are poisoned: the copy reads them too */
@@ -73,6 +73,14 @@ static void save_owner(corio__loop *l, corio_task *o) {
 #endif
     memcpy(buf, sp, len);
     o->saved = true;
+    return true;
+}
+
+/* The owner's bytes could not be saved, so t cannot run yet: t goes back in line, and the owner's wait, if it can
+ * end, fails with -ENOMEM, so that the owner runs in place (it needs no copy) and can give memory back. */
+static void no_room(corio__loop *l, corio_task *o, corio_task *t) {
+    if (o->state == CORIO__WAITING && !o->shielded) corio__wake(l, o, -ENOMEM);
+    corio__make_ready(l, t);
 }
 
 bool corio__compact_enter(corio__loop *l, corio_task *self, corio_task *t) {
@@ -88,7 +96,10 @@ bool corio__compact_enter(corio__loop *l, corio_task *self, corio_task *t) {
         return false;
     }
     corio_task *o = l->shared_owner;
-    if (o) save_owner(l, o);
+    if (o && !save_owner(l, o)) {
+        no_room(l, o, t);
+        return false;
+    }
 #if defined(CORIO_ASAN)
     /* other tasks' frames left poison here; t's frames get theirs back as its functions run */
     ASAN_UNPOISON_MEMORY_REGION(l->shared_stack->lo, l->pool.size);

@@ -87,6 +87,21 @@ static void describe_wait(const corio__loop *l, const corio_task *t, int64_t now
     case CORIO__WAIT_SERVER:
         n = snprintf(buf, size, "server %p (a connection to end)", obj);
         break;
+    case CORIO__WAIT_FUTURE:
+        n = snprintf(buf, size, "future %p", obj);
+        break;
+    case CORIO__WAIT_BARRIER:
+        n = snprintf(buf, size, "barrier %p", obj);
+        break;
+    case CORIO__WAIT_QUEUE_JOIN:
+        n = snprintf(buf, size, "queue %p (join: items not done)", obj);
+        break;
+    case CORIO__WAIT_ANY:
+        n = snprintf(buf, size, "the first of several tasks to end");
+        break;
+    case CORIO__WAIT_SELECT:
+        n = snprintf(buf, size, "select (%p)", obj);
+        break;
     default:
         n = snprintf(buf, size, "unknown");
         break;
@@ -149,7 +164,7 @@ void corio_dump_tasks(FILE *out) {
             (void)snprintf(wait, sizeof wait, " (status %d, %s)", t->status, corio_err_name(t->status));
         }
         (void)fprintf(out, "  #%llu \"%s\" %s%s%s%s, age %lld ms", (unsigned long long)t->id, corio__task_label(t),
-                      state_name(t), wait, t->cancelled && t->state != CORIO__DONE ? " [cancelled]" : "",
+                      state_name(t), wait, (t->cancelled || t->cancel_req) && t->state != CORIO__DONE ? " [cancelled]" : "",
                       t->state == CORIO__WAITING && t->shielded ? " [shielded]" : "",
                       (long long)(uint32_t)((uint32_t)((now - l->epoch_ns) / 1000000) - t->born_ms));
         if (t->stack) {

@@ -37,7 +37,26 @@
     X(EHOSTUNREACH, "host is unreachable")                                                                             \
     X(EALREADY, "operation already in progress")                                                                       \
     X(EINPROGRESS, "operation in progress")                                                                            \
-    X(ECANCELED, "operation canceled")
+    X(ECANCELED, "operation canceled")                                                                                 \
+    X(EDOM, "argument out of domain")                                                                                  \
+    X(EOVERFLOW, "value too large (released more times than acquired)")                                                \
+    X(ENFILE, "too many open files in the system")                                                                     \
+    X(ESHUTDOWN, "the loop has shut down")                                                                             \
+    X(ENOBUFS, "no buffer space available")                                                                            \
+    X(EOPNOTSUPP, "operation not supported")                                                                           \
+    X(ENOTSOCK, "not a socket")                                                                                        \
+    X(E2BIG, "argument list too long")                                                                                 \
+    X(ELOOP, "too many levels of symbolic links")                                                                      \
+    X(EROFS, "read-only file system")                                                                                  \
+    X(ENOTDIR, "not a directory")                                                                                      \
+    X(EISDIR, "is a directory")                                                                                        \
+    X(ESPIPE, "illegal seek")                                                                                          \
+    X(ENXIO, "no such device or address")                                                                              \
+    X(ECHILD, "no child processes")                                                                                    \
+    X(EAFNOSUPPORT, "address family not supported")                                                                    \
+    X(ENETDOWN, "network is down")                                                                                     \
+    X(EHOSTDOWN, "host is down")                                                                                       \
+    X(EFAULT, "bad address")
 
 static const struct {
     int code;

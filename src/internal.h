@@ -80,7 +80,7 @@ void corio__heap_free(corio__heap *h);
 /* ---- stacks ---------------------------------------------------------------------------------------------- */
 
 typedef struct corio__stack {
-    char *lo;                  /* lowest usable byte; the guard page, if any, lies just below */
+    char *lo;                  /* lowest usable byte; the guard, if any, lies just below */
     struct corio__stack *next; /* free-list link */
     struct corio__slab *slab;
     struct corio__pool *pool; /* the pool it belongs to (its size, and where it goes back) */
@@ -166,8 +166,9 @@ struct corio_task {
             uint8_t wait_kind;  /* enum corio__wait: set before a park, cleared after it */
             uint8_t end_by : 2; /* enum corio__end_by */
             bool started : 1;
-            bool cancelled : 1;
-            bool shielded : 1; /* the current wait ignores cancellation and timeout scopes */
+            bool cancelled : 1; /* a suspension fails with -ECANCELED now: the task, or a cancel scope that reaches its
+                                 * innermost one, is cancelled (worked out again whenever that can change) */
+            bool shielded : 1;  /* the current wait ignores cancellation and timeout scopes */
             bool detached : 1;
             bool gather_mark : 1;
             bool gather_failed : 1; /* during its corio_gather */
@@ -176,6 +177,9 @@ struct corio_task {
             bool op_timer : 1; /* the armed timer is the wait's own deadline (sleep, wait_for), not a scope's */
             bool saved : 1;    /* compact: its frames are off the shared stack (its saved stack pointer says how
                                 * many bytes) */
+            bool cancel_req : 1;  /* corio_cancel was called on it (sticky): its outermost scope is cancelled */
+            bool shield_open : 1; /* a CORIO_SCOPE_SHIELD scope is open in it: corio_cancel does not reach it now */
+            bool group_keep : 1;  /* a group's child with a handle given out: freed by corio_group_wait, not at its end */
         };
         /* all of the above at once: a new task clears them with one store, where setting bit after bit loads
          * the word back while the last partial store is in flight (a stalled store forward: bench_spawn) */
@@ -188,7 +192,7 @@ struct corio_task {
          * queued), and over wnode.prev, so wnode.next still tells whether it is on one */
         struct corio_task *next_ready;
     };
-    corio_timeout *scope; /* innermost open timeout scope (on the task's stack: read only by the task itself) */
+    corio_scope *scope; /* innermost open scope (on the task's stack, or in a group: see scope.c) */
     corio__stack *stack;
     union {
         int wake_rc; /* while alive: how its last wait ended (corio__wake); never written once it has ended */
@@ -217,11 +221,29 @@ struct corio_task {
         struct corio_group *group;  /* owning group (and group_index) */
     };
     const void *wait_obj; /* what it waits on, for corio_dump_tasks: the object, fd or signal number */
-    char *name;           /* NULL until named: CORIO__NAME_MAX bytes, kept (and reused) until the struct is freed */
+    char *name; /* NULL until named or given task-local values: the name field of a corio__task_ext, kept (and
+                 * reused) until the struct is freed */
 #ifdef CORIO_TSAN
     void *tsan_fiber; /* ThreadSanitizer's view of this task's context */
 #endif
 };
+
+/* What a task has only once it is named or holds task-local values (local.c): one allocation, pointed to by
+ * corio_task.name (the name comes first, so the pointer is the name's). */
+typedef struct corio__locals corio__locals;
+typedef struct corio__task_ext {
+    char name[CORIO__NAME_MAX];
+    corio__locals *locals; /* shared with the tasks it spawned until one of them sets a value (copy on write) */
+} corio__task_ext;
+static inline corio__task_ext *corio__ext(const struct corio_task *t) {
+    return (corio__task_ext *)(void *)t->name;
+}
+/* t's extension, made (with an empty name) if it has none: NULL if there is no memory. */
+corio__task_ext *corio__ext_get(struct corio_task *t);
+/* A new task t inherits parent's task-local values (a reference to them): 0 or -ENOMEM. */
+int corio__locals_inherit(struct corio_task *t, const struct corio_task *parent);
+/* Drops t's reference to its task-local values (the task is being freed). */
+void corio__locals_release(struct corio_task *t);
 
 /* A compact task's allocation: the task, then the room its stack is saved in while it is suspended. */
 typedef struct corio__compact_task {
@@ -264,6 +286,7 @@ struct corio__ioop {
 
 struct corio__fdent {
     corio__link readers, writers; /* tasks waiting, through corio_task.wnode */
+    corio__link watchers;         /* corio_select calls waiting on it (corio__watch) */
     corio__ioop ops[2];           /* the native receive [0] and send [1] in flight, one each at most */
     corio__fd_cb cb;              /* if set, readiness calls cb instead of waking tasks */
     void *cb_data;
@@ -383,12 +406,18 @@ struct corio__loop {
     size_t nfree_tasks;
     corio_task *free_compact; /* the same for compact tasks' (longer: they hold a save area), all of them */
     size_t nfree_compact;
-    void *compact_chunks;   /* what compact tasks' blocks are carved from (task.c), linked through their first word */
-    char *compact_next;     /* the next block in the newest chunk */
-    size_t compact_left;    /* bytes after it */
+    void *task_chunks;      /* what task structs are carved from (task.c), linked through their first word */
+    char *task_next;        /* the next struct in the newest chunk */
+    size_t task_left;       /* bytes after it */
     char *stack_limit;      /* lowest stack pointer the running task may switch at; NULL on a guarded stack */
     int64_t epoch_ns;       /* the clock when corio_run started: tasks' ages count from it */
-    int64_t ran_ns;         /* debug mode: when the running task was switched in */
+    _Atomic int64_t ran_ns; /* debug mode: when the running task was switched in (read by the watchdog too) */
+    _Atomic uint64_t dbg_epoch;               /* debug mode: switches in, for the watchdog (watchdog.c) */
+    const corio_task *_Atomic dbg_running;    /* debug mode: the task running, NULL in the scheduler */
+    struct corio__watchdog *watchdog;         /* debug mode's watchdog thread, or NULL */
+    int64_t shutdown_ns, report_ns;           /* when the main task returned; when the next report of the tasks
+                                               * still holding the loop is due (watchdog.c) */
+    corio__link task_watchers;                /* corio_select calls waiting for tasks to end (corio__watch) */
     corio__link quarantine; /* debug mode: freed task structs kept from reuse, oldest first, through .all */
     size_t nquarantine;
     corio__backend backend;
@@ -402,6 +431,7 @@ struct corio__loop {
     struct corio__pool_link *pool_link; /* the thread pool's completion queue for this loop (pool.c) */
     struct corio__xloop *xloop;         /* the inbox other threads post to (loops.c), NULL until used */
     size_t inbox_waiters;               /* tasks (and an open corio_run_threads slot) that other threads may wake */
+    int64_t polled_ns;                  /* when the backend was last polled: a busy loop still polls every few ms */
     uint64_t switches;
     uint64_t end_seq;
     bool debug;
@@ -465,6 +495,11 @@ enum corio__wait {
     CORIO__WAIT_SIGNAL, /* obj is the signal number */
     CORIO__WAIT_THREAD, /* corio_to_thread */
     CORIO__WAIT_SERVER,
+    CORIO__WAIT_FUTURE,
+    CORIO__WAIT_BARRIER,
+    CORIO__WAIT_QUEUE_JOIN,
+    CORIO__WAIT_ANY, /* corio_wait_any */
+    CORIO__WAIT_SELECT,
 };
 /* Labels the park that follows: two stores, so the wait paths stay as cheap as they were. */
 static inline void corio__wait_on(corio_task *t, enum corio__wait kind, const void *obj) {
@@ -493,19 +528,56 @@ static inline void corio__make_ready(corio__loop *l, corio_task *t) {
 }
 /* Gives the thread to the next ready task (or the scheduler); the caller has already queued itself somewhere. */
 void corio__schedule(corio__loop *l);
-/* The deadline of t's innermost timeout scope, which is the earliest of all it has open; CORIO__INF with none.
- * Only t itself may ask: the scopes live on its stack. */
+/* The earliest deadline that applies to t's waits now (its innermost scope's, which takes in the outer ones up to
+ * a shield); CORIO__INF with none. Read by t itself, or by another task when t's scopes may be read (scope.c). */
 static inline int64_t corio__scope_deadline(const corio_task *t) {
-    const corio_timeout *s = t->scope;
-    if (!s) return CORIO__INF;
-    return s->deadline_ns < s->outer_deadline_ns ? s->deadline_ns : s->outer_deadline_ns;
+    const corio_scope *s = t->scope;
+    return s ? s->eff_deadline_ns : CORIO__INF;
 }
+/* Scopes (scope.c). open: s becomes t's innermost scope (deadline: absolute ns or CORIO__INF); close: s leaves
+ * t's chain, innermost or not; recompute: t's cancelled and shield_open bits from its chain (t runs, or its scopes
+ * may be read); cancelled: s was cancelled, the owner's wait ends if that reaches it. */
+void corio__scope_open(corio_task *t, corio_scope *s, int64_t deadline, unsigned flags);
+void corio__scope_close(corio_task *t, corio_scope *s);
+void corio__scope_recompute(corio_task *t);
+void corio__scope_cancelled(corio__loop *l, corio_scope *s);
 /* Would a suspension fail now? -ECANCELED, -ETIMEDOUT or 0. */
 static inline int corio__check(const corio__loop *l, const corio_task *t) {
     if (t->cancelled) return -ECANCELED;
     if (t->scope && corio__scope_deadline(t) <= l->now_ns) return -ETIMEDOUT;
     return 0;
 }
+/* watchdog.c: the shutdown report (started: the main task returned; check: report the tasks still running if a
+ * report is due) and debug mode's watchdog thread. */
+typedef struct corio__watchdog corio__watchdog;
+void corio__shutdown_started(corio__loop *l);
+void corio__shutdown_check(corio__loop *l);
+void corio__watchdog_start(corio__loop *l);
+void corio__watchdog_stop(corio__loop *l);
+/* corio_select (select.c) waits on many objects at once without joining their wait lists: it puts a watch on each
+ * object's watchers list, and whatever may have made the object ready (an item put or taken, a set, a release, an
+ * end, a readiness edge, a close) wakes the watching tasks with corio__notify; they then try every case again.
+ * The nodes live on the heap (a compact task's stack moves while it waits). */
+typedef struct corio__watch {
+    corio__link link;
+    corio_task *task;
+} corio__watch;
+/* Takes every watch off the list and wakes its task (a selector of this thread's loop; aborts otherwise). */
+void corio__notify(corio__link *watchers);
+static inline void corio__notify_if(corio__link *watchers) {
+    if (__builtin_expect(!corio__list_empty(watchers), 0)) corio__notify(watchers);
+}
+/* The watchers lists of the objects corio_select waits on (sync.c, queue.c). */
+corio__link *corio__event_watchers(corio_event *e);
+corio__link *corio__sem_watchers(corio_sem *s);
+corio__link *corio__queue_watchers(corio_queue *q);
+/* io.c: puts w on fd's watchers (armed with the backend): 0 or -errno. */
+int corio__fd_watch_add(corio__loop *l, int fd, corio__watch *w);
+
+/* Polls the backend without waiting if the loop has not for CORIO__POLL_GAP_NS (at l->now_ns): signals, other
+ * threads' posts and descriptors reach a loop whose tasks never stop running (corio_yield, corio_checkpoint). */
+#define CORIO__POLL_GAP_NS (2 * 1000000LL)
+void corio__poll_if_due(corio__loop *l);
 /* The running task, or NULL (and the loop through *lp). */
 static inline corio_task *corio__self(corio__loop **lp) {
     corio__loop *l = corio__cur;
@@ -523,7 +595,7 @@ static inline bool corio__task_of(const corio__loop *l, const corio_task *t) {
  * readable) is first reported on stderr by name, with the call fn that used it. */
 int corio__task_invalid(const corio_task *t, const char *fn);
 void corio__task_quarantine_free(corio__loop *l); /* at the end of corio_run */
-void corio__compact_chunks_free(corio__loop *l);  /* at the end of corio_run, after the quarantine */
+void corio__task_chunks_free(corio__loop *l);     /* at the end of corio_run, after the quarantine */
 void corio__task_cancel(corio__loop *l, corio_task *t);
 /* Waits, ignoring cancellation, until t has ended (t->joiner is set to the caller for that). */
 void corio__wait_ended(corio__loop *l, corio_task *self, corio_task *t);
@@ -542,7 +614,8 @@ void corio__debug_quit_uninstall(corio__loop *l);
 corio__stack *corio__compact_stack(corio__loop *l);
 /* Called before switching to compact task t: puts t's bytes on the shared stack (saving its current owner's)
  * and returns true; or, when self runs on the shared stack itself, puts t back at the head of the ready queue
- * and returns false: the scheduler, on its own stack, must do the copy. */
+ * and returns false: the scheduler, on its own stack, must do the copy; or, with no memory to save the owner's
+ * bytes, puts t back at the end of the ready queue (the owner's wait fails with -ENOMEM) and returns false. */
 bool corio__compact_enter(corio__loop *l, corio_task *self, corio_task *t);
 /* A compact task ended or is freed: drops its saved bytes and its claim on the shared stack. */
 void corio__compact_release(corio__loop *l, corio_task *t);

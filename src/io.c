@@ -44,6 +44,7 @@ corio__fdent *corio__fd_entry(corio__loop *l, int fd, int *rc) {
         for (size_t i = 0; i < CHUNK; i++) {
             corio__list_init(&chunk[i].readers);
             corio__list_init(&chunk[i].writers);
+            corio__list_init(&chunk[i].watchers);
         }
         l->fd_chunks[c] = chunk;
     }
@@ -83,6 +84,7 @@ void corio__fd_ready(corio__loop *l, int fd, bool readable, bool writable, bool 
         wake_list(l, &e->readers, 0);
     }
     if (writable) wake_list(l, &e->writers, 0);
+    corio__notify_if(&e->watchers);
 }
 
 /* Arms fd with the backend the first time: 0, or -errno. A regular file cannot be watched (always ready). */
@@ -107,6 +109,17 @@ int corio__fd_wait(corio__loop *l, int fd, int dir) {
     rc = corio__park(l, dir ? &e->writers : &e->readers, CORIO__INF, false);
     l->io_waiters--;
     return rc;
+}
+
+int corio__fd_watch_add(corio__loop *l, int fd, corio__watch *w) {
+    int rc;
+    corio__fdent *e = corio__fd_entry(l, fd, &rc);
+    // NOLINTNEXTLINE(clang-analyzer-core.uninitialized.UndefReturn)
+    if (!e) return rc;
+    if (e->cb) return -EBUSY; /* the loop itself watches it */
+    if ((rc = arm(l, e, fd)) < 0) return rc;
+    corio__list_push(&e->watchers, &w->link);
+    return 0;
 }
 
 int corio__fd_watch(corio__loop *l, int fd, corio__fd_cb cb, void *data) {
@@ -142,6 +155,7 @@ static bool unregister(corio__loop *l, int fd) {
     if (!e) return false;
     wake_list(l, &e->readers, -EBADF);
     wake_list(l, &e->writers, -EBADF);
+    corio__notify_if(&e->watchers); /* a selector finds it closed (poll: POLLNVAL) */
     for (int dir = 0; dir < 2; dir++) /* disarm cancels their requests; they still wait for the completion */
         if (e->ops[dir].task) corio__wake(l, e->ops[dir].task, -EBADF);
     bool watched = e->armed || e->ops[0].busy || e->ops[1].busy;

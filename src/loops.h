@@ -25,4 +25,21 @@ void corio__xloop_unpin(corio__xloop *x);
 /* Posts n to x and wakes x's loop; from any thread, with x pinned. */
 void corio__xloop_post(corio__xloop *x, corio__xnode *n);
 
+/* A corio_select waiting on a channel (chan.c, select.c): on the channel's watch list, under its mutex, until a
+ * change that may make it ready takes it off (notified) and sends its task a wake message (delivered). */
+typedef struct corio__chan_watch {
+    corio__link link;
+    corio__xnode wake;
+    corio__loop *loop;
+    corio__xloop *inbox;
+    corio_task *task;
+    bool notified;  /* under the channel's mutex */
+    bool delivered; /* on the loop's thread only */
+} corio__chan_watch;
+/* Puts w (loop, inbox and task filled in) on ch's watch list for a receive (send false) or a send: 0, or 1 if ch is
+ * ready for it already (w is not added: try again). */
+int corio__chan_watch_add(corio_chan *ch, bool send, corio__chan_watch *w);
+/* Takes w off again; if a wake message is already on its way, waits for it (shielded): w may be freed after. */
+void corio__chan_watch_remove(corio_chan *ch, corio__chan_watch *w);
+
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "signals.h"
@@ -89,7 +90,7 @@ static inline void switch_ctx(corio__ctx *from, corio__ctx *to, const void *to_l
 }
 
 static void debug_check_slow(const corio__loop *l, const corio_task *t) {
-    int64_t ran = corio__clock_ns() - l->ran_ns;
+    int64_t ran = corio__clock_ns() - atomic_load_explicit(&l->ran_ns, memory_order_relaxed);
     if (ran > DEBUG_SLOW_NS)
         (void)fprintf(stderr, "corio: task \"%s\" ran %lld ms without suspending (it blocks the loop)\n",
                       corio__task_label(t), (long long)(ran / 1000000));
@@ -100,6 +101,13 @@ static corio__ctx_entry task_entry(void *arg);
 #else
 static void task_entry(void *arg);
 #endif
+
+/* Debug mode: t (or the scheduler, t NULL) runs from now on, for the slow-task reports and the watchdog. */
+static __attribute__((noinline)) void debug_switched_in(corio__loop *l, const corio_task *t) {
+    atomic_store_explicit(&l->ran_ns, corio__clock_ns(), memory_order_relaxed);
+    atomic_store_explicit(&l->dbg_running, t, memory_order_relaxed);
+    atomic_fetch_add_explicit(&l->dbg_epoch, 1, memory_order_release);
+}
 
 /* Makes a started task t the loop's running one (its stack's bounds included), just before the switch to it. */
 static inline void enter(corio__loop *l, corio_task *t) {
@@ -120,7 +128,7 @@ static inline void prepare(corio__loop *l, corio_task *t) {
 #endif
     }
     enter(l, t);
-    if (l->debug) l->ran_ns = corio__clock_ns();
+    if (l->debug) debug_switched_in(l, t);
 }
 
 static inline void after_switch(corio__loop *l) {
@@ -145,7 +153,7 @@ static inline __attribute__((always_inline)) void schedule_inline(corio__loop *l
         l->budget--;
         if (next == self) { /* yielded, and nothing else was ready */
             self->state = CORIO__RUNNING;
-            if (l->debug) l->ran_ns = corio__clock_ns();
+            if (l->debug) debug_switched_in(l, self);
             return;
         }
         prepare(l, next);
@@ -153,6 +161,7 @@ static inline __attribute__((always_inline)) void schedule_inline(corio__loop *l
                    TSAN_FIBER(next->tsan_fiber));
     } else {
         l->current = NULL;
+        if (__builtin_expect(l->debug, 0)) debug_switched_in(l, NULL);
         switch_ctx(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, dying, TSAN_FIBER(l->tsan_fiber));
     }
     after_switch(l);
@@ -211,6 +220,7 @@ static __attribute__((noinline)) corio_task *task_begin(corio_task *t) {
 
 static __attribute__((noinline, noreturn)) void task_finish(int status) {
     corio__loop *l = corio__cur;
+    if (__builtin_expect(!l, 0)) _exit(status < 0 ? 1 : 0); /* a task returning in a child forked from the loop */
     task_ended(l, l->current, status);
     corio__schedule(l);
     abort(); /* unreachable: an ended task is never switched to again */
@@ -245,10 +255,15 @@ static inline __attribute__((always_inline)) int arm_inline(corio__loop *l, cori
         int rc = corio__check(l, t);
         if (rc < 0) {
             t->wait_kind = CORIO__WAIT_NONE;
+            /* a cancelled task looping on waits that fail at once never lets the loop turn: report from here */
+            if (__builtin_expect(l->shutting_down, 0)) corio__shutdown_check(l);
             return rc;
         }
-        int64_t scope = corio__scope_deadline(t);
-        if (scope < when) when = scope;
+        if (__builtin_expect(t->scope != NULL, 0)) {
+            int64_t scope = corio__scope_deadline(t);
+            if (scope < when) when = scope;
+            t->scope->wait_deadline_ns = deadline; /* corio_scope_set_deadline re-arms from it (scope.c) */
+        }
     }
     t->op_timer = when == deadline;
     if (when != CORIO__INF) {
@@ -352,6 +367,8 @@ void corio__wake_waiter(corio_task *t, int rc) {
 }
 
 void corio__task_cancel(corio__loop *l, corio_task *t) {
+    t->cancel_req = true;
+    if (t->shield_open) return; /* it shows when the shield closes (corio__scope_recompute) */
     t->cancelled = true;
     if (t->state == CORIO__WAITING && !t->shielded) corio__wake(l, t, -ECANCELED);
 }
@@ -374,9 +391,10 @@ static void task_ended(corio__loop *l, corio_task *t, int status) {
     t->end_seq = ++l->end_seq;
     l->nrunning--;
     if (t->end_by == CORIO__END_JOINER) corio__wake(l, t->joiner, 0);
+    corio__notify_if(&l->task_watchers);
     corio_task *w = t->end_by == CORIO__END_WATCHER ? t->watcher : NULL;
     if (w) {
-        w->gather_pending--;
+        if (w->gather_pending) w->gather_pending--; /* corio_wait_any watches many with a count of 1 */
         if (status < 0) w->gather_failed = true;
         if (w->gather_pending == 0 || (status < 0 && w->gather_stop_on_failure)) corio__wake(l, w, 0);
     }
@@ -389,7 +407,7 @@ static void task_ended(corio__loop *l, corio_task *t, int status) {
     l->stack_limit = NULL;
     if (t->end_by == CORIO__END_GROUP) {
         corio__group_child_ended(l, t);
-        l->zombie = t;
+        if (!t->group_keep) l->zombie = t; /* else its handle lives until corio_group_wait frees it */
     } else if (t->detached) {
         l->zombie = t;
     }
@@ -435,7 +453,7 @@ static int run_loop(corio__loop *l) {
             l->compact_relay = false;
             l->budget--;
             corio_task *next = pop_ready(l); /* put first by corio__compact_enter */
-            (void)corio__compact_enter(l, NULL, next);
+            if (!corio__compact_enter(l, NULL, next)) continue; /* no memory for the copy: it waits its turn */
             prepare(l, next);
             switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false,
                        TSAN_FIBER(next->tsan_fiber));
@@ -448,22 +466,27 @@ static int run_loop(corio__loop *l) {
         if (__builtin_expect(l->debug, 0)) corio__debug_quit_poll(l);
         if (l->main->state == CORIO__DONE && !l->shutting_down) {
             l->shutting_down = true;
+            corio__shutdown_started(l);
             cancel_all(l);
         }
+        if (__builtin_expect(l->shutting_down, 0)) corio__shutdown_check(l);
         if (l->nrunning == 0) return 0;
         if (l->ready_head) {
             cancelled_all_for_deadlock = false;
             /* I/O gets its turn between batches, unless the loop has just come back from polling: a second
              * epoll_wait right after the one that woke these tasks would find nothing (bench/io.sh profile:
              * 2 epoll_wait per echo round trip at 1 connection, 1 with this) */
-            if (l->io_waiters && !just_polled)
+            if (l->io_waiters && !just_polled) {
+                l->polled_ns = l->now_ns;
                 l->backend.ops->poll(l, 0);
-            else if (l->inbox_waiters)
+            } else if (l->now_ns - l->polled_ns >= CORIO__POLL_GAP_NS) {
+                corio__poll_if_due(l); /* nothing waits on a descriptor, but a signal or a post may be in */
+            } else if (l->inbox_waiters)
                 corio__xloop_poll(l); /* other threads' messages, without a system call (loops.c) */
             just_polled = false;
             l->budget = BATCH - 1;
             corio_task *next = pop_ready(l);
-            if (__builtin_expect(next->compact, 0)) (void)corio__compact_enter(l, NULL, next);
+            if (__builtin_expect(next->compact, 0) && !corio__compact_enter(l, NULL, next)) continue;
             prepare(l, next);
             switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false,
                        TSAN_FIBER(next->tsan_fiber));
@@ -496,8 +519,15 @@ static int run_loop(corio__loop *l) {
         }
         trim_pools(l, timeout);
         l->backend.ops->poll(l, timeout);
+        l->polled_ns = l->now_ns;
         just_polled = true;
     }
+}
+
+void corio__poll_if_due(corio__loop *l) {
+    if (l->now_ns - l->polled_ns < CORIO__POLL_GAP_NS) return;
+    l->polled_ns = l->now_ns;
+    l->backend.ops->poll(l, 0);
 }
 
 static void report_unjoined(corio__loop *l) {
@@ -555,15 +585,25 @@ static uint32_t new_task_magic(void) {
     return m;
 }
 
+/* In a child forked from a loop's thread the loop is not usable (asyncio's rule): its epoll or io_uring instance is
+ * the parent's, and a child using it would take the parent's edge-triggered events (epoll) or complete requests
+ * on its ring (io_uring). So the child forgets the loop: every corio call there acts as outside a loop (-EPERM),
+ * and a task function returning there ends the child process. */
+static void forget_loop_in_child(void) { corio__cur = NULL; }
+static void register_fork_handler(void) { (void)pthread_atfork(NULL, NULL, forget_loop_in_child); }
+
 int corio_run(corio_fn fn, void *arg) {
     if (!fn) return -EINVAL;
     if (corio__cur) return -EBUSY;
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&fork_once, register_fork_handler);
     corio__loop *l = calloc(1, sizeof *l);
     if (!l) return -ENOMEM;
     l->task_magic = new_task_magic();
     corio__list_init(&l->tasks);
     corio__list_init(&l->groups);
     corio__list_init(&l->quarantine);
+    corio__list_init(&l->task_watchers);
     corio__pool_init(&l->pool, corio__default_stack_size());
     const char *dbg = getenv("CORIO_DEBUG");
     l->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
@@ -582,7 +622,10 @@ int corio_run(corio_fn fn, void *arg) {
         (void)signal(SIGPIPE, SIG_IGN);
     corio__cur = l;
     corio__stack_guard_install();
-    if (l->debug) corio__debug_quit_install(l);
+    if (l->debug) {
+        corio__debug_quit_install(l);
+        corio__watchdog_start(l);
+    }
     l->epoch_ns = corio__update_now(l);
 
     corio_task_opts opts = {.name = "main", .stack_size = 0};
@@ -604,13 +647,9 @@ int corio_run(corio_fn fn, void *arg) {
         corio__task_free(l, t);
     }
     corio__group_free_all(l);
-    while (l->free_tasks) {
-        corio_task *t = l->free_tasks;
-        l->free_tasks = t->next_ready;
-        free(t);
-    }
+    corio__watchdog_stop(l); /* before the tasks go: it may be reading the running one's name */
     corio__task_quarantine_free(l);
-    corio__compact_chunks_free(l); /* the compact tasks' blocks, free or quarantined */
+    corio__task_chunks_free(l); /* every task struct, free or quarantined */
     corio__pool *p = l->pool.next;
     while (p) {
         corio__pool *next = p->next;

@@ -1,5 +1,5 @@
-/* task.c - tasks: spawning, awaiting (with and without a deadline), detaching, cancelling, yielding, sleeping,
- * names, and timeout scopes. The waiting itself is corio__park/corio__wake in sched.c. */
+/* task.c - tasks: spawning, awaiting (with and without a deadline), detaching, cancelling, names. The waiting
+ * itself is corio__park/corio__wake in sched.c, the scopes a wait honours are scope.c's. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +14,6 @@
 #define DEFAULT_STACK ((size_t)64 * 1024)
 #define MIN_STACK ((size_t)16 * 1024)
 #define MAX_STACK ((size_t)1 << 30)
-#define FREE_TASKS_MAX 1024 /* task structs kept for reuse: spawn then needs no malloc (bench_spawn) */
 /* debug mode: freed task structs held back from reuse (~160 bytes each), so a stale handle meets a "dead" magic
  * and the task's name rather than a new task (ASan's quarantine, for corio's own pool) */
 #define QUARANTINE_MAX 4096
@@ -51,6 +50,17 @@ static corio__pool *pool_for(corio__loop *l, size_t size) {
     return p;
 }
 
+corio__task_ext *corio__ext_get(corio_task *t) {
+    if (!t->name) {
+        corio__task_ext *x = malloc(sizeof *x);
+        if (!x) return NULL;
+        x->name[0] = 0;
+        x->locals = NULL;
+        t->name = x->name;
+    }
+    return corio__ext(t);
+}
+
 /* The name buffer is allocated on first use and kept for later renames, so only naming a task for the first
  * time can fail (-ENOMEM); most tasks are never named and pay 8 bytes for the pointer, not 32 for the text. */
 static int set_name(corio_task *t, const char *name) {
@@ -58,50 +68,52 @@ static int set_name(corio_task *t, const char *name) {
         if (t->name) t->name[0] = 0;
         return 0;
     }
-    if (!t->name && !(t->name = malloc(CORIO__NAME_MAX))) return -ENOMEM;
+    if (!corio__ext_get(t)) return -ENOMEM;
     size_t n = strnlen(name, CORIO__NAME_MAX - 1);
     memcpy(t->name, name, n);
     t->name[n] = 0;
     return 0;
 }
 
-/* Compact tasks' blocks (the task and its save area) are carved from chunks of this size, one after another,
- * rather than malloc'd: a million of them are the whole of bench_tasks --compact, and malloc would add 8 bytes
- * of header to each and round it up to 16 (288 bytes for 272). A freed block goes on the loop's free list for
- * the next compact task; the chunks go back to malloc when corio_run returns. */
-#define COMPACT_CHUNK ((size_t)64 * 1024 - 32)
-#define COMPACT_CHUNK_HEAD 16 /* the link to the previous chunk, and alignment */
+/* Task structs (and compact tasks' blocks: the task and its save area) are carved from chunks of this size, one
+ * after another, rather than malloc'd, and never go back to malloc while the loop runs: a freed struct goes on the
+ * loop's free list of its kind for the next task. So task memory is type-stable for the loop's life, and checking
+ * a stale handle (its magic) never reads freed memory. A million compact tasks are the whole of bench_tasks
+ * --compact, and malloc would add 8 bytes of header to each and round it up to 16 (288 bytes for 272). The chunks
+ * go back to malloc when corio_run returns. */
+#define TASK_CHUNK ((size_t)64 * 1024 - 32)
+#define TASK_CHUNK_HEAD 16 /* the link to the previous chunk, and alignment */
 
-static corio_task *compact_carve(corio__loop *l) {
-    if (l->compact_left < sizeof(corio__compact_task)) {
-        void **chunk = malloc(COMPACT_CHUNK);
+static corio_task *carve(corio__loop *l, size_t size) {
+    if (l->task_left < size) {
+        void **chunk = malloc(TASK_CHUNK);
         if (!chunk) return NULL;
-        *chunk = l->compact_chunks;
-        l->compact_chunks = chunk;
-        l->compact_next = (char *)chunk + COMPACT_CHUNK_HEAD;
-        l->compact_left = COMPACT_CHUNK - COMPACT_CHUNK_HEAD;
+        *chunk = l->task_chunks;
+        l->task_chunks = chunk;
+        l->task_next = (char *)chunk + TASK_CHUNK_HEAD;
+        l->task_left = TASK_CHUNK - TASK_CHUNK_HEAD;
     }
-    corio__compact_task *c = (corio__compact_task *)(void *)l->compact_next;
-    l->compact_next += sizeof *c;
-    l->compact_left -= sizeof *c;
-    return &c->task;
+    corio_task *t = (corio_task *)(void *)l->task_next;
+    l->task_next += size;
+    l->task_left -= size;
+    return t;
 }
 
-void corio__compact_chunks_free(corio__loop *l) {
-    void **chunk = l->compact_chunks;
+void corio__task_chunks_free(corio__loop *l) {
+    void **chunk = l->task_chunks;
     while (chunk) {
         void **prev = *chunk;
         free(chunk);
         chunk = prev;
     }
-    l->compact_chunks = NULL;
-    l->compact_next = NULL;
-    l->compact_left = 0;
-    l->free_compact = NULL;
-    l->nfree_compact = 0;
+    l->task_chunks = NULL;
+    l->task_next = NULL;
+    l->task_left = 0;
+    l->free_compact = l->free_tasks = NULL;
+    l->nfree_compact = l->nfree_tasks = 0;
 }
 
-/* A task struct: from the free list of its kind, else malloc'd, or for a compact one carved from a chunk. */
+/* A task struct: from the free list of its kind, else carved from a chunk. */
 static corio_task *task_alloc(corio__loop *l, bool compact) {
     corio_task **list = compact ? &l->free_compact : &l->free_tasks;
     size_t *n = compact ? &l->nfree_compact : &l->nfree_tasks;
@@ -111,21 +123,17 @@ static corio_task *task_alloc(corio__loop *l, bool compact) {
         (*n)--;
         return t;
     }
-    return compact ? compact_carve(l) : malloc(sizeof *t);
+    /* a multiple of 16 bytes each, so every struct of a chunk stays as aligned as malloc's */
+    return carve(l, compact ? (sizeof(corio__compact_task) + 15) / 16 * 16 : (sizeof *t + 15) / 16 * 16);
 }
 
-/* Gives a struct back for reuse: a compact one always (its chunk is freed only with the loop), another while the
- * free list is short. */
+/* Gives a struct back for reuse (its chunk is freed only with the loop). */
 static void task_release(corio__loop *l, corio_task *t) {
     corio_task **list = t->compact ? &l->free_compact : &l->free_tasks;
     size_t *n = t->compact ? &l->nfree_compact : &l->nfree_tasks;
-    if (t->compact || *n < FREE_TASKS_MAX) {
-        t->next_ready = *list;
-        *list = t;
-        (*n)++;
-    } else {
-        free(t);
-    }
+    t->next_ready = *list;
+    *list = t;
+    (*n)++;
 }
 
 corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_task_opts *opts) {
@@ -156,8 +164,12 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     /* the stack is reserved now, so spawn is where running out of memory shows; its pages are touched only
      * when the task first runs */
     corio__stack *stack = compact ? corio__compact_stack(l) : corio__stack_get(pool);
-    if (!stack || (opts && set_name(t, opts->name) < 0)) {
+    /* a task inherits the task-local values of the task that spawns it (contextvars' copy of the context) */
+    const corio_task *parent = l->current;
+    if (!stack || (opts && set_name(t, opts->name) < 0) ||
+        (parent && parent->name && corio__ext(parent)->locals && corio__locals_inherit(t, parent) < 0)) {
         if (stack && !compact) corio__stack_put(pool, stack);
+        corio__locals_release(t);
         free(t->name);
         task_release(l, t);
         errno = ENOMEM;
@@ -182,7 +194,7 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     l->ntasks++;
     l->nrunning++;
     /* spawned by cleanup code after the main task returned: it belongs to the shutdown too */
-    if (l->shutting_down) t->cancelled = true;
+    if (l->shutting_down) t->cancelled = t->cancel_req = true;
     return t;
 }
 
@@ -200,6 +212,7 @@ void corio__task_free(corio__loop *l, corio_task *t) {
     t->stack = NULL;
     t->magic = CORIO__TASK_DEAD;
     l->ntasks--;
+    if (t->name) corio__locals_release(t);
     if (__builtin_expect(l->debug, 0)) { /* the name stays: a stale handle's report shows it */
         corio__list_push(&l->quarantine, &t->all);
         if (++l->nquarantine > QUARANTINE_MAX) {
@@ -225,7 +238,6 @@ void corio__task_quarantine_free(corio__loop *l) {
         next = n->next;
         corio_task *t = corio__container_of(n, corio_task, all);
         free(t->name);
-        if (!t->compact) free(t); /* a compact one goes with its chunk */
     }
     corio__list_init(&l->quarantine);
     l->nquarantine = 0;
@@ -233,7 +245,7 @@ void corio__task_quarantine_free(corio__loop *l) {
 
 int corio__task_invalid(const corio_task *t, const char *fn) {
     const corio__loop *l = corio__cur;
-    /* only in debug mode is a dead struct sure to be readable: otherwise it may be back with malloc */
+    /* a dead struct is always readable (task structs stay with the loop), but only debug mode keeps its name */
     if (t && l && l->debug && t->magic == CORIO__TASK_DEAD)
         (void)fprintf(stderr, "corio: task \"%s\" used after it was freed (%s)\n", corio__task_label(t), fn);
     return -EINVAL;
@@ -308,7 +320,10 @@ int corio_wait_for(corio_task *t, int64_t ms) {
             /* expired, or the waiter was cancelled: asyncio.wait_for cancels the inner task and waits for it */
             corio__task_cancel(l, t);
             corio__wait_ended(l, self, t);
+            int status = t->status;
             corio__task_free(l, t);
+            /* a task that ended on its own terms after all (a result, or its own error) is never a timeout */
+            if (status != -ECANCELED) return status;
             return rc == CORIO__WAKE_DEADLINE ? -ETIMEDOUT : (rc < 0 ? rc : -ECANCELED);
         }
         t->end_by = CORIO__END_NONE;
@@ -346,7 +361,10 @@ int corio_checkpoint(void) {
     corio_task *self = corio__self(&l);
     if (!self) return -EPERM;
     corio__update_now(l);
-    return corio__check(l, self);
+    corio__poll_if_due(l); /* a task looping on checkpoints never lets the scheduler poll: do it here */
+    int rc = corio__check(l, self);
+    if (rc < 0 && l->shutting_down) corio__shutdown_check(l);
+    return rc;
 }
 
 corio_task *corio_current(void) {
@@ -368,32 +386,4 @@ const char *corio_task_name(const corio_task *t) {
 int corio_task_done(const corio_task *t) {
     if (!corio__task_of(corio__cur, t)) return corio__task_invalid(t, "corio_task_done");
     return t->state == CORIO__DONE;
-}
-
-/* ---- timeout scopes -------------------------------------------------------------------------------------- */
-
-int corio_timeout_enter(corio_timeout *scope, int64_t ms) {
-    corio__loop *l;
-    corio_task *self = corio__self(&l);
-    if (!self) return -EPERM;
-    if (!scope || ms < 0) return -EINVAL;
-    for (corio_timeout *open = self->scope; open; open = open->outer)
-        if (open == scope) return -EINVAL; /* already open: it would become its own outer scope */
-    int64_t deadline = corio__deadline_after(l, ms);
-    scope->deadline_ns = deadline;
-    scope->outer_deadline_ns = corio__scope_deadline(self);
-    scope->outer = self->scope;
-    scope->owner = self;
-    self->scope = scope;
-    return 0;
-}
-
-int corio_timeout_exit(corio_timeout *scope) {
-    corio__loop *l;
-    corio_task *self = corio__self(&l);
-    if (!self) return -EPERM;
-    if (!scope || self->scope != scope || scope->owner != self) return -EINVAL;
-    self->scope = scope->outer;
-    scope->owner = NULL;
-    return corio__update_now(l) >= scope->deadline_ns ? -ETIMEDOUT : 0;
 }

@@ -1,5 +1,6 @@
 /* test_cond.c - tests of corio_cond with corio_lock: producer/consumer, signal waking one waiter in FIFO order,
- * broadcast, and that cond_wait re-takes the lock and keeps its wakeup whatever cancellation does. */
+ * broadcast, a signalled waiter queueing for the lock ahead of its signaller's next acquire, and that cond_wait
+ * re-takes the lock and keeps its wakeup whatever cancellation does. */
 #include "test.h"
 
 /* ---- producer / consumer ------------------------------------------------------------------------------------ */
@@ -140,6 +141,121 @@ static int signal_main(void *arg) {
 }
 
 TEST(cond_signal_wakes_one_fifo_broadcast_wakes_all) { ASSERT_RC(corio_run(signal_main, NULL), 0); }
+
+/* ---- fairness: a signalled waiter queues for the lock at the signal ----------------------------------------- */
+
+/* The signaller releases and at once acquires again: the waiters it woke get the lock first, in order. Before the
+ * fix the lock was free until they ran, and the signaller took it back ahead of them. */
+static int no_barge_main(void *arg) {
+    int broadcast = *(int *)arg;
+    corio_lock *l = corio_lock_new();
+    corio_cond *c = corio_cond_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_NOT_NULL(c);
+    int order[4], n = 0;
+    struct cw w[3];
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (struct cw){.l = l, .c = c, .id = i, .order = order, .n = &n};
+        t[i] = test_spawn(cw_waiter, &w[i]);
+    }
+    test_settle();
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    if (broadcast)
+        corio_cond_broadcast(c);
+    else
+        for (int i = 0; i < 3; i++) corio_cond_signal(c);
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_EQ(corio_lock_locked(l), 1); /* handed to the first waiter, which has not run */
+    ASSERT_RC(corio_lock_try_acquire(l), -EBUSY);
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    order[n++] = 3;
+    ASSERT_EQ(n, 4);
+    for (int i = 0; i < 4; i++) ASSERT_EQ(order[i], i);
+    ASSERT_RC(corio_lock_release(l), 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_RC(corio_await(t[i]), 0);
+        ASSERT_RC(w[i].rc, 0);
+        ASSERT_RC(w[i].release_rc, 0);
+    }
+    ASSERT_RC(corio_cond_free(c), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(cond_signaller_reacquiring_queues_behind_signalled) {
+    int broadcast = 0;
+    ASSERT_RC(corio_run(no_barge_main, &broadcast), 0);
+}
+
+TEST(cond_broadcaster_reacquiring_queues_behind_woken) {
+    int broadcast = 1;
+    ASSERT_RC(corio_run(no_barge_main, &broadcast), 0);
+}
+
+/* A signal from a task that does not hold the lock, while it is free: the waiter gets the lock at once. */
+static int free_lock_signal_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    corio_cond *c = corio_cond_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_NOT_NULL(c);
+    struct cw w = {.l = l, .c = c};
+    corio_task *t = test_spawn(cw_waiter, &w);
+    test_settle();
+    ASSERT_EQ(corio_lock_locked(l), 0);
+    corio_cond_signal(c);
+    ASSERT_EQ(corio_lock_locked(l), 1);
+    ASSERT_RC(corio_lock_try_acquire(l), -EBUSY);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(w.rc, 0);
+    ASSERT_RC(w.release_rc, 0);
+    ASSERT_RC(corio_cond_free(c), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(cond_signal_with_lock_free_hands_it_over) { ASSERT_RC(corio_run(free_lock_signal_main, NULL), 0); }
+
+/* asyncio's test_wait: three waiters, signalled while the lock is held, each takes the lock in turn as the
+ * holder lets go, and no earlier. */
+static int asyncio_wait_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    corio_cond *c = corio_cond_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_NOT_NULL(c);
+    int order[3], n = 0;
+    struct cw w[3];
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (struct cw){.l = l, .c = c, .id = i, .order = order, .n = &n};
+        t[i] = test_spawn(cw_waiter, &w[i]);
+    }
+    test_settle();
+    ASSERT_EQ(corio_lock_locked(l), 0);
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    corio_cond_signal(c);
+    test_settle();
+    ASSERT_EQ(n, 0); /* signalled, but the lock is ours */
+    ASSERT_RC(corio_lock_release(l), 0);
+    test_settle();
+    ASSERT_EQ(n, 1);
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    corio_cond_signal(c);
+    corio_cond_signal(c);
+    test_settle();
+    ASSERT_EQ(n, 1);
+    ASSERT_RC(corio_lock_release(l), 0);
+    for (int i = 0; i < 3; i++) ASSERT_RC(corio_await(t[i]), 0);
+    ASSERT_EQ(n, 3);
+    for (int i = 0; i < 3; i++) ASSERT_EQ(order[i], i);
+    ASSERT_RC(corio_cond_free(c), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(cond_asyncio_wait_order) { ASSERT_RC(corio_run(asyncio_wait_main, NULL), 0); }
 
 /* ---- misuse ------------------------------------------------------------------------------------------------- */
 
@@ -352,6 +468,71 @@ static int timeout_main(void *arg) {
 }
 
 TEST(cond_wait_times_out_holding_lock) { ASSERT_RC(corio_run(timeout_main, NULL), 0); }
+
+/* asyncio's test_wait_cancel_after_notify (bpo-32841): the waiter is signalled, has run far enough to queue for
+ * the lock, and is then cancelled. It was handed its wakeup, so it returns 0 holding the lock (lifetime rule 4);
+ * the cancel shows at its next suspension. */
+static int cancel_after_notify_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    corio_cond *c = corio_cond_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_NOT_NULL(c);
+    struct cw w = {.l = l, .c = c};
+    corio_task *t = test_spawn(cw_waiter, &w);
+    test_settle();
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    corio_cond_signal(c);
+    test_settle(); /* the waiter now waits for the lock */
+    char *dump = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&dump, &len);
+    ASSERT_NOT_NULL(out);
+    corio_dump_tasks(out);
+    ASSERT_RC(fclose(out), 0);
+    ASSERT_NOT_NULL(strstr(dump, "lock 0x")); /* and the dump says so, not "condition" */
+    ASSERT_NULL(strstr(dump, "condition 0x"));
+    free(dump);
+    ASSERT_RC(corio_cancel(t), 0);
+    test_settle();
+    ASSERT_EQ(w.done, 0);
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(w.rc, 0);
+    ASSERT_RC(w.release_rc, 0);
+    ASSERT_RC(w.next_rc, -ECANCELED);
+    ASSERT_RC(corio_cond_free(c), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(cond_cancelled_after_signal_while_queued_for_lock) { ASSERT_RC(corio_run(cancel_after_notify_main, NULL), 0); }
+
+/* The same with the waiter's timeout scope expiring while it waits for the lock it was signalled for. */
+static int timeout_after_notify_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    corio_cond *c = corio_cond_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_NOT_NULL(c);
+    struct tw w = {.l = l, .c = c};
+    corio_task *t = test_spawn(timed_waiter, &w);
+    test_settle();
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    corio_cond_signal(c);
+    ASSERT_RC(corio_sleep(40), 0); /* past the waiter's 20 ms, holding the lock */
+    ASSERT_EQ(w.done, 0);
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(w.rc, 0);
+    ASSERT_RC(w.exit_rc, -ETIMEDOUT);
+    ASSERT_RC(w.release_rc, 0);
+    ASSERT_RC(corio_cond_free(c), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(cond_timed_out_after_signal_while_queued_for_lock) { ASSERT_RC(corio_run(timeout_after_notify_main, NULL), 0); }
 
 /* ---- lifetime ----------------------------------------------------------------------------------------------- */
 

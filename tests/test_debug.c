@@ -116,3 +116,50 @@ TEST(debug_off_prints_nothing) {
     run_child(renamed_main, NULL, &c);
     if (c.err[0]) TEST_FAIL_("unexpected stderr without CORIO_DEBUG:\n%s", c.err);
 }
+
+/* The watchdog names a task while it still runs without suspending: the report comes before the task's own line,
+ * which it prints once it has run 400 ms (before, a task was reported only when it suspended at last). */
+static int long_hog(void *arg) {
+    (void)arg;
+    int64_t t0 = test_now_ms();
+    while (test_now_ms() - t0 < 400) {
+    }
+    fprintf(stderr, "hog-done\n");
+    return 0;
+}
+static int long_hog_main(void *arg) {
+    (void)arg;
+    CHILD_CHECK(corio_await(spawn_named(long_hog, "never-suspends")) == 0);
+    return 0;
+}
+TEST(debug_watchdog_reports_a_task_while_it_runs) {
+    struct child c;
+    run_child(long_hog_main, "1", &c);
+    const char *report = strstr(c.err, "\"never-suspends\"");
+    const char *done = strstr(c.err, "hog-done");
+    ASSERT_TRUE(done != NULL);
+    if (!report || report > done) TEST_FAIL_("no report while the task ran:\n%s", c.err);
+    expect_in(&c, "has been running");
+}
+
+/* After the main task returns, a task that ignores its cancellation (its waits fail at once, it loops on them) is
+ * reported with what holds the loop after the 1 s grace, even without debug mode. Before, corio_run spun silently. */
+static int stubborn(void *arg) {
+    (void)arg;
+    int64_t t0 = test_now_ms();
+    while (test_now_ms() - t0 < 1600)
+        if (corio_sleep(10) == 0) t0 = test_now_ms(); /* not cancelled yet: start counting again */
+    return 0;
+}
+static int stubborn_main(void *arg) {
+    (void)arg;
+    corio_detach(spawn_named(stubborn, "ignores-cancel"));
+    CHILD_CHECK(corio_sleep(20) == 0);
+    return 0;
+}
+TEST(shutdown_reports_tasks_that_keep_the_loop) {
+    struct child c;
+    run_child(stubborn_main, NULL, &c);
+    expect_in(&c, "after the main task returned");
+    expect_in(&c, "\"ignores-cancel\" running");
+}

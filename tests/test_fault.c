@@ -452,11 +452,38 @@ static int step_resolve(void) {
     return 0;
 }
 
+/* Compact tasks whose frames are deeper than their inline save area: switching between them spills each one's
+ * bytes to a malloc'd buffer, and when that malloc fails the owner's wait fails with -ENOMEM (never an abort). */
+static __attribute__((noinline)) int deep_sleep(int depth) {
+    volatile char pad[256];
+    pad[0] = (char)depth;
+    int rc = depth > 0 ? deep_sleep(depth - 1) : corio_sleep(1);
+    return rc < 0 ? rc : pad[0] - (char)depth;
+}
+static int deep_compact(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 3; i++) CHECK("compact sleep", deep_sleep(4));
+    return 0;
+}
+static int step_compact(void) {
+    corio_task_opts o = {.compact = 1};
+    corio_task *t[2] = {corio_spawn_opts(deep_compact, NULL, &o), NULL};
+    CHECK_PTR("spawn compact", t[0]);
+    if (!(t[1] = corio_spawn_opts(deep_compact, NULL, &o))) {
+        int rc = -errno;
+        (void)corio_cancel(t[0]);
+        (void)corio_await(t[0]);
+        return fail("spawn compact", rc);
+    }
+    CHECK("gather compact", corio_gather(t, 2, NULL));
+    return 0;
+}
+
 static int program(void *arg) {
     (void)arg;
-    int (*steps[])(void) = {step_tasks,     step_gather, step_group,      step_sync,   step_timeouts,
-                            step_many,      step_tcp,    step_stream_big, step_udp,    step_unix,
-                            step_to_thread, step_file,   step_process,    step_signal, step_resolve};
+    int (*steps[])(void) = {step_tasks,      step_gather,    step_group,  step_sync,    step_timeouts, step_many,
+                            step_compact,    step_tcp,       step_stream_big, step_udp, step_unix,     step_to_thread,
+                            step_file,       step_process,   step_signal, step_resolve};
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         int rc = steps[i]();
         if (rc < 0) return failed_step ? rc : fail("(unnamed step)", rc);

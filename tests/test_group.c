@@ -62,8 +62,10 @@ static int main_failure_cancels(void *arg) {
     ASSERT_RC(corio_group_spawn(g, job_fn, &bad), 0);
     ASSERT_RC(corio_group_spawn(g, job_fn, &sib[1]), 0);
     ASSERT_RC(corio_group_spawn(g, job_fn, &sib[2]), 0);
-    /* Not waiting yet: the failure must cancel the siblings by itself, when it happens. */
-    ASSERT_RC(corio_sleep(300), 0);
+    /* Not waiting yet: the failure must cancel the siblings and the body by itself, when it happens. */
+    ASSERT_RC(corio_sleep(1500), -ECANCELED);
+    ASSERT_LT(test_now_ms() - t0, 250);
+    ASSERT_RC(corio_sleep(1), -ECANCELED); /* level-triggered until corio_group_wait closes the body */
     ASSERT_EQ(bad.ended, 1);
     for (int i = 0; i < 3; i++) {
         ASSERT_EQ(sib[i].ended, 1);
@@ -301,3 +303,162 @@ TEST(group_wait_outside_task_frees_an_empty_group) {
     ASSERT_RC(corio_group_wait(g), 0);
     ASSERT_RC(corio_group_wait(NULL), -EINVAL);
 }
+
+/* Nursery semantics (Trio's test_nursery_*, asyncio's test_taskgroup_*) ----------------------------------------- */
+
+/* A failure inside a nested group of the same task reaches the outer body at once; a failure of the outer group's
+ * child cancels the owner while it waits on the inner group, and so the inner group's children. */
+static int main_nested_propagation(void *arg) {
+    (void)arg;
+    corio_group *outer = corio_group_new();
+    ASSERT_NOT_NULL(outer);
+    struct job bad = {.ms = 30, .status = -EIO};
+    ASSERT_RC(corio_group_spawn(outer, job_fn, &bad), 0);
+    corio_group *inner = corio_group_new();
+    ASSERT_NOT_NULL(inner);
+    struct job slow[2] = {{.ms = 1500}, {.ms = 1500}};
+    for (int i = 0; i < 2; i++) ASSERT_RC(corio_group_spawn(inner, job_fn, &slow[i]), 0);
+    int64_t t0 = test_now_ms();
+    ASSERT_RC(corio_group_wait(inner), -ECANCELED); /* the owner was cancelled by the outer group's failure */
+    ASSERT_LT(test_now_ms() - t0, 1000);
+    for (int i = 0; i < 2; i++) ASSERT_RC(slow[i].rc, -ECANCELED);
+    ASSERT_RC(corio_group_wait(outer), -EIO);
+    ASSERT_LT(test_now_ms() - t0, 1000);
+    return 0;
+}
+TEST(group_failure_reaches_the_owner_through_a_nested_group) { run_ok(main_nested_propagation, NULL); }
+
+/* Cancelling one child on purpose is not a failure: the others finish, the group succeeds (asyncio). */
+static int main_cancel_one_child(void *arg) {
+    (void)arg;
+    corio_group *g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    struct job victim = {.ms = 10000}, other = {.ms = 40, .status = 0};
+    corio_task *v = corio_group_spawn_task(g, job_fn, &victim, NULL);
+    ASSERT_NOT_NULL(v);
+    corio_task_opts o = {.name = "other"};
+    corio_task *w = corio_group_spawn_task(g, job_fn, &other, &o);
+    ASSERT_NOT_NULL(w);
+    ASSERT_STREQ(corio_task_name(w), "other");
+    ASSERT_RC(corio_sleep(10), 0);
+    ASSERT_RC(corio_task_done(v), 0);
+    ASSERT_RC(corio_cancel(v), 0);
+    ASSERT_RC(corio_sleep(10), 0); /* the body is not cancelled */
+    ASSERT_RC(corio_task_done(v), 1); /* ended, and its handle still valid until the wait */
+    ASSERT_RC(corio_cancel(v), -ESRCH);
+    ASSERT_RC(corio_await(v), -EINVAL); /* not awaitable */
+    ASSERT_RC(corio_group_wait(g), 0);
+    ASSERT_RC(victim.rc, -ECANCELED);
+    ASSERT_EQ(other.ended, 1);
+    ASSERT_RC(other.rc, 0);
+    ASSERT_EQ(live_tasks(), 1);
+    return 0;
+}
+TEST(group_child_cancelled_on_purpose_is_not_a_failure) { run_ok(main_cancel_one_child, NULL); }
+
+/* Every failure is kept, in the order the children ended, with their names. */
+static int named_fail(void *arg) {
+    struct job *j = arg;
+    (void)corio_sleep(j->ms);
+    return j->status;
+}
+static int main_all_errors(void *arg) {
+    (void)arg;
+    corio_group *g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    /* the failing ones swallow the cancellation their siblings' failure brings: they all fail on their own */
+    struct job a = {.ms = 0, .status = -EIO}, b = {.ms = 5, .status = -EPIPE}, c = {.ms = 10, .status = 0};
+    corio_task_opts oa = {.name = "alpha"}, ob = {.name = "beta"};
+    ASSERT_NOT_NULL(corio_group_spawn_task(g, named_fail, &a, &oa));
+    ASSERT_NOT_NULL(corio_group_spawn_task(g, named_fail, &b, &ob));
+    ASSERT_RC(corio_group_spawn(g, named_fail, &c), 0);
+    corio_group_error errs[1];
+    size_t n = 0;
+    ASSERT_RC(corio_group_wait_errors(g, errs, 1, &n), -EIO);
+    ASSERT_EQ(n, 2); /* more than fit */
+    ASSERT_RC(errs[0].status, -EIO);
+    ASSERT_STREQ(errs[0].name, "alpha");
+    g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    a.ms = 0;
+    b.ms = 5;
+    ASSERT_NOT_NULL(corio_group_spawn_task(g, named_fail, &a, &oa));
+    ASSERT_NOT_NULL(corio_group_spawn_task(g, named_fail, &b, &ob));
+    corio_group_error all[4];
+    ASSERT_RC(corio_group_wait_errors(g, all, 4, &n), -EIO);
+    ASSERT_EQ(n, 2);
+    ASSERT_RC(all[1].status, -EPIPE);
+    ASSERT_STREQ(all[1].name, "beta");
+    g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    ASSERT_RC(corio_group_wait_errors(g, NULL, 1, &n), -EINVAL);
+    ASSERT_RC(corio_group_wait_errors(g, NULL, 0, &n), 0);
+    ASSERT_EQ(n, 0);
+    return 0;
+}
+TEST(group_wait_errors_keeps_every_failure) { run_ok(main_all_errors, NULL); }
+
+/* A bounded group: at most limit children at once; a spawn beyond it waits for room. */
+struct counted {
+    int *running, *peak;
+};
+static int counted_fn(void *arg) {
+    struct counted *c = arg;
+    if (++*c->running > *c->peak) *c->peak = *c->running;
+    (void)corio_sleep(5);
+    --*c->running;
+    return 0;
+}
+static int main_limit(void *arg) {
+    (void)arg;
+    int running = 0, peak = 0;
+    struct counted c = {&running, &peak};
+    corio_group *g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    ASSERT_RC(corio_group_set_limit(g, 3), 0);
+    for (int i = 0; i < 20; i++) ASSERT_RC(corio_group_spawn(g, counted_fn, &c), 0);
+    ASSERT_RC(corio_group_wait(g), 0);
+    ASSERT_EQ(peak, 3);
+    ASSERT_RC(corio_group_set_limit(NULL, 1), -EINVAL);
+    /* a spawner waiting for room is cancelled with the group */
+    g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    ASSERT_RC(corio_group_set_limit(g, 1), 0);
+    struct job slow = {.ms = 10000};
+    ASSERT_RC(corio_group_spawn(g, job_fn, &slow), 0);
+    corio_timeout to;
+    ASSERT_RC(corio_timeout_enter(&to, 20), 0);
+    ASSERT_RC(corio_group_spawn(g, job_fn, &slow), -ETIMEDOUT);
+    ASSERT_RC(corio_timeout_exit(&to), -ETIMEDOUT);
+    ASSERT_RC(corio_group_cancel(g), 0);
+    ASSERT_RC(corio_group_wait(g), 0);
+    return 0;
+}
+TEST(group_limit_caps_children_running_at_once) { run_ok(main_limit, NULL); }
+
+/* Another task may wait for a group (closing its maker's body); a group made in a task that ended too. */
+static int make_group(void *arg) {
+    corio_group **g = arg;
+    *g = corio_group_new();
+    ASSERT_NOT_NULL(*g);
+    static struct job j = {.ms = 5};
+    ASSERT_RC(corio_group_spawn(*g, job_fn, &j), 0);
+    return 0;
+}
+static int other_waiter(void *arg) { return corio_group_wait(arg); }
+static int main_wrong_waiter(void *arg) {
+    (void)arg;
+    corio_group *g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    struct job j = {.ms = 5};
+    ASSERT_RC(corio_group_spawn(g, job_fn, &j), 0);
+    corio_task *t = test_spawn(other_waiter, g);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(corio_sleep(1), 0); /* the body is closed: a later failure would not reach this task */
+    corio_group *h = NULL;
+    t = test_spawn(make_group, &h);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(corio_group_wait(h), 0);
+    return 0;
+}
+TEST(group_wait_by_another_task_closes_the_makers_body) { run_ok(main_wrong_waiter, NULL); }

@@ -1,5 +1,6 @@
-/* test_lock.c - tests of corio_lock: mutual exclusion, FIFO hand-off with no barging, misuse errors, and what a
- * cancelled or timed-out acquire leaves behind (corio.h lifetime rule 4). */
+/* test_lock.c - tests of corio_lock: mutual exclusion, FIFO hand-off with no barging, corio_lock_locked, misuse
+ * errors, and what a cancelled or timed-out acquire leaves behind (corio.h lifetime rule 4), asyncio's
+ * LockTests races among them. */
 #include "test.h"
 
 /* ---- mutual exclusion --------------------------------------------------------------------------------------- */
@@ -95,6 +96,14 @@ TEST(lock_fifo_no_barging) { ASSERT_RC(corio_run(fifo_main, NULL), 0); }
 
 /* ---- misuse ------------------------------------------------------------------------------------------------- */
 
+static int acquire_release_locked(void *arg) {
+    corio_lock *l = arg;
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    ASSERT_EQ(corio_lock_locked(l), 1);
+    ASSERT_RC(corio_lock_release(l), 0);
+    return 0;
+}
+
 static int self_deadlock_main(void *arg) {
     (void)arg;
     corio_lock *l = corio_lock_new();
@@ -175,7 +184,35 @@ TEST(lock_null_is_einval) {
     ASSERT_RC(corio_run(null_main, NULL), 0);
     ASSERT_RC(corio_lock_try_acquire(NULL), -EINVAL);
     ASSERT_RC(corio_lock_release(NULL), -EINVAL);
+    ASSERT_RC(corio_lock_locked(NULL), -EINVAL);
     ASSERT_RC(corio_lock_free(NULL), 0);
+}
+
+/* ---- corio_lock_locked -------------------------------------------------------------------------------------- */
+
+static int locked_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_EQ(corio_lock_locked(l), 0);
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    ASSERT_EQ(corio_lock_locked(l), 1);
+    corio_task *t = test_spawn(acquire_release_locked, l);
+    test_settle();
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_EQ(corio_lock_locked(l), 1); /* handed to the waiter, which has not run yet */
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_EQ(corio_lock_locked(l), 0);
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+
+TEST(lock_locked) {
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ASSERT_EQ(corio_lock_locked(l), 0); /* outside a loop too */
+    ASSERT_RC(corio_lock_free(l), 0);
+    ASSERT_RC(corio_run(locked_main, NULL), 0);
 }
 
 /* ---- cancellation ------------------------------------------------------------------------------------------- */
@@ -269,6 +306,84 @@ static int handoff_cancel_main(void *arg) {
 }
 
 TEST(lock_handed_then_cancelled_still_holds) { ASSERT_RC(corio_run(handoff_cancel_main, NULL), 0); }
+
+/* asyncio's test_cancel_race: A holds the lock, B and C wait; B is cancelled and A releases in the same step
+ * (nothing runs in between). The release must skip B and hand the lock to C. */
+struct race {
+    corio_lock *l;
+    corio_event *go;
+    int holders, max_holders, taken;
+};
+
+static int race_holder(void *arg) {
+    struct race *r = arg;
+    ASSERT_RC(corio_lock_acquire(r->l), 0);
+    ASSERT_RC(corio_event_wait(r->go), 0);
+    ASSERT_RC(corio_lock_release(r->l), 0);
+    return 0;
+}
+
+static int race_taker(void *arg) {
+    struct race *r = arg;
+    int rc = corio_lock_acquire(r->l);
+    if (rc < 0) return rc;
+    r->taken++;
+    if (++r->holders > r->max_holders) r->max_holders = r->holders;
+    (void)corio_yield(); /* hold it across a switch; fails if cancelled meanwhile, which is fine */
+    r->holders--;
+    ASSERT_RC(corio_lock_release(r->l), 0);
+    return 0;
+}
+
+static int cancel_race_main(void *arg) {
+    (void)arg;
+    struct race r = {.l = corio_lock_new(), .go = corio_event_new()};
+    ASSERT_NOT_NULL(r.l);
+    ASSERT_NOT_NULL(r.go);
+    corio_task *ta = test_spawn(race_holder, &r);
+    test_settle();
+    corio_task *tb = test_spawn(race_taker, &r);
+    test_settle();
+    corio_task *tc = test_spawn(race_taker, &r);
+    test_settle();
+    corio_event_set(r.go); /* A will release when it runs */
+    ASSERT_RC(corio_cancel(tb), 0);
+    ASSERT_RC(corio_await(ta), 0);
+    ASSERT_RC(corio_await(tb), -ECANCELED);
+    ASSERT_RC(corio_await(tc), 0);
+    ASSERT_EQ(r.taken, 1);
+    ASSERT_EQ(corio_lock_locked(r.l), 0);
+    ASSERT_RC(corio_lock_free(r.l), 0);
+    ASSERT_RC(corio_event_free(r.go), 0);
+    return 0;
+}
+
+TEST(lock_cancel_race_reaches_next_waiter) { ASSERT_RC(corio_run(cancel_race_main, NULL), 0); }
+
+/* asyncio's test_cancel_release_race and test_finished_waiter_cancelled: with three waiters, cancelling the first
+ * and releasing in the same step hands the lock to the second, and the cancelled one never holds it. */
+static int cancel_release_race_main(void *arg) {
+    (void)arg;
+    struct race r = {.l = corio_lock_new()};
+    ASSERT_NOT_NULL(r.l);
+    ASSERT_RC(corio_lock_acquire(r.l), 0);
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++) t[i] = test_spawn(race_taker, &r);
+    test_settle();
+    ASSERT_RC(corio_cancel(t[0]), 0);
+    ASSERT_RC(corio_lock_release(r.l), 0);
+    ASSERT_EQ(corio_lock_locked(r.l), 1); /* t[1]'s now */
+    ASSERT_RC(corio_await(t[0]), -ECANCELED);
+    ASSERT_RC(corio_await(t[1]), 0);
+    ASSERT_RC(corio_await(t[2]), 0);
+    ASSERT_EQ(r.taken, 2);
+    ASSERT_EQ(r.max_holders, 1);
+    ASSERT_EQ(corio_lock_locked(r.l), 0);
+    ASSERT_RC(corio_lock_free(r.l), 0);
+    return 0;
+}
+
+TEST(lock_cancel_release_race_one_holder) { ASSERT_RC(corio_run(cancel_release_race_main, NULL), 0); }
 
 /* A cancelled task (or one past its deadline) can still take a free lock, so its cleanup can run; only an
  * acquire that would have to suspend fails. */

@@ -1,5 +1,6 @@
-/* test_queue.c - tests of corio_queue: FIFO order, bounded and unbounded capacity, try_ variants, close, and
- * cancellation safety (no item lost or duplicated), ending with a randomised many-producer/consumer check. */
+/* test_queue.c - tests of corio_queue: FIFO, LIFO and priority order, bounded and unbounded capacity, try_
+ * variants, close, task_done / join, cancellation safety (no item lost or duplicated; asyncio's QueueGetTests and
+ * QueuePutTests races), and a randomised many-producer/consumer check. */
 #include "test.h"
 
 /* Items are small integers carried in the pointer; 0 stays free to mean "nothing". */
@@ -198,6 +199,278 @@ TEST(queue_try_calls_outside_loop) {
     ASSERT_RC(corio_queue_free(q), 0);
 }
 
+/* ---- LIFO and priority queues ------------------------------------------------------------------------------ */
+
+/* Items are key * 1000 + serial: the key decides the order, the serial shows whether equal keys kept theirs. */
+static int by_key(const void *a, const void *b, void *arg) {
+    long ka = NUM(a) / 1000, kb = NUM(b) / 1000;
+    if (arg) ASSERT_EQ(*(int *)arg, 7); /* cmp_arg is passed through */
+    return ka < kb ? -1 : ka > kb;
+}
+
+static int kinds_main(void *arg) {
+    (void)arg;
+    /* asyncio's LifoQueueTests.test_order and PriorityQueueTests.test_order: put 1, 3, 2 */
+    corio_queue *lifo = corio_queue_new_opts(&(corio_queue_opts){.kind = CORIO_QUEUE_LIFO});
+    int seven = 7;
+    corio_queue *prio =
+        corio_queue_new_opts(&(corio_queue_opts){.kind = CORIO_QUEUE_PRIORITY, .cmp = by_key, .cmp_arg = &seven});
+    ASSERT_NOT_NULL(lifo);
+    ASSERT_NOT_NULL(prio);
+    static const long in[3] = {1000, 3000, 2000}, lifo_out[3] = {2000, 3000, 1000}, prio_out[3] = {1000, 2000, 3000};
+    for (int i = 0; i < 3; i++) {
+        ASSERT_RC(corio_queue_put(lifo, ITEM(in[i])), 0);
+        ASSERT_RC(corio_queue_put(prio, ITEM(in[i])), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        void *p = NULL;
+        ASSERT_RC(corio_queue_get(lifo, &p), 0);
+        ASSERT_EQ(NUM(p), lifo_out[i]);
+        ASSERT_RC(corio_queue_try_get(prio, &p), 0);
+        ASSERT_EQ(NUM(p), prio_out[i]);
+    }
+    ASSERT_RC(corio_queue_free(lifo), 0);
+    ASSERT_RC(corio_queue_free(prio), 0);
+    return 0;
+}
+
+TEST(queue_lifo_and_priority_order) { ASSERT_RC(corio_run(kinds_main, NULL), 0); }
+
+/* Many items with few distinct keys, put and got in random interleavings: gets come out by key, equal keys in the
+ * order they were put (checked against a counting pass over what was put). */
+static int prio_random_main(void *arg) {
+    (void)arg;
+    enum { N = 3000, KEYS = 10 };
+    corio_queue *q = corio_queue_new_opts(&(corio_queue_opts){.kind = CORIO_QUEUE_PRIORITY, .cmp = by_key});
+    ASSERT_NOT_NULL(q);
+    uint64_t rng = 7;
+    long next_serial[KEYS] = {0}, want_serial[KEYS] = {0};
+    int put = 0, got = 0;
+    while (got < N) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned r = (unsigned)(rng >> 33);
+        if (put < N && (r % 3 != 0 || corio_queue_size(q) == 0)) {
+            long key = (long)(r / 3 % KEYS);
+            ASSERT_RC(corio_queue_put(q, ITEM(key * 1000 + next_serial[key]++)), 0);
+            put++;
+        } else {
+            void *p = NULL;
+            ASSERT_RC(corio_queue_get(q, &p), 0);
+            long key = NUM(p) / 1000, serial = NUM(p) % 1000;
+            /* nothing queued has a smaller key, and this key's items come out in order */
+            for (long k = 0; k < key; k++) ASSERT_EQ(want_serial[k], next_serial[k]);
+            ASSERT_EQ(serial, want_serial[key]++);
+            got++;
+        }
+    }
+    ASSERT_EQ(corio_queue_size(q), 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_priority_stable_random) { ASSERT_RC(corio_run(prio_random_main, NULL), 0); }
+
+/* Bounded LIFO and priority queues hand a freed slot to the waiting putter, whose item then takes its place in
+ * the queue's order; a waiting getter is handed the next item put directly. */
+static int kinds_bounded_main(void *arg) {
+    (void)arg;
+    corio_queue *lifo = corio_queue_new_opts(&(corio_queue_opts){.capacity = 2, .kind = CORIO_QUEUE_LIFO});
+    corio_queue *prio =
+        corio_queue_new_opts(&(corio_queue_opts){.capacity = 2, .kind = CORIO_QUEUE_PRIORITY, .cmp = by_key});
+    ASSERT_NOT_NULL(lifo);
+    ASSERT_NOT_NULL(prio);
+    corio_queue *qs[2] = {lifo, prio};
+    for (int k = 0; k < 2; k++) {
+        corio_queue *q = qs[k];
+        ASSERT_RC(corio_queue_put(q, ITEM(5000)), 0);
+        ASSERT_RC(corio_queue_put(q, ITEM(3000)), 0);
+        ASSERT_RC(corio_queue_try_put(q, ITEM(1)), -EAGAIN);
+        struct putter p = {.q = q, .first = 4000, .count = 1};
+        corio_task *t = test_spawn(putter, &p);
+        test_settle();
+        ASSERT_EQ(p.put, 0);
+        void *item = NULL;
+        ASSERT_RC(corio_queue_get(q, &item), 0); /* LIFO: the newest, 3000; priority: the smallest, 3000 */
+        ASSERT_EQ(NUM(item), 3000);
+        ASSERT_EQ(corio_queue_size(q), 2); /* 4000 moved in */
+        ASSERT_RC(corio_await(t), 0);
+        ASSERT_EQ(p.put, 1);
+        ASSERT_RC(corio_queue_get(q, &item), 0);
+        ASSERT_EQ(NUM(item), 4000); /* newest (LIFO) and smallest left (priority) alike */
+        ASSERT_RC(corio_queue_get(q, &item), 0);
+        ASSERT_EQ(NUM(item), 5000);
+        struct getter g = {.q = q};
+        t = test_spawn(getter, &g);
+        test_settle();
+        ASSERT_RC(corio_queue_put(q, ITEM(9000)), 0);
+        ASSERT_RC(corio_await(t), 0);
+        ASSERT_EQ(NUM(g.item), 9000);
+        ASSERT_RC(corio_queue_free(q), 0);
+    }
+    return 0;
+}
+
+TEST(queue_lifo_and_priority_bounded_hand_over) { ASSERT_RC(corio_run(kinds_bounded_main, NULL), 0); }
+
+TEST(queue_new_opts_bad_arguments_are_einval) {
+    corio_queue *q;
+    errno = 0;
+    ASSERT_NULL(corio_queue_new_opts(&(corio_queue_opts){.kind = 3}));
+    ASSERT_EQ(errno, EINVAL);
+    errno = 0;
+    ASSERT_NULL(corio_queue_new_opts(&(corio_queue_opts){.kind = -1}));
+    ASSERT_EQ(errno, EINVAL);
+    errno = 0;
+    ASSERT_NULL(corio_queue_new_opts(&(corio_queue_opts){.kind = CORIO_QUEUE_PRIORITY})); /* no cmp */
+    ASSERT_EQ(errno, EINVAL);
+    errno = 0;
+    ASSERT_NULL(corio_queue_new_opts(&(corio_queue_opts){.kind = CORIO_QUEUE_LIFO, .cmp = by_key}));
+    ASSERT_EQ(errno, EINVAL);
+    q = corio_queue_new_opts(NULL); /* an unbounded FIFO */
+    ASSERT_NOT_NULL(q);
+    for (long i = 1; i <= 40; i++) ASSERT_RC(corio_queue_try_put(q, ITEM(i)), 0);
+    void *p = NULL;
+    ASSERT_RC(corio_queue_try_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), 1);
+    ASSERT_RC(corio_queue_free(q), 0);
+}
+
+/* ---- task_done and join (asyncio's _QueueJoinTestMixin) ----------------------------------------------------- */
+
+struct pool {
+    corio_queue *q;
+    long sum;
+    int processed;
+};
+
+static int pool_worker(void *arg) {
+    struct pool *pl = arg;
+    for (;;) {
+        void *p = NULL;
+        int rc = corio_queue_get(pl->q, &p);
+        if (rc == -EPIPE) return 0;
+        ASSERT_RC(rc, 0);
+        ASSERT_RC(corio_sleep(0), 0);
+        pl->sum += NUM(p);
+        pl->processed++;
+        ASSERT_RC(corio_queue_task_done(pl->q), 0);
+    }
+}
+
+/* test_task_done for each kind: two workers, 100 items; join returns once every item was processed. */
+static int pool_main(void *arg) {
+    (void)arg;
+    static const corio_queue_opts kinds[3] = {
+        {.kind = CORIO_QUEUE_FIFO}, {.kind = CORIO_QUEUE_LIFO}, {.kind = CORIO_QUEUE_PRIORITY, .cmp = by_key}};
+    for (int k = 0; k < 3; k++) {
+        struct pool pl = {.q = corio_queue_new_opts(&kinds[k])};
+        ASSERT_NOT_NULL(pl.q);
+        for (long i = 0; i < 100; i++) ASSERT_RC(corio_queue_put(pl.q, ITEM(i)), 0);
+        corio_task *w[2] = {test_spawn(pool_worker, &pl), test_spawn(pool_worker, &pl)};
+        ASSERT_RC(corio_queue_join(pl.q), 0);
+        ASSERT_EQ(pl.processed, 100);
+        ASSERT_EQ(pl.sum, 99 * 100 / 2);
+        ASSERT_RC(corio_queue_join(pl.q), 0); /* done already: at once */
+        corio_queue_close(pl.q);
+        for (int i = 0; i < 2; i++) ASSERT_RC(corio_await(w[i]), 0);
+        ASSERT_RC(corio_queue_task_done(pl.q), -EINVAL); /* every item already marked */
+        ASSERT_RC(corio_queue_free(pl.q), 0);
+    }
+    return 0;
+}
+
+TEST(queue_join_waits_for_task_done) { ASSERT_RC(corio_run(pool_main, NULL), 0); }
+
+/* Items handed straight to a waiting getter, and items a waiting putter gets in, count as put too. */
+static int join_handed_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_join(q), 0); /* test_join_empty_queue, twice */
+    ASSERT_RC(corio_queue_join(q), 0);
+    ASSERT_RC(corio_queue_task_done(q), -EINVAL); /* test_task_done_underflow */
+    struct getter g = {.q = q};
+    corio_task *tg = test_spawn(getter, &g);
+    test_settle();
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0); /* to the getter */
+    ASSERT_RC(corio_await(tg), 0);
+    ASSERT_RC(corio_queue_put(q, ITEM(2)), 0);
+    struct putter p = {.q = q, .first = 3, .count = 1};
+    corio_task *tp = test_spawn(putter, &p);
+    test_settle();
+    void *item = NULL;
+    ASSERT_RC(corio_queue_get(q, &item), 0); /* 3 moves in */
+    ASSERT_RC(corio_await(tp), 0);
+    ASSERT_RC(corio_queue_get(q, &item), 0);
+    for (int i = 0; i < 3; i++) ASSERT_RC(corio_queue_task_done(q), 0);
+    ASSERT_RC(corio_queue_task_done(q), -EINVAL);
+    ASSERT_RC(corio_queue_join(q), 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_task_done_counts_every_item_put) { ASSERT_RC(corio_run(join_handed_main, NULL), 0); }
+
+struct joiner {
+    corio_queue *q;
+    int64_t ms; /* >= 0: inside a timeout scope of ms */
+    int rc, exit_rc, done;
+};
+
+static int joiner(void *arg) {
+    struct joiner *j = arg;
+    corio_timeout to;
+    if (j->ms >= 0) ASSERT_RC(corio_timeout_enter(&to, j->ms), 0);
+    j->rc = corio_queue_join(j->q);
+    if (j->ms >= 0) j->exit_rc = corio_timeout_exit(&to);
+    j->done = 1;
+    return 0;
+}
+
+/* join suspends like any wait: cancellable, bounded by a timeout scope, and counted by _free. */
+static int join_cancel_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(0);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_put(q, ITEM(1)), 0);
+    struct joiner a = {.q = q, .ms = -1}, b = {.q = q, .ms = 10}, c = {.q = q, .ms = -1};
+    corio_task *ta = test_spawn(joiner, &a), *tb = test_spawn(joiner, &b), *tc = test_spawn(joiner, &c);
+    test_settle();
+    ASSERT_EQ(a.done + b.done + c.done, 0);
+    ASSERT_RC(corio_queue_free(q), -EBUSY);
+    ASSERT_RC(corio_cancel(ta), 0);
+    ASSERT_RC(corio_await(ta), 0);
+    ASSERT_RC(a.rc, -ECANCELED);
+    ASSERT_RC(corio_await(tb), 0);
+    ASSERT_RC(b.rc, -ETIMEDOUT);
+    ASSERT_RC(b.exit_rc, -ETIMEDOUT);
+    ASSERT_EQ(c.done, 0);
+    void *item = NULL;
+    ASSERT_RC(corio_queue_get(q, &item), 0);
+    ASSERT_EQ(c.done, 0); /* got, not yet done */
+    ASSERT_RC(corio_queue_task_done(q), 0);
+    ASSERT_RC(corio_cancel(tc), 0); /* woken before the cancel: the join succeeded (lifetime rule 4) */
+    ASSERT_RC(corio_await(tc), 0);
+    ASSERT_RC(c.rc, 0);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_join_cancelled_and_timed_out) { ASSERT_RC(corio_run(join_cancel_main, NULL), 0); }
+
+TEST(queue_join_and_task_done_outside_loop) {
+    corio_queue *q = corio_queue_new(0);
+    ASSERT_NOT_NULL(q);
+    ASSERT_RC(corio_queue_join(q), 0); /* nothing unfinished: completes without a task */
+    ASSERT_RC(corio_queue_try_put(q, ITEM(1)), 0);
+    ASSERT_RC(corio_queue_join(q), -EPERM); /* would wait */
+    ASSERT_RC(corio_queue_task_done(q), 0);
+    ASSERT_RC(corio_queue_task_done(q), -EINVAL);
+    ASSERT_RC(corio_queue_task_done(NULL), -EINVAL);
+    ASSERT_RC(corio_queue_join(NULL), -EINVAL);
+    ASSERT_RC(corio_queue_free(q), 0); /* the item still queued is the caller's */
+}
+
 /* ---- fairness: items and slots go to waiters in order, nobody barges in ------------------------------------- */
 
 static int fair_get_main(void *arg) {
@@ -253,6 +526,109 @@ static int fair_put_main(void *arg) {
 }
 
 TEST(queue_waiting_putters_served_fifo) { ASSERT_RC(corio_run(fair_put_main, NULL), 0); }
+
+/* asyncio's test_put_cancelled_race: with a full queue of one, b and c wait to put; c is cancelled; getting a
+ * lets b's item in, and c's never arrives. */
+static int put_cancelled_race_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    struct putter a = {.q = q, .first = 1, .count = 1}, b = {.q = q, .first = 2, .count = 1},
+                  c = {.q = q, .first = 99, .count = 1};
+    corio_task *ta = test_spawn(putter, &a), *tb = test_spawn(putter, &b), *tc = test_spawn(putter, &c);
+    test_settle();
+    ASSERT_EQ(a.put, 1);
+    ASSERT_EQ(b.done + c.done, 0);
+    ASSERT_RC(corio_cancel(tc), 0);
+    test_settle();
+    ASSERT_EQ(c.done, 1);
+    void *p = NULL;
+    ASSERT_RC(corio_queue_try_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), 1);
+    ASSERT_RC(corio_queue_try_get(q, &p), 0); /* b's item went in as the slot was freed */
+    ASSERT_EQ(NUM(p), 2);
+    ASSERT_RC(corio_queue_try_get(q, &p), -EAGAIN);
+    ASSERT_RC(corio_await(ta), 0);
+    ASSERT_RC(corio_await(tb), 0);
+    ASSERT_RC(corio_await(tc), 0);
+    ASSERT_RC(c.rc, -ECANCELED);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_put_cancelled_race) { ASSERT_RC(corio_run(put_cancelled_race_main, NULL), 0); }
+
+/* asyncio's test_get_cancel_drop_one_pending_reader: a reader handed item 1, then cancelled before it ran,
+ * still returns 1 (lifetime rule 4), so item 1 is not dropped and 2 stays queued. */
+static int get_cancel_drop_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(0);
+    ASSERT_NOT_NULL(q);
+    struct getter g = {.q = q};
+    corio_task *t = test_spawn(getter, &g);
+    test_settle();
+    ASSERT_RC(corio_queue_try_put(q, ITEM(1)), 0);
+    ASSERT_RC(corio_queue_try_put(q, ITEM(2)), 0);
+    ASSERT_RC(corio_cancel(t), 0);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_RC(g.rc, 0);
+    ASSERT_EQ(NUM(g.item), 1);
+    void *p = NULL;
+    ASSERT_RC(corio_queue_try_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), 2);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_get_cancel_drops_nothing) { ASSERT_RC(corio_run(get_cancel_drop_main, NULL), 0); }
+
+/* asyncio's test_why_are_getters_waiting / test_why_are_putters_waiting: a producer and a consumer through a
+ * queue of one, and four putters against a getter that drains what is there, all finish. */
+static int drain_getter(void *arg) {
+    corio_queue *q = arg;
+    ASSERT_RC(corio_yield(), 0);
+    for (size_t n = corio_queue_size(q); n > 0; n--) {
+        void *p = NULL;
+        ASSERT_RC(corio_queue_try_get(q, &p), 0);
+    }
+    return 0;
+}
+
+static int why_waiting_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    struct putter p = {.q = q, .first = 1, .count = 5};
+    corio_task *tp = test_spawn(putter, &p);
+    for (long i = 1; i <= 5; i++) {
+        void *item = NULL;
+        ASSERT_RC(corio_queue_get(q, &item), 0);
+        ASSERT_EQ(NUM(item), i);
+    }
+    ASSERT_RC(corio_await(tp), 0);
+    ASSERT_EQ(p.put, 5);
+    ASSERT_RC(corio_queue_free(q), 0);
+
+    q = corio_queue_new(2);
+    ASSERT_NOT_NULL(q);
+    corio_task *tg = test_spawn(drain_getter, q);
+    struct putter ps[4];
+    corio_task *t[4];
+    for (int i = 0; i < 4; i++) {
+        ps[i] = (struct putter){.q = q, .first = i, .count = 1};
+        t[i] = test_spawn(putter, &ps[i]);
+    }
+    ASSERT_RC(corio_await(tg), 0);
+    for (int i = 0; i < 4; i++) {
+        ASSERT_RC(corio_await(t[i]), 0);
+        ASSERT_EQ(ps[i].put, 1);
+    }
+    ASSERT_EQ(corio_queue_size(q), 2);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+
+TEST(queue_producer_consumer_never_stuck) { ASSERT_RC(corio_run(why_waiting_main, NULL), 0); }
 
 /* ---- close -------------------------------------------------------------------------------------------------- */
 

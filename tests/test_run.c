@@ -319,3 +319,63 @@ TEST(stats) {
     ASSERT_RC(corio_run(stats_main, NULL), 0);
     ASSERT_RC(corio_stats_get(&st), -EPERM);
 }
+
+/* ---- fork --------------------------------------------------------------------------------------------------
+ * A child forked from a task cannot use the parent's loop (asyncio's rule): every corio call there acts as outside
+ * a loop, and the parent's loop, whose epoll or io_uring instance the child shares, is untouched. Before, the
+ * child's corio_sleep ran the loop in the child and took the parent's edge-triggered events. */
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct forked {
+    int fd;
+    ssize_t got;
+    char buf[8];
+};
+static int fork_reader(void *arg) {
+    struct forked *f = arg;
+    f->got = corio_read(f->fd, f->buf, sizeof f->buf);
+    return 0;
+}
+static int child_returns(void *arg) {
+    (void)arg;
+    pid_t pid = fork();
+    if (pid == 0) return 0; /* in the child: the task returns, and that ends the child with status 0 */
+    return (int)pid;
+}
+static int main_fork(void *arg) {
+    (void)arg;
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct forked f = {.fd = sv[0], .got = -1};
+    corio_task *r = test_spawn(fork_reader, &f);
+    test_settle(); /* the reader waits on sv[0], watched by the loop's backend */
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        char c;
+        int ok = corio_sleep(1) == -EPERM && corio_yield() == -EPERM && corio_read(sv[0], &c, 1) == -EPERM &&
+                 corio_current() == NULL && corio_spawn(fork_reader, &f) == NULL && errno == EPERM;
+        if (ok && write(sv[1], "x", 1) != 1) ok = 0; /* the parent's reader must get this, not the child */
+        _exit(ok ? 0 : 3);
+    }
+    int st;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFEXITED(st));
+    ASSERT_EQ(WEXITSTATUS(st), 0);
+    ASSERT_RC(corio_await(r), 0);
+    ASSERT_EQ(f.got, 1);
+    ASSERT_EQ(f.buf[0], 'x');
+    /* a task function that returns in the child ends the child */
+    int child = corio_await(test_spawn(child_returns, NULL));
+    ASSERT_GT(child, 0);
+    ASSERT_EQ(waitpid(child, &st, 0), child);
+    ASSERT_TRUE(WIFEXITED(st));
+    ASSERT_EQ(WEXITSTATUS(st), 0);
+    ASSERT_RC(corio_sleep(1), 0); /* the parent's loop goes on */
+    corio_close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+TEST(fork_child_cannot_touch_the_parents_loop) { ASSERT_RC(corio_run(main_fork, NULL), 0); }

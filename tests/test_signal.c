@@ -214,3 +214,62 @@ TEST_TIMEOUT(loop_end_restores_mask_and_closes_fd, 10) {
     ASSERT_EQ(again, fd);
     close(again);
 }
+
+/* ---- signals reach busy loops ---------------------------------------------------------------------------------
+ * A loop whose tasks never stop running (yielding to each other, or looping on corio_checkpoint) still polls every
+ * few ms: Ctrl-C cancels its main task. Before, the loop polled only when a task waited on a descriptor, and the
+ * signal never arrived. The kill comes from a child process, 50 ms after the spin starts. */
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pid_t kill_parent_after(int ms) {
+    pid_t parent = getpid(), pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        usleep((useconds_t)ms * 1000);
+        kill(parent, SIGINT);
+        _exit(0);
+    }
+    return pid;
+}
+
+static int spin_yield(void *arg) {
+    long *n = arg;
+    while (corio_yield() == 0) ++*n;
+    return 0;
+}
+
+static int main_busy(void *arg) {
+    int use_checkpoint = *(int *)arg;
+    ASSERT_RC(corio_signal_cancel_main(SIGINT), 0);
+    long spins = 0;
+    corio_task *spinner = use_checkpoint ? NULL : test_spawn(spin_yield, &spins);
+    int64_t t0 = test_now_ms();
+    pid_t pid = kill_parent_after(50);
+    int rc;
+    while ((rc = use_checkpoint ? corio_checkpoint() : corio_yield()) == 0)
+        ASSERT_LT(test_now_ms() - t0, test_bound_ms(3000));
+    int64_t took = test_now_ms() - t0;
+    ASSERT_RC(rc, -ECANCELED);
+    ASSERT_GE(took, 45);
+    ASSERT_LT(took, test_bound_ms(1000));
+    int st;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    if (spinner) {
+        ASSERT_GT(spins, 0);
+        corio_scope shield; /* the main task is cancelled: awaiting its spinner needs a shield */
+        ASSERT_RC(corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD), 0);
+        ASSERT_RC(corio_cancel(spinner), 0);
+        ASSERT_RC(corio_await(spinner), 0);
+        ASSERT_RC(corio_scope_exit(&shield), 0);
+    }
+    return rc;
+}
+TEST_TIMEOUT(sigint_reaches_tasks_that_keep_yielding, 20) {
+    int use_checkpoint = 0;
+    ASSERT_RC(corio_run(main_busy, &use_checkpoint), -ECANCELED);
+}
+TEST_TIMEOUT(sigint_reaches_a_main_task_looping_on_checkpoint, 20) {
+    int use_checkpoint = 1;
+    ASSERT_RC(corio_run(main_busy, &use_checkpoint), -ECANCELED);
+}

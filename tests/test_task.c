@@ -917,3 +917,67 @@ TEST(strerror_and_err_name) {
     ASSERT_TRUE(strcmp(corio_strerror(-ECANCELED), corio_strerror(-ETIMEDOUT)) != 0);
     ASSERT_TRUE(strcmp(corio_strerror(0), corio_strerror(-ECANCELED)) != 0);
 }
+
+/* ---- results are never lost to a deadline (asyncio's test_waitfor) ------------------------------------------- */
+
+/* A task that, cancelled, still finishes with its own status: a result (42), or its own error. */
+static int stubborn(void *arg) {
+    int status = (int)(intptr_t)arg;
+    (void)corio_sleep(10000);
+    return status;
+}
+static int main_wait_for_result_wins(void *arg) {
+    (void)arg;
+    ASSERT_RC(corio_wait_for(test_spawn(stubborn, (void *)(intptr_t)42), 20), 42);
+    ASSERT_RC(corio_wait_for(test_spawn(stubborn, (void *)(intptr_t)-EIO), 20), -EIO);
+    ASSERT_RC(corio_wait_for(test_spawn(stubborn, (void *)(intptr_t)0), 20), 0);
+    ASSERT_RC(corio_wait_for(test_spawn(stubborn, (void *)(intptr_t)-ECANCELED), 20), -ETIMEDOUT);
+    return 0;
+}
+TEST(wait_for_keeps_a_status_that_arrived_at_the_deadline) { run_ok(main_wait_for_result_wins, NULL); }
+
+/* ---- corio_wait_any (asyncio.wait FIRST_COMPLETED) -------------------------------------------------------------- */
+
+static int sleep_then(void *arg) {
+    int ms = (int)(intptr_t)arg;
+    int rc = corio_sleep(ms);
+    return rc < 0 ? rc : ms;
+}
+static int main_wait_any(void *arg) {
+    (void)arg;
+    corio_task *t[3] = {test_spawn(sleep_then, (void *)(intptr_t)200), test_spawn(sleep_then, (void *)(intptr_t)20),
+                        test_spawn(sleep_then, (void *)(intptr_t)100)};
+    int64_t t0 = test_now_ms();
+    ASSERT_RC(corio_wait_any(t, 3, -1), 1);
+    ASSERT_LT(test_now_ms() - t0, test_bound_ms(150));
+    ASSERT_RC(corio_task_done(t[1]), 1);
+    ASSERT_RC(corio_task_done(t[0]), 0); /* neither cancelled nor freed */
+    ASSERT_RC(corio_wait_any(t, 3, -1), 1); /* an ended one is reported at once */
+    ASSERT_RC(corio_await(t[1]), 20);
+    corio_task *rest[2] = {t[0], t[2]};
+    ASSERT_RC(corio_wait_any(rest, 2, 10), -ETIMEDOUT);
+    ASSERT_RC(corio_wait_any(rest, 2, -1), 1);
+    ASSERT_RC(corio_await(t[2]), 100);
+    /* cancelled while waiting: the tasks run on */
+    corio_timeout to;
+    ASSERT_RC(corio_timeout_enter(&to, 10), 0);
+    ASSERT_RC(corio_wait_any(rest, 1, -1), -ETIMEDOUT);
+    ASSERT_RC(corio_timeout_exit(&to), -ETIMEDOUT);
+    ASSERT_RC(corio_task_done(t[0]), 0);
+    ASSERT_RC(corio_await(t[0]), 200);
+    /* bad arguments touch nothing */
+    corio_task *u = test_spawn(sleep_then, (void *)(intptr_t)1);
+    corio_task *bad[2] = {u, NULL};
+    ASSERT_RC(corio_wait_any(NULL, 1, -1), -EINVAL);
+    ASSERT_RC(corio_wait_any(bad, 0, -1), -EINVAL);
+    ASSERT_RC(corio_wait_any(bad, 2, -1), -EINVAL);
+    corio_task *me[1] = {corio_current()};
+    ASSERT_RC(corio_wait_any(me, 1, -1), -EDEADLK);
+    ASSERT_RC(corio_await(u), 1);
+    return 0;
+}
+TEST(wait_any_returns_the_first_to_end) { run_ok(main_wait_any, NULL); }
+TEST(wait_any_outside_a_task_is_eperm) {
+    corio_task *t = NULL;
+    ASSERT_RC(corio_wait_any(&t, 1, -1), -EPERM);
+}

@@ -8,7 +8,8 @@ import gdb
 STATES = {0: "ready", 1: "running", 2: "waiting", 3: "done"}
 # enum corio__wait in src/internal.h, in order (used when the enum is not in the debug info)
 WAITS = ["none", "sleep", "task", "gather", "group", "lock", "event", "semaphore", "condition", "queue put",
-         "queue get", "fd readable", "fd writable", "signal", "to_thread", "server"]
+         "queue get", "fd readable", "fd writable", "signal", "to_thread", "server", "future", "barrier",
+         "queue join", "the first of several tasks", "select"]
 # the frame corio__ctx_switch leaves at a suspended task's ctx.sp (src/arch/x86_64.S): 8-byte slots
 SAVED = [("r12", 8), ("r13", 16), ("r14", 24), ("r15", 32), ("rbx", 40), ("rbp", 48)]
 RESUME_SLOT = 56  # the return address into the scheduler
