@@ -8,16 +8,19 @@
  *  - Times are milliseconds.
  *  - "Suspends" means the calling task gives up the thread until the awaited thing happens; other tasks run
  *    meanwhile. Only a task (code running under corio_run) can suspend; elsewhere such calls return -EPERM.
- *  - A call that has to suspend first checks the caller: if it was cancelled it returns -ECANCELED, and if the
- *    deadline of its innermost timeout scope has passed it returns -ETIMEDOUT, without suspending. A call that
+ *  - A call that has to suspend first checks the caller: if it was cancelled (or a cancel scope around it was)
+ *    it returns -ECANCELED, and if the deadline of a scope around it has passed it returns -ETIMEDOUT, without
+ *    suspending; inside a CORIO_SCOPE_SHIELD scope only that scope's own cancel and deadline count. A call that
  *    can complete at once (taking a free lock, getting a queued item) completes, even for a cancelled task, so
- *    cleanup code can still release what it holds.
+ *    cleanup code can still release what it holds. A compact task's suspension may also fail with -ENOMEM when
+ *    memory to save its stack runs out.
  *
  * Lifetime rules:
  *  1. corio_spawn returns a handle the caller owns. Exactly one of corio_await, corio_wait_for, corio_gather or
  *     corio_detach must be applied to it; the first three free the task once it has ended (like pthread_join),
  *     corio_detach makes it free itself when it ends. A handle must not be used after it was freed: its struct
- *     may already hold a newer task. With CORIO_DEBUG=1 the last 4096 freed tasks are kept from reuse, and a call
+ *     may already hold a newer task (checking a stale handle reads no freed memory: task structs stay with the loop
+ *     until corio_run returns). With CORIO_DEBUG=1 the last 4096 freed tasks are kept from reuse, and a call
  *     on one prints `corio: task "NAME" used after it was freed (corio_cancel)` on stderr and returns -EINVAL.
  *     A handle works only in its own loop: on another loop's thread (corio_run_threads) every call takes it for
  *     an invalid one (-EINVAL, NULL, or ignored).
@@ -68,9 +71,13 @@ typedef struct corio_task corio_task;
 typedef int (*corio_fn)(void *arg); /* a task: its return value is its status (0 or a negative errno) */
 
 /* Runs fn(arg) as the main task of a new loop in this thread; when fn returns, cancels the tasks still running,
- * waits for them, frees everything and returns fn's status. -EBUSY if a loop already runs in this thread,
- * -EINVAL if fn is NULL, -ENOMEM if the loop cannot be set up. Environment: CORIO_DEBUG=1 turns on debug mode
- * (reports tasks never awaited or detached, and tasks that run over 100 ms without suspending);
+ * waits for them (listing on stderr, 1 s later and every 10 s, those that still have not ended), frees everything
+ * and returns fn's status. A deadlock (every task waits on something only another waiting task could end) cancels
+ * every task, so their waits fail with -ECANCELED and they can unwind; if even that wakes nobody, corio_run
+ * returns -EDEADLK. -EBUSY if a loop already runs in this thread, -EINVAL if fn is NULL, -ENOMEM if the loop cannot
+ * be set up. In a child process forked from a loop's thread, every corio call acts as outside a loop (-EPERM): the
+ * loop is the parent's. Environment: CORIO_DEBUG=1 turns on debug mode (reports tasks never awaited or detached,
+ * and tasks that run over 100 ms without suspending, while they run);
  * CORIO_BACKEND=epoll|uring chooses the backend (default io_uring where built and allowed, else epoll);
  * CORIO_GUARD_STACKS=N gives mprotect'd guard pages to the first N stacks only, as kernels before 6.13 must
  * (default: every stack gets a guard marker, or a quarter of vm.max_map_count there), read once. */
@@ -627,7 +634,8 @@ typedef int (*corio_work_fn)(void *arg);
 /* Runs fn(arg) on the process-wide thread pool and suspends until it returns: fn's result. A cancelled (or timed
  * out) caller returns -ECANCELED (-ETIMEDOUT) at once; fn runs on, its result is discarded, and then
  * abandoned(arg) is called on the pool thread if abandoned is not NULL (to free arg: arg must stay valid until
- * fn returns). -ENOMEM, -EAGAIN (no thread could be started), -EPERM outside a task. */
+ * fn returns). -ENOMEM, -EAGAIN (no thread could be started), -EMFILE / -ENFILE (the loop's first pool call could
+ * not make the eventfd it is woken through), -EPERM outside a task. */
 CORIO_EXTERN int corio_to_thread_ex(corio_work_fn fn, void *arg, void (*abandoned)(void *arg));
 /* corio_to_thread_ex without the abandoned callback: arg must outlive fn even if the caller is cancelled. */
 CORIO_EXTERN int corio_to_thread(corio_work_fn fn, void *arg);

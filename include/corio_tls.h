@@ -14,7 +14,8 @@
  *   -EINVAL, -ENOMEM, -EPERM outside a task
  *
  * Lifetime and cancellation:
- *  1. A connection owns its descriptor from corio_tls_new on: corio_tls_free closes it with corio_close.
+ *  1. A connection owns its descriptor from corio_tls_new on: corio_tls_free closes it with corio_close (unless
+ *     it no longer is the same file: a caller that closed it first never gets another task's descriptor closed).
  *  2. One task may read while another writes (full duplex); two readers or two writers at once get -EBUSY.
  *  3. A handshake or a write that fails for any reason (cancellation and timeouts included) leaves the connection
  *     broken: every later call but corio_tls_free returns that same error, since the peer may have seen half a

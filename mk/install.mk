@@ -24,8 +24,8 @@ CORIO_VERSION = $(shell sed -n 's/^\#define CORIO_VERSION_\(MAJOR\|MINOR\|PATCH\
 INSTALL_URING_PC = $(if $(filter 1,$(HAVE_URING)),$(shell pkg-config --exists liburing 2>/dev/null && echo liburing))
 INSTALL_URING_LIB = $(if $(filter 1,$(HAVE_URING)),$(if $(INSTALL_URING_PC),,-luring))
 
-# A module's -lX flags: those with a pkg-config file (libX.pc or X.pc) go to Requires.private, the rest to
-# Libs.private. $(call install_pc_requires,-lssl -lcrypto) -> libssl libcrypto
+# A module's -lX flags: those with a pkg-config file (libX.pc or X.pc) go to its Requires, the rest to its Libs
+# (public: the module headers hand out those libraries' types). $(call install_pc_requires,-lssl -lcrypto) -> libssl libcrypto
 install_pc_of = $(shell pkg-config --exists lib$(1) 2>/dev/null && echo lib$(1) || \
 	{ pkg-config --exists $(1) 2>/dev/null && echo $(1); })
 install_pc_requires = $(strip $(foreach l,$(patsubst -l%,%,$(filter -l%,$(1))),$(call install_pc_of,$(l))))
@@ -60,8 +60,8 @@ install: lib
 	$(INSTALL_SED) -e 's|@REQUIRES_PRIVATE@|$(INSTALL_URING_PC)|' -e 's|@LIBS_PRIVATE@|$(strip $(INSTALL_URING_LIB) -lpthread)|' \
 		tools/corio.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/corio.pc
 	$(foreach m,$(MODULES),$(INSTALL_SED) -e 's|@NAME@|$(m)|g' \
-		-e 's|@REQUIRES_PRIVATE@|$(call install_pc_requires,$($(m)_LDLIBS))|' \
-		-e 's|@LIBS_PRIVATE@|$(call install_pc_libs,$($(m)_LDLIBS))|' \
+		-e 's|@REQUIRES@|$(call install_pc_requires,$($(m)_LDLIBS))|' \
+		-e 's|@LIBS@|$(call install_pc_libs,$($(m)_LDLIBS))|' \
 		tools/corio-module.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/corio-$(m).pc &&) true
 	$(INSTALL_SED) -e 's|@STATIC_LIBS@|$(if $(filter 1,$(HAVE_URING)),uring)|' \
 		tools/corioConfig.cmake.in >$(DESTDIR)$(CMAKEDIR)/corioConfig.cmake

@@ -16,6 +16,7 @@
  * room for its delimiter, never past the max that call was given. */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -42,6 +43,8 @@ enum { ST_NEW, ST_OPEN, ST_BROKEN };
 struct corio_tls {
     SSL *ssl;
     int fd;
+    dev_t dev; /* fd's file when the connection took it: corio_tls_free closes fd only if it is still that one */
+    ino_t ino;
     int state;
     int broken_rc; /* what every call returns once state is ST_BROKEN */
     bool server;   /* from the context: which handshake this connection may run */
@@ -232,6 +235,11 @@ corio_tls *corio_tls_new(corio_tls_ctx *ctx, int fd) {
     if (!t->ssl || !t->rbuf || SSL_set_fd(t->ssl, fd) != 1) goto nomem;
     t->rcap = RBUF_INIT;
     t->fd = fd;
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        t->dev = st.st_dev;
+        t->ino = st.st_ino;
+    }
     t->server = ctx->server;
     t->verify = ctx->verify;
     /* OpenSSL's socket BIO reads and writes the descriptor itself and must get EAGAIN, never block */
@@ -610,7 +618,9 @@ int corio_tls_free(corio_tls *t) {
     if (!t) return -EINVAL;
     SSL_free(t->ssl);
     ERR_clear_error();
-    corio_close(t->fd);
+    /* a caller that closed fd itself (corio_close) may have the number reused by now: never close another file */
+    struct stat st;
+    if (fstat(t->fd, &st) == 0 && st.st_dev == t->dev && st.st_ino == t->ino) corio_close(t->fd);
     free(t->rbuf);
     free(t->subject);
     free(t);

@@ -28,6 +28,12 @@ corio__fdent *corio__fd_entry(corio__loop *l, int fd, int *rc) {
         return NULL;
     }
     size_t c = (size_t)fd / CHUNK;
+    /* A chunk is made for a descriptor only if it is open: corio_read(INT_MAX, ...) would otherwise grow the
+     * registry to 64 MiB for an -EBADF. One fcntl per new chunk, 256 descriptors apart. */
+    if ((c >= l->fd_nchunks || !l->fd_chunks[c]) && fcntl(fd, F_GETFD) < 0) {
+        *rc = -EBADF;
+        return NULL;
+    }
     if (c >= l->fd_nchunks) {
         size_t n = l->fd_nchunks ? l->fd_nchunks : 4;
         while (n <= c) n *= 2;

@@ -94,6 +94,16 @@ for pc in "$prefix"/lib/pkgconfig/corio-*.pc; do
     ok "module $name: $m.pc ($libs)"
 done
 
+# corio_pg.h hands out PGresult pointers the caller must PQclear: a program calling libpq itself links with
+# pkg-config --libs corio-pg alone (its libpq is public, not Requires.private)
+if [ -e "$prefix/lib/pkgconfig/corio-pg.pc" ]; then
+    # shellcheck disable=SC2046
+    $CC -o "$tmp/pg_user" tests/install/pg_user.c $(pkg-config --cflags --libs corio-pg) >"$log" 2>&1 ||
+        fail "cc pg_user.c \$(pkg-config --cflags --libs corio-pg): $(head -c 300 "$log")"
+    LD_LIBRARY_PATH="$prefix/lib" "$tmp/pg_user" >"$tmp/out" 2>"$log" || fail "pg_user failed: $(cat "$log")"
+    ok "a program calling libpq links with pkg-config --libs corio-pg alone"
+fi
+
 cmake -S tests/install -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$CC" \
     -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >"$log" 2>&1 || fail "cmake configure of tests/install"
 cmake --build "$tmp/cmake" >"$log" 2>&1 || fail "cmake --build"

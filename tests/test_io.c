@@ -245,3 +245,24 @@ static int main_compact(void *arg) {
 }
 
 TEST(compact_tasks_read_into_their_stack) { on_both_backends(main_compact); }
+
+/* A descriptor number that cannot be open costs nothing: corio_read(INT_MAX) grew the fd registry to fit it
+ * (64 MiB until corio_run returned) before answering -EBADF. The heap's size must not move. */
+#include <limits.h>
+#include <malloc.h>
+static int main_huge_fd(void *arg) {
+    (void)arg;
+    char b;
+    size_t before = mallinfo2().arena + mallinfo2().hblkhd;
+    int fds[] = {INT_MAX, INT_MAX - 1, 1 << 24, 1 << 20, 99999};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        ASSERT_RC(corio_read(fds[i], &b, 1), -EBADF);
+        ASSERT_RC(corio_write(fds[i], &b, 1), -EBADF);
+        ASSERT_RC(corio_wait_readable(fds[i]), -EBADF);
+        ASSERT_RC(corio_close(fds[i]), -EBADF);
+    }
+    size_t after = mallinfo2().arena + mallinfo2().hblkhd;
+    ASSERT_LT(after, before + 256 * 1024);
+    return 0;
+}
+TEST(huge_bad_descriptor_costs_no_memory) { on_both_backends(main_huge_fd); }
