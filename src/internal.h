@@ -240,7 +240,7 @@ static inline corio__task_ext *corio__ext(const struct corio_task *t) {
 }
 /* t's extension, made (with an empty name) if it has none: NULL if there is no memory. */
 corio__task_ext *corio__ext_get(struct corio_task *t);
-/* A new task t inherits parent's task-local values (a reference to them): 0 or -ENOMEM. */
+/* A new task t inherits parent's task-local values (a reference to them), if it has any: 0 or -ENOMEM. */
 int corio__locals_inherit(struct corio_task *t, const struct corio_task *parent);
 /* Drops t's reference to its task-local values (the task is being freed). */
 void corio__locals_release(struct corio_task *t);
@@ -418,6 +418,7 @@ struct corio__loop {
     int64_t shutdown_ns, report_ns;           /* when the main task returned; when the next report of the tasks
                                                * still holding the loop is due (watchdog.c) */
     corio__link task_watchers;                /* corio_select calls waiting for tasks to end (corio__watch) */
+    bool locals_used;                         /* a task has set a task-local value (local.c): spawns inherit them */
     corio__link quarantine; /* debug mode: freed task structs kept from reuse, oldest first, through .all */
     size_t nquarantine;
     corio__backend backend;

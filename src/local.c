@@ -26,6 +26,7 @@ static corio__locals *locals_alloc(uint32_t cap) {
 }
 
 int corio__locals_inherit(corio_task *t, const corio_task *parent) {
+    if (!parent || !parent->name || !corio__ext(parent)->locals) return 0;
     corio__task_ext *x = corio__ext_get(t);
     if (!x) return -ENOMEM;
     x->locals = corio__ext(parent)->locals;
@@ -45,6 +46,7 @@ int corio_local_set(corio_local *key, void *value) {
     corio_task *self = corio__self(&l);
     if (!self) return -EPERM;
     if (!key) return -EINVAL;
+    l->locals_used = true;
     corio__task_ext *x = corio__ext_get(self);
     if (!x) return -ENOMEM;
     corio__locals *v = x->locals;

@@ -33,11 +33,16 @@ void corio__scope_recompute(corio_task *t) {
     t->cancelled = cancelled || (!shield && t->cancel_req);
 }
 
-/* Refreshes the effective deadlines of x and the scopes inside it up to stop (exclusive), outermost first. */
+/* Refreshes the effective deadlines of the scopes from x outwards up to stop (exclusive), outermost first, each
+ * from its outer one's: a walk per scope, since the chain only links outwards (chains are a few scopes deep). */
 static void refresh(corio_scope *x, const corio_scope *stop) {
-    if (x == stop) return;
-    refresh(x->outer, stop);
-    x->eff_deadline_ns = effective_deadline(x);
+    const corio_scope *done = stop; /* every scope from here outwards is up to date */
+    while (done != x) {
+        corio_scope *s = x;
+        while (s->outer != done) s = s->outer;
+        s->eff_deadline_ns = effective_deadline(s);
+        done = s;
+    }
 }
 
 static void count_shield(corio_scope *s, int by) {

@@ -145,7 +145,7 @@ static int watch_all(corio__loop *l, corio_task *self, corio__xloop *inbox, cori
 
 /* A fair start: xorshift, per thread. */
 static size_t pick(size_t n) {
-    static CORIO__TLS uint32_t x = 2463534242u;
+    static CORIO__TLS uint32_t x = 2463534242U;
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;

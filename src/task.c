@@ -164,10 +164,10 @@ corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_
     /* the stack is reserved now, so spawn is where running out of memory shows; its pages are touched only
      * when the task first runs */
     corio__stack *stack = compact ? corio__compact_stack(l) : corio__stack_get(pool);
-    /* a task inherits the task-local values of the task that spawns it (contextvars' copy of the context) */
-    const corio_task *parent = l->current;
+    /* a task inherits the task-local values of the task that spawns it (contextvars' copy of the context); a loop
+     * where no task ever set one skips the question with one load (bench_spawn) */
     if (!stack || (opts && set_name(t, opts->name) < 0) ||
-        (parent && parent->name && corio__ext(parent)->locals && corio__locals_inherit(t, parent) < 0)) {
+        (__builtin_expect(l->locals_used, 0) && corio__locals_inherit(t, l->current) < 0)) {
         if (stack && !compact) corio__stack_put(pool, stack);
         corio__locals_release(t);
         free(t->name);
@@ -212,7 +212,7 @@ void corio__task_free(corio__loop *l, corio_task *t) {
     t->stack = NULL;
     t->magic = CORIO__TASK_DEAD;
     l->ntasks--;
-    if (t->name) corio__locals_release(t);
+    if (__builtin_expect(l->locals_used, 0)) corio__locals_release(t);
     if (__builtin_expect(l->debug, 0)) { /* the name stays: a stale handle's report shows it */
         corio__list_push(&l->quarantine, &t->all);
         if (++l->nquarantine > QUARANTINE_MAX) {
