@@ -19,11 +19,12 @@
  *     15 cond broadcast  16 queue try_put  17 queue try_get  18 queue close  19 wait_any [slot mask][ms]
  *     20 end the script now (corio_run then cancels what still runs)
  *   await, wait_for and gather run in a helper task (so the main task goes on), on slots not already awaited.
- *   A program is [n] (n % 5 ops) then n op bytes: op % 14 = 0 yield, 1 sleep, 2 lock, 3 try-lock, 4 event
+ *   A program is [n] (n % 5 ops) then n op bytes: op % 15 = 0 yield, 1 sleep, 2 lock, 3 try-lock, 4 event
  *   wait, 5 semaphore, 6 condition wait, 7 queue put, 8 queue get, 9 try_put / try_get, 10 checkpoint,
  *   11 return -EIO, 12 a sleep in a shielded scope of (op >> 4) % 3 ms (cancelling the task must not reach it),
- *   13 a scope the task cancels itself (every wait inside must fail, and its exit say so); bit 7: inside a
- *   timeout scope of (op >> 4) % 3 ms.
+ *   13 a scope the task cancels itself (every wait inside must fail, and its exit say so), 14 a select over a
+ *   queue get, the event and a semaphore permit with a deadline of (op >> 4) % 3 ms (exactly one completes, its
+ *   item or permit accounted as a plain call's); bit 7: inside a timeout scope of (op >> 4) % 3 ms.
  * The groups' semantics are Trio's: a child's failure cancels the main task's waits while it holds a group's body
  * open (from corio_group_new to the corio_group_wait that closes it), so main's waits may fail then. */
 #include <corio.h>
@@ -120,7 +121,7 @@ static int run_op(uint8_t op) {
     int rc = 0;
     void *item;
     size_t id;
-    switch (op % 14) {
+    switch (op % 15) {
     case 0:
         rc = corio_yield();
         break;
@@ -208,6 +209,28 @@ static int run_op(uint8_t op) {
         rc = 0;
         break;
     }
+    case 14: {
+        /* a select over a queue get, the event and a semaphore permit: exactly one completes, and what it took
+         * is accounted as the plain calls' would be */
+        corio_sel c[3] = {{.op = CORIO_SEL_QUEUE_GET, .obj = st.queue},
+                          {.op = CORIO_SEL_EVENT, .obj = st.event},
+                          {.op = CORIO_SEL_SEM, .obj = st.sem}};
+        c[0].item = (void *)(uintptr_t)-1;
+        rc = corio_select(c, 3, (op >> 4) % 3);
+        if (rc == 0) {
+            if (c[0].closed) FUZZ_CHECK(c[0].item == NULL, "a closed queue's case handed an item");
+            else got_item(c[0].item);
+        } else if (rc == 2) {
+            FUZZ_CHECK(++st.sem_held <= st.permits, "select: %u permits out of %u", st.sem_held, st.permits);
+            corio_yield();
+            st.sem_held--;
+            corio_sem_release(st.sem);
+        } else if (rc < 0) {
+            FUZZ_CHECK(c[0].item == (void *)(uintptr_t)-1, "a failed select (%s) took an item", corio_err_name(rc));
+        }
+        rc = rc >= 0 ? 0 : rc;
+        break;
+    }
     case 13: {
         corio_scope s;
         FUZZ_CHECK(corio_scope_enter(&s, -1, 0) == 0, "scope enter");
@@ -221,7 +244,7 @@ static int run_op(uint8_t op) {
     default:
         return -EIO;
     }
-    FUZZ_CHECK(rc == 0 || ok_error(rc), "op %d: %s", op % 14, corio_err_name(rc));
+    FUZZ_CHECK(rc == 0 || ok_error(rc), "op %d: %s", op % 15, corio_err_name(rc));
     return 0;
 }
 
