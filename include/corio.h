@@ -228,7 +228,7 @@ typedef struct corio_scope {
 } corio_scope;
 /* A shielded scope: waits inside are immune to cancellation and deadlines from outside it (its own deadline and
  * its own corio_scope_cancel still apply). */
-#define CORIO_SCOPE_SHIELD 1u
+#define CORIO_SCOPE_SHIELD 1U
 
 /* Opens a scope in the calling task: ms >= 0 is a deadline ms from now (a nested scope cannot extend an outer one's,
  * unless it is shielded), ms < 0 none. -EPERM outside a task, -EINVAL if s is NULL or already open or flags has an

@@ -45,7 +45,6 @@ static int check_case(const corio__loop *l, const corio_task *self, const corio_
 /* Tries case c without waiting: 1 if it completed (its effect done), 0 if it is not ready, or -errno. */
 static int try_case(corio_sel *c) {
     int rc;
-    short ev;
     switch (c->op) {
     case CORIO_SEL_QUEUE_GET:
     case CORIO_SEL_CHAN_RECV:
@@ -73,8 +72,7 @@ static int try_case(corio_sel *c) {
         rc = corio_task_done(c->obj);
         return rc; /* 1, 0, or -EINVAL: freed meanwhile */
     default: {
-        ev = c->op == CORIO_SEL_READABLE ? POLLIN : POLLOUT;
-        struct pollfd p = {.fd = c->fd, .events = ev};
+        struct pollfd p = {.fd = c->fd, .events = c->op == CORIO_SEL_READABLE ? POLLIN : POLLOUT};
         int n = poll(&p, 1, 0);
         if (n < 0) return -errno;
         if (n > 0 && (p.revents & POLLNVAL)) return -EBADF;

@@ -56,7 +56,7 @@ corio__task_ext *corio__ext_get(corio_task *t) {
         if (!x) return NULL;
         x->name[0] = 0;
         x->locals = NULL;
-        t->name = x->name;
+        t->name = (char *)x; /* its first member: the name */
     }
     return corio__ext(t);
 }
