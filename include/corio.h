@@ -279,7 +279,9 @@ CORIO_EXTERN int corio_group_set_limit(corio_group *g, size_t n);
 CORIO_EXTERN int corio_group_cancel(corio_group *g);
 /* Closes g's body and waits for every task of g: the first failure (a child's negative status, other than the
  * -ECANCELED of a child cancelled on purpose) in time, else 0; frees g. If the caller is cancelled or times out
- * meanwhile, the tasks are cancelled, waited for, and -ECANCELED (-ETIMEDOUT) is returned. -EINVAL if g is NULL, or
+ * meanwhile, the tasks are cancelled, waited for, and -ECANCELED (-ETIMEDOUT) is returned, unless a child failed:
+ * its error wins. When the body itself fails, corio_group_cancel before waiting (asyncio cancels the children
+ * when the body raises; C has no raise to see). -EINVAL if g is NULL, or
  * made by a compact task still running whose scopes the caller cannot reach (wait in the task that made it);
  * -EBUSY if another task waits; -EPERM outside a task, unless g has no task (then it is just freed, so a group never
  * used can be freed anywhere). Where asyncio raises an ExceptionGroup of every failure, corio returns the first;

@@ -231,7 +231,9 @@ int corio_group_wait_errors(corio_group *g, corio_group_error *errs, size_t cap,
             }
         }
     }
-    if (rc == 0 && g->failed) rc = g->first_err;
+    /* a child's failure wins over the waiter's own cancellation, as asyncio's ExceptionGroup and Trio's nursery
+     * report the child's exception rather than the Cancelled */
+    if (g->failed) rc = g->first_err;
     if (nerrs) *nerrs = g->nerrs;
     size_t n = g->nerrs < cap ? g->nerrs : cap;
     if (n) memcpy(errs, g->errs, n * sizeof *errs);

@@ -462,3 +462,88 @@ static int main_wrong_waiter(void *arg) {
     return 0;
 }
 TEST(group_wait_by_another_task_closes_the_makers_body) { run_ok(main_wrong_waiter, NULL); }
+
+/* asyncio's test_taskgroup_15: the owner is cancelled while a child is about to crash; it cleans up (shielded,
+ * since corio's cancellation is sticky) past the crash; the child's error wins over the cancellation. */
+struct tg15 {
+    int rc, cleanup_rc;
+};
+static int crash_soon(void *arg) {
+    (void)arg;
+    int rc = corio_sleep(300);
+    return rc < 0 ? rc : -EDOM;
+}
+static int tg15_runner(void *arg) {
+    struct tg15 *r = arg;
+    corio_group *g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    ASSERT_RC(corio_group_spawn(g, crash_soon, NULL), 0);
+    int rc = corio_sleep(10000);
+    corio_scope cleanup;
+    ASSERT_RC(corio_scope_enter(&cleanup, 2000, CORIO_SCOPE_SHIELD), 0);
+    r->cleanup_rc = corio_sleep(500); /* the crash comes at 300 ms, inside the shield */
+    ASSERT_RC(corio_scope_exit(&cleanup), 0);
+    r->rc = corio_group_wait(g);
+    return rc;
+}
+static int main_tg15(void *arg) {
+    (void)arg;
+    struct tg15 r = {1, 1};
+    corio_task *t = test_spawn(tg15_runner, &r);
+    ASSERT_RC(corio_sleep(100), 0);
+    ASSERT_RC(corio_task_done(t), 0);
+    ASSERT_RC(corio_cancel(t), 0);
+    ASSERT_RC(corio_await(t), -ECANCELED);
+    ASSERT_RC(r.cleanup_rc, 0);
+    ASSERT_RC(r.rc, -EDOM);
+    return 0;
+}
+TEST(group_child_error_wins_over_the_owners_cancellation) { run_ok(main_tg15, NULL); }
+
+/* asyncio's test_taskgroup_17: cancelled in the body with no failure, the group's wait says -ECANCELED. */
+static int tg17_runner(void *arg) {
+    int *num = arg;
+    corio_group *g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    struct job j = {.ms = 10000};
+    ASSERT_RC(corio_group_spawn(g, job_fn, &j), 0);
+    if (corio_sleep(10000) == -ECANCELED) *num += 10;
+    int rc = corio_group_wait(g);
+    ASSERT_RC(j.rc, -ECANCELED); /* its child was cancelled with it */
+    return rc;
+}
+static int main_tg17(void *arg) {
+    (void)arg;
+    int num = 0;
+    corio_task *t = test_spawn(tg17_runner, &num);
+    ASSERT_RC(corio_sleep(50), 0);
+    ASSERT_RC(corio_cancel(t), 0);
+    ASSERT_RC(corio_await(t), -ECANCELED);
+    ASSERT_EQ(num, 10);
+    return 0;
+}
+TEST(group_owner_cancelled_in_the_body) { run_ok(main_tg17, NULL); }
+
+/* asyncio's test_taskgroup_14, the C way: the inner group's failure comes back from its wait at once; the body
+ * failing, the owner cancels the outer group before waiting for it (asyncio does that when the body raises). */
+static int crash_after(void *arg) {
+    int ms = (int)(intptr_t)arg;
+    int rc = corio_sleep(ms);
+    return rc < 0 ? rc : -ERANGE;
+}
+static int main_tg14(void *arg) {
+    (void)arg;
+    int64_t t0 = test_now_ms();
+    corio_group *g1 = corio_group_new(), *g2;
+    ASSERT_NOT_NULL(g1);
+    ASSERT_RC(corio_group_spawn(g1, crash_after, (void *)(intptr_t)10000), 0);
+    ASSERT_NOT_NULL(g2 = corio_group_new());
+    ASSERT_RC(corio_group_spawn(g2, crash_after, (void *)(intptr_t)50), 0);
+    int rc = corio_group_wait(g2);
+    ASSERT_RC(rc, -ERANGE);
+    ASSERT_RC(corio_group_cancel(g1), 0);
+    ASSERT_RC(corio_group_wait(g1), 0); /* its child was cancelled, not failed */
+    ASSERT_LT(test_now_ms() - t0, test_bound_ms(2000));
+    return 0;
+}
+TEST(group_nested_inner_failure_then_outer_cancelled) { run_ok(main_tg14, NULL); }
