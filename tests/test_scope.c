@@ -359,3 +359,59 @@ static int main_storm(void *arg) {
     return 0;
 }
 TEST(scope_cancellation_storm) { run_ok(main_storm, NULL); }
+
+/* Trio's test_cancel_inheritance: cancelling a group reaches its children's groups' children at once. */
+static int leaf(void *arg) {
+    int *record = arg;
+    if (corio_sleep(100000) == -ECANCELED) ++*record;
+    return 0;
+}
+static int worker(void *arg) {
+    corio_group *g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    ASSERT_RC(corio_group_spawn(g, leaf, arg), 0);
+    ASSERT_RC(corio_group_spawn(g, leaf, arg), 0);
+    return corio_group_wait(g);
+}
+static int main_inheritance(void *arg) {
+    (void)arg;
+    int record = 0;
+    corio_group *g = corio_group_new();
+    ASSERT_NOT_NULL(g);
+    ASSERT_RC(corio_group_spawn(g, worker, &record), 0);
+    ASSERT_RC(corio_group_spawn(g, worker, &record), 0);
+    test_settle();
+    int64_t t0 = test_now_ms();
+    ASSERT_RC(corio_group_cancel(g), 0);
+    ASSERT_RC(corio_group_wait(g), 0);
+    ASSERT_LT(test_now_ms() - t0, test_bound_ms(1000));
+    ASSERT_EQ(record, 4);
+    return 0;
+}
+TEST(scope_group_cancel_reaches_grandchildren) { run_ok(main_inheritance, NULL); }
+
+/* Trio's test_cancel_shielding and test_cancel_scope_nesting, with a shield opened rather than switched on: an
+ * outer cancel is kept out, a scope inside the shield is not, and a cancel popped off with its scope is gone. */
+static int main_trio_shielding(void *arg) {
+    (void)arg;
+    corio_scope outer, inner, innerest, shield;
+    ASSERT_RC(corio_scope_enter(&outer, -1, 0), 0);
+    ASSERT_RC(corio_scope_enter(&inner, -1, 0), 0);
+    ASSERT_RC(corio_checkpoint(), 0);
+    ASSERT_RC(corio_scope_cancel(&outer), 0);
+    ASSERT_RC(corio_checkpoint(), -ECANCELED);
+    ASSERT_RC(corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD), 0);
+    ASSERT_RC(corio_checkpoint(), 0);
+    ASSERT_RC(corio_scope_enter(&innerest, -1, 0), 0);
+    ASSERT_RC(corio_scope_cancel(&innerest), 0);
+    ASSERT_RC(corio_checkpoint(), -ECANCELED);
+    ASSERT_RC(corio_scope_exit(&innerest), -ECANCELED);
+    ASSERT_RC(corio_checkpoint(), 0);
+    ASSERT_RC(corio_scope_exit(&shield), 0);
+    ASSERT_RC(corio_yield(), -ECANCELED); /* unshielded again */
+    ASSERT_RC(corio_scope_exit(&inner), 0);
+    ASSERT_RC(corio_scope_exit(&outer), -ECANCELED);
+    ASSERT_RC(corio_yield(), 0);
+    return 0;
+}
+TEST(scope_trio_shielding) { run_ok(main_trio_shielding, NULL); }
