@@ -689,14 +689,28 @@ CORIO_EXTERN int corio_process_kill(corio_process *p, int signo);
 /* Closes the pipes and frees p. A process still running is killed with SIGKILL and reaped first. 0, -EINVAL. */
 CORIO_EXTERN int corio_process_free(corio_process *p);
 
-/* ---- signals ------------------------------------------------------------------------------------------------ */
+/* ---- signals ------------------------------------------------------------------------------------------------
+ * A loop's first corio_signal_wait or corio_signal_cancel_main for signo gives signo to corio for the whole
+ * process, whatever its disposition was (SIG_IGN too, as a background shell leaves SIGINT; a handler of the
+ * program's stops being called): signo is blocked in that loop's thread and read there, and on any other thread
+ * the kernel picks (a thread the program made, a loop that did not ask) a handler of corio's that only writes to
+ * the loops' eventfds catches it. Each delivery reaches every loop still running that asked for signo, and never
+ * interrupts their tasks. A loop that ends leaves its thread's mask as it found it. When the last loop that asked
+ * ends (for the loops of corio_run_threads: when corio_run_threads returns), signo's old disposition comes back and
+ * later deliveries take the old action, as before corio was asked (SIGTERM at SIG_DFL ends the process); one that
+ * arrives while that last loop ends is absorbed by it. A child forked from a loop's thread starts with the old
+ * dispositions and mask. */
 
-/* Suspends until signo is delivered to the process: signo, or -ECANCELED / -ETIMEDOUT, -EINVAL (a signal that
- * cannot be caught, or SIGSEGV/SIGBUS which corio uses). The signal is blocked in this thread from the first call
- * and read from a signalfd; each delivery wakes every task waiting for it. */
+/* Suspends until signo is delivered to the process: signo, or -ECANCELED / -ETIMEDOUT; -EINVAL (a signal that
+ * cannot be caught, or SIGSEGV/SIGBUS which corio uses); -EPERM outside a task; and at the loop's first signal
+ * call, which makes the loop's eventfd and signalfd: -EMFILE / -ENFILE (no descriptor left), -ENOMEM, or the
+ * backend's failure to watch them (-ENOSPC, -EAGAIN). Each delivery wakes every task waiting for it, in every
+ * loop; a delivery no task waits for is absorbed. */
 CORIO_EXTERN int corio_signal_wait(int signo);
-/* From now on, signo (typically SIGINT) cancels the main task of this thread's loop instead of its default
- * action. 0, -EINVAL, -EPERM outside a loop. */
+/* From now on, signo (typically SIGINT or SIGTERM) cancels the main task of this thread's loop, and under
+ * corio_run_threads of every loop of the group still running (one loop asking is enough), instead of taking its
+ * old action. Asking twice is harmless. 0, -EINVAL, -EPERM outside a loop, and the first-call failures of
+ * corio_signal_wait. */
 CORIO_EXTERN int corio_signal_cancel_main(int signo);
 
 #ifdef __cplusplus

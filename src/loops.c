@@ -1,7 +1,7 @@
 /* loops.c - several loops, one per thread (corio_run_threads), and the way threads talk to a loop: its inbox,
  * an intrusive lock-free multi-producer single-consumer queue (Vyukov's, as in his "intrusive MPSC node-based
  * queue") plus an eventfd the loop watches like the thread pool's. corio_post sends a task to a loop through it,
- * and chan.c wakes a waiter on another loop through it.
+ * chan.c wakes a waiter on another loop through it, and a signal that cancels the main task cancels every loop's.
  *
  * Lifetimes: a sender pins an inbox (a counter) for the few instructions between pushing its message and
  * writing the eventfd, and the loop frees the inbox only once nobody pins it, so that write never hits a closed
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "loops.h"
+#include "signals.h"
 
 #define LOOPS_MAX 256
 
@@ -155,6 +156,8 @@ typedef struct slot {
     bool resolved;       /* started (or failed to): under g->mu */
     pthread_t thread;
     bool has_thread;
+    corio__xnode cancel;         /* corio__loops_cancel_mains's message to this loop: nothing to allocate */
+    _Atomic bool cancel_pending; /* cancel is posted and not yet run */
 } slot;
 
 struct group {
@@ -165,8 +168,9 @@ struct group {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned resolved;
-    int start_err; /* the first loop that could not start, under mu */
-    int status;    /* the first failure in time, under mu */
+    int start_err;                   /* the first loop that could not start, under mu */
+    int status;                      /* the first failure in time, under mu */
+    unsigned long long signals_held; /* signal.c's, under its lock: the handlers the group keeps until its end */
 };
 
 static CORIO__TLS group *cur_group;
@@ -216,6 +220,29 @@ static int slot_main(void *arg) {
     return status;
 }
 
+static void cancel_run(corio__loop *l, corio__xnode *n) {
+    slot *s = corio__container_of(n, slot, cancel);
+    /* cleared first: the node is off the queue, and a later signal may post it again */
+    atomic_store(&s->cancel_pending, false);
+    if (l && l->main && l->main->state != CORIO__DONE) corio__task_cancel(l, l->main);
+}
+
+void corio__loops_cancel_mains(void) {
+    group *g = cur_group;
+    if (!g) return;
+    for (unsigned i = 0; i < g->n; i++) {
+        slot *s = &g->slots[i];
+        if (i == cur_index || atomic_exchange(&s->cancel_pending, true)) continue;
+        /* as corio_post: past the closed flag, the loop keeps its inbox until this poster is done; a closed slot
+         * keeps cancel_pending set, so nothing is posted to it again */
+        atomic_fetch_add(&s->posters, 1);
+        if (!atomic_load(&s->closed)) corio__xloop_post(s->x, &s->cancel);
+        atomic_fetch_sub(&s->posters, 1);
+    }
+}
+
+unsigned long long *corio__loops_signals_held(void) { return cur_group ? &cur_group->signals_held : NULL; }
+
 static void run_slot(slot *s) {
     group *g = s->g;
     cur_group = g;
@@ -246,6 +273,8 @@ int corio_run_threads(unsigned n, corio_fn fn, void *arg) {
         g.slots[i].index = i;
         atomic_init(&g.slots[i].posters, 0);
         atomic_init(&g.slots[i].closed, false);
+        g.slots[i].cancel.run = cancel_run;
+        atomic_init(&g.slots[i].cancel_pending, false);
     }
     for (unsigned i = 1; i < n; i++) {
         slot *s = &g.slots[i];
@@ -261,6 +290,7 @@ int corio_run_threads(unsigned n, corio_fn fn, void *arg) {
     run_slot(&g.slots[0]);
     for (unsigned i = 1; i < n; i++)
         if (g.slots[i].has_thread) pthread_join(g.slots[i].thread, NULL);
+    corio__signal_group_end(g.signals_held); /* no loop of the group runs: the old dispositions come back */
     int status = g.status;
     pthread_cond_destroy(&g.cv);
     pthread_mutex_destroy(&g.mu);

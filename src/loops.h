@@ -1,5 +1,6 @@
-/* loops.h - what loops.c gives chan.c: a loop's inbox, a lock-free multi-producer single-consumer queue of
- * messages that any thread may post to and only the loop's own thread runs, woken through an eventfd. */
+/* loops.h - what loops.c gives chan.c and signal.c: a loop's inbox, a lock-free multi-producer single-consumer
+ * queue of messages that any thread may post to and only the loop's own thread runs, woken through an eventfd; and
+ * what a group of loops (corio_run_threads) shares about signals. */
 #ifndef CORIO_LOOPS_H
 #define CORIO_LOOPS_H
 
@@ -24,6 +25,14 @@ void corio__xloop_pin(corio__xloop *x);
 void corio__xloop_unpin(corio__xloop *x);
 /* Posts n to x and wakes x's loop; from any thread, with x pinned. */
 void corio__xloop_post(corio__xloop *x, corio__xnode *n);
+
+/* Under corio_run_threads, cancels the main task of every other loop of the caller's group whose function still
+ * runs, through their inboxes (a signal corio_signal_cancel_main asked for, seen by the caller's loop); at most one
+ * such cancel is on its way to a loop at a time, and nothing is allocated. A no-op outside a group. */
+void corio__loops_cancel_mains(void);
+/* The set of signals whose handler the caller's group holds until corio_run_threads returns (signal.c reads and
+ * changes it under its own lock, then corio__signal_group_end drops them), or NULL outside corio_run_threads. */
+unsigned long long *corio__loops_signals_held(void);
 
 /* A corio_select waiting on a channel (chan.c, select.c): on the channel's watch list, under its mutex, until a
  * change that may make it ready takes it off (notified) and sends its task a wake message (delivered). */

@@ -102,7 +102,7 @@ static int submit(corio__job *j) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        /* workers take no signals: signalfd-based waits (corio_signal_wait) need them blocked everywhere */
+        /* workers take no signals: a delivery lands on a loop or on corio's handler, never interrupting a job */
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
