@@ -5,7 +5,8 @@
 # Boost.Context (Debian: libboost-context-dev), which the library does not. Pinned to CPU 1 when taskset exists.
 # The switch and spawn programs run in BENCH_ROUNDS (default 3) alternating rounds and the lowest figure of each
 # counts: noise from a neighbour then has to hit every round of one program to skew a ratio. BENCH_FULL=1 runs
-# bench_tasks with 1,000,000 tasks sleeping 10 s. Then bench/io.sh compares the echo and HTTP servers with libuv,
+# bench_tasks with 1,000,000 tasks sleeping 10 s. bench_stream writes 64-byte messages one way on each backend.
+# Then bench/io.sh compares the echo and HTTP servers with libuv,
 # a raw epoll loop and nginx (~95 s; BENCH_IO=0 skips it). BENCH_CHARTS=1 draws the figures into docs/img/
 # (bench/charts.sh). Exits non-zero if any program fails or cannot be built.
 set -u
@@ -88,6 +89,12 @@ while [ "$round" -le "$BENCH_ROUNDS" ]; do
 done
 echo "===="
 run bench_gather 10000 1
+# the one-way stream of small writes on both backends (issue 18: io_uring's writes must not fall behind epoll's)
+for be in epoll uring; do
+    export CORIO_BACKEND=$be
+    run bench_stream 200000 64
+done
+unset CORIO_BACKEND
 if [ "$BENCH_FULL" = 1 ]; then
     run bench_tasks 1000000 10
 else
@@ -121,6 +128,10 @@ ratio "spawn_await / goal of 100 ns" "$(value spawn_await)" 100 "goal: <= 1"
 ratio "spawn_await / spawn_boost" "$(value spawn_await)" "$(value spawn_boost)" "bare fcontext create+run"
 ratio "spawn_gather_batch / spawn_await" "$(value spawn_gather_batch)" "$(value spawn_await)" ""
 ratio "gather_wall / ideal 1 s" "$(value gather_wall)" 1 "10000 tasks sleeping 1 s"
+# writes/s: higher is better, so the goal reads >= 1 here (the lowest figure of one run is the only one)
+ratio "stream_writes uring / epoll" "$(value stream_writes_uring)" "$(value stream_writes_epoll)" \
+    "64 B writes, goal: >= 1"
+
 if [ "$BENCH_FULL" = 1 ]; then
     ratio "tasks_wall / ideal 10 s" "$(value tasks_wall)" 10 "1000000 tasks sleeping 10 s"
 else

@@ -368,22 +368,25 @@ ssize_t corio_write(int fd, const void *buf, size_t len) {
     if (!e) return rc;
     size_t done = 0;
     while (done < len) {
-        ssize_t n = -EAGAIN;
-        /* On io_uring the send goes out with the other tasks' requests in the loop's next system call */
-        if (native_ok(l, e, 1, (const char *)buf + done, len - done))
-            n = native_io(l, e, fd, 1, (char *)buf + done, len - done, false);
-        if (n >= 0) {
-            done += (size_t)n;
-            continue;
-        }
-        if (n != -EAGAIN) return n;
-        n = write(fd, (const char *)buf + done, len - done);
+        /* What the kernel takes at once is written at once, on both backends: a native send would make the task
+         * wait a loop turn for its completion, however empty the socket's buffer (a stream of 64-byte writes ran
+         * at a third of epoll's rate on io_uring that way) */
+        ssize_t n = write(fd, (const char *)buf + done, len - done);
         if (n >= 0) {
             done += (size_t)n;
             continue;
         }
         if (errno == EINTR) continue;
         if (errno != EAGAIN) return -errno;
+        /* full: on io_uring the kernel sends the rest as room comes, the request batched with the other tasks' */
+        if (native_ok(l, e, 1, (const char *)buf + done, len - done)) {
+            n = native_io(l, e, fd, 1, (char *)buf + done, len - done, false);
+            if (n >= 0) {
+                done += (size_t)n;
+                continue;
+            }
+            if (n != -EAGAIN) return n;
+        }
         if ((rc = corio__fd_wait(l, fd, 1)) < 0) return rc;
     }
     return (ssize_t)len;
