@@ -1,5 +1,6 @@
 # Makefile - builds libcorio (static and shared), its tests, benchmarks and examples.
-#   make run              build everything and run the demo (examples/tour.c)
+#   make run              build the library and the demo (examples/tour.c) and run it
+#   make examples / tests / benches   build just those
 #   make test             build and run every test; ends with "N passed, N failed"
 #   make test SANITIZE=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test SWITCH=ucontext   the portable ucontext context switch instead of the assembly one
@@ -13,6 +14,10 @@
 
 # `make` alone builds everything, whatever rules the mk/*.mk fragments define first
 .DEFAULT_GOAL := all
+# in parallel on every core unless told otherwise (a fresh clone's `make run` built one file at a time)
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 
 CC ?= cc
 ifeq ($(CC),cc)
@@ -117,7 +122,7 @@ EXAMPLE_SRC := $(filter-out examples/http_server.c,$(EXAMPLE_SRC))
 endif
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all lib run test test-aarch64 bench clean format
+.PHONY: all lib run test tests examples benches test-aarch64 bench clean format
 # keep intermediate objects (the module objects are built by a chain of pattern rules)
 .SECONDARY:
 all: lib $(TESTS) $(BENCHES) $(EXAMPLES) $(EXTRA_TARGETS)
@@ -165,8 +170,13 @@ $(BUILD)/examples/%: examples/%.c $(STATIC)
 	$(CC) $(CFLAGS) $< -o $@ $(MODLINK) $(STATIC) $(LDFLAGS) $(LDLIBS)
 $(BUILD)/examples/http_server: LDLIBS += -lhttp_parser
 
-run: all
+# the tour needs the library and itself only; `make` builds everything else
+run: $(BUILD)/examples/tour
 	$(RUNNER) $(BUILD)/examples/tour
+
+tests: $(TESTS)
+examples: $(EXAMPLES)
+benches: $(BENCHES)
 
 test: lib $(TESTS) $(EXAMPLES)
 	@RUNNER="$(RUNNER)" BUILD="$(BUILD)" tests/run.sh $(TESTS) tests/check_docs.sh
