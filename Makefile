@@ -1,7 +1,7 @@
 # Makefile - builds libcorio (static and shared), its tests, benchmarks and examples.
 #   make run              build the library and the demo (examples/tour.c) and run it
 #   make examples / tests / benches   build just those
-#   make test             build and run every test; ends with "N passed, N failed"
+#   make test             build and run every test; ends with "N passed, N failed, N skipped"
 #   make test SANITIZE=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test SWITCH=ucontext   the portable ucontext context switch instead of the assembly one
 #   make test VALGRIND=1  every test under valgrind's memcheck (errors and definite leaks fail the case)

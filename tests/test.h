@@ -14,6 +14,9 @@
 
 typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn, int timeout_s);
+/* Ends the running case as skipped, saying why (name the Debian package that would let it run): counted apart
+ * from passed and failed. For a case that needs a program or package that is not installed. */
+__attribute__((noreturn)) void test_skip(const char *why);
 int64_t test_now_ms(void); /* fresh monotonic clock, for measuring elapsed time in tests */
 /* 1 where each task costs far more and heavy cases must shrink: under valgrind or ThreadSanitizer, or with
  * CORIO_TEST_SMALL set (make test-aarch64 sets it for qemu). */

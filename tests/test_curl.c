@@ -212,9 +212,8 @@ static bool nginx_start(struct nginx *n, bool tls) {
     const char *nginx = access("/usr/sbin/nginx", X_OK) == 0 ? "/usr/sbin/nginx" : "nginx";
     snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", nginx);
     if (system(cmd) != 0) {
-        fprintf(stderr, "SKIP: nginx is not installed (apt-get install nginx)\n");
         nginx_stop(n);
-        return false;
+        test_skip("nginx is not installed (Debian: apt-get install nginx)");
     }
     if (tls) {
         snprintf(cmd, sizeof cmd,
@@ -222,9 +221,8 @@ static bool nginx_start(struct nginx *n, bool tls) {
                  "-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 >openssl.log 2>&1",
                  n->dir);
         if (system(cmd) != 0) {
-            fprintf(stderr, "SKIP: openssl could not make a certificate (apt-get install openssl)\n");
             nginx_stop(n);
-            return false;
+            test_skip("openssl could not make a certificate (Debian: apt-get install openssl)");
         }
         snprintf(n->ca, sizeof n->ca, "%s/cert.pem", n->dir);
     }

@@ -80,10 +80,7 @@ static const char *skip_reason(void) {
 
 TEST_TIMEOUT(gdb_lists_tasks_and_backtraces, 120) {
     const char *why = skip_reason();
-    if (why) {
-        printf("SKIP gdb test: %s\n", why);
-        return;
-    }
+    if (why) test_skip(why);
     char exe[PATH_MAX], cmd[PATH_MAX + 64];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     ASSERT_TRUE(n > 0);

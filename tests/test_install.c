@@ -58,10 +58,7 @@ static void build_dir(char *out, size_t size) {
 
 TEST_TIMEOUT(install_pkgconfig_cmake_uninstall, 600) {
     const char *why = skip_reason();
-    if (why) {
-        printf("SKIP install test: %s\n", why);
-        return;
-    }
+    if (why) test_skip(why);
     char build[PATH_MAX], cmd[PATH_MAX + 64];
     build_dir(build, sizeof build);
     (void)snprintf(cmd, sizeof cmd, "sh tests/install_test.sh '%s' 2>&1", build);

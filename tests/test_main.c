@@ -1,5 +1,6 @@
 /* test_main.c - the runner linked into every test binary: forks one process per registered case, enforces its
- * timeout, and prints "N passed, N failed". With a case name as argument it runs just that case in-process. */
+ * timeout, and prints "N passed, N failed" (", N skipped" when a case skipped itself with test_skip: a program or
+ * package it needs is missing). With a case name as argument it runs just that case in-process. */
 #include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -135,6 +136,17 @@ void test_settle(void) {
     for (int i = 0; i < 5; i++) ASSERT_RC(corio_yield(), 0);
 }
 
+/* A case that skipped itself (test_skip) exits with this: counted apart, neither passed nor failed. */
+#define SKIP_STATUS 77
+static const char *current_name = "";
+
+void test_skip(const char *why) {
+    printf("SKIP %s: %s\n", current_name, why);
+    fflush(stdout);
+    _exit(SKIP_STATUS);
+}
+
+/* 1 passed, 0 failed, 2 skipped */
 static int run_one(int i) {
     fflush(stdout);
     fflush(stderr);
@@ -145,6 +157,7 @@ static int run_one(int i) {
     }
     if (pid == 0) {
         alarm((unsigned)tests[i].timeout_s);
+        current_name = tests[i].name;
         tests[i].fn();
         fflush(stdout);
         _exit(0);
@@ -158,6 +171,7 @@ static int run_one(int i) {
         printf("PASS %s (%lld ms)\n", tests[i].name, (long long)ms);
         return 1;
     }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == SKIP_STATUS) return 2; /* it said why */
     if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
         printf("FAIL %s: timed out after %d s\n", tests[i].name, tests[i].timeout_s);
     else if (WIFSIGNALED(st))
@@ -177,6 +191,7 @@ int main(int argc, char **argv) {
     if (argc > 1) {
         for (int i = 0; i < ntests; i++)
             if (strcmp(tests[i].name, argv[1]) == 0) {
+                current_name = tests[i].name;
                 tests[i].fn();
                 printf("PASS %s\n", tests[i].name);
                 return 0;
@@ -184,8 +199,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, "no test named %s\n", argv[1]);
         return 2;
     }
-    int passed = 0;
-    for (int i = 0; i < ntests; i++) passed += run_one(i);
-    printf("%d passed, %d failed\n", passed, ntests - passed);
-    return passed == ntests ? 0 : 1;
+    int passed = 0, skipped = 0;
+    for (int i = 0; i < ntests; i++) {
+        int r = run_one(i);
+        passed += r == 1;
+        skipped += r == 2;
+    }
+    int failed = ntests - passed - skipped;
+    if (skipped)
+        printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else
+        printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
 }
