@@ -41,7 +41,8 @@ static int main_parallel(void *arg) {
     int64_t ms = test_now_ms() - t0;
     for (int i = 0; i < 4; i++) ASSERT_RC(st[i], 7);
     ASSERT_GE(ms, 190);
-    ASSERT_LT(ms, 600); /* serially it would be 800 */
+    /* serially it would be 800; valgrind (one thread at a time) and a busy machine stretch the parallel 200 */
+    ASSERT_LT(ms, test_small() ? 790 : 600);
     return 0;
 }
 TEST_TIMEOUT(jobs_run_in_parallel, 10) {
