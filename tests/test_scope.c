@@ -415,3 +415,70 @@ static int main_trio_shielding(void *arg) {
     return 0;
 }
 TEST(scope_trio_shielding) { run_ok(main_trio_shielding, NULL); }
+
+/* Scopes reach every wait kind: a read (both backends' paths), a channel receive, a pool job. A cancelled scope
+ * ends the read with nothing lost; a shield lets a pool job's wait finish though the task is cancelled. */
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct reader_in_scope {
+    int fd;
+    corio_scope *scope;
+    ssize_t first, second;
+    char buf[4];
+};
+static int reader_in_scope_fn(void *arg) {
+    struct reader_in_scope *r = arg;
+    corio_scope s;
+    ASSERT_RC(corio_scope_enter(&s, -1, 0), 0);
+    r->scope = &s;
+    r->first = corio_read(r->fd, r->buf, sizeof r->buf);
+    r->scope = NULL;
+    ASSERT_RC(corio_scope_exit(&s), -ECANCELED);
+    r->second = corio_read(r->fd, r->buf, sizeof r->buf); /* outside it, the read waits for the bytes */
+    return 0;
+}
+static int slow_job(void *arg) {
+    (void)arg;
+    usleep(50000);
+    return 9;
+}
+static int shielded_job(void *arg) {
+    int *rc = arg;
+    (void)corio_sleep(10000); /* cancelled here */
+    corio_scope shield;
+    ASSERT_RC(corio_scope_enter(&shield, 5000, CORIO_SCOPE_SHIELD), 0);
+    *rc = corio_to_thread(slow_job, NULL);
+    ASSERT_RC(corio_scope_exit(&shield), 0);
+    return 0;
+}
+static int main_wait_kinds(void *arg) {
+    (void)arg;
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct reader_in_scope r = {.fd = sv[0], .first = 1, .second = 1};
+    corio_task *t = test_spawn(reader_in_scope_fn, &r);
+    test_settle();
+    ASSERT_NOT_NULL(r.scope);
+    ASSERT_RC(corio_scope_cancel(r.scope), 0);
+    ASSERT_RC(corio_sleep(20), 0); /* on io_uring the kernel confirms the receive's cancel at a loop turn */
+    ASSERT_EQ(r.first, -ECANCELED);
+    ASSERT_EQ(write(sv[1], "abc", 3), 3);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_EQ(r.second, 3);
+    ASSERT_EQ(memcmp(r.buf, "abc", 3), 0);
+    int job_rc = 0;
+    t = test_spawn(shielded_job, &job_rc);
+    test_settle();
+    ASSERT_RC(corio_cancel(t), 0);
+    ASSERT_RC(corio_await(t), 0);
+    ASSERT_EQ(job_rc, 9);
+    ASSERT_RC(corio_close(sv[0]), 0);
+    close(sv[1]);
+    return 0;
+}
+TEST(scope_reaches_reads_and_shields_pool_jobs) {
+    ASSERT_RC(corio_run(main_wait_kinds, NULL), 0);
+    setenv("CORIO_BACKEND", "epoll", 1);
+    ASSERT_RC(corio_run(main_wait_kinds, NULL), 0);
+}
