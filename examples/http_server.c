@@ -1,16 +1,22 @@
 /* http_server.c - an HTTP/1.1 "hello" server on Node's http-parser: `http_server [--loops N] [PORT [IDLE_MS]]`
- * (PORT 0 or none: a free port; IDLE_MS, or the environment's HTTP_IDLE_MS, default 5000; N loops, or the
- * environment's CORIO_LOOPS, default 1: one thread each, sharing the port through SO_REUSEPORT; HTTP_WORK_US
- * adds that much CPU work to every response, for benchmarks; HTTP_DEFER_ACCEPT=S has the kernel hold a new
- * connection until its request is in, for up to about S seconds, as nginx's "listen ... deferred"). Prints
- * "listening on port N" and serves until SIGINT or SIGTERM.
+ * (PORT 0 or none: a free port; IDLE_MS, or the environment's HTTP_IDLE_MS, default 5000, at most 86400000 (a
+ * day); N loops, or the environment's CORIO_LOOPS, default 1, at most 256: one thread each, sharing the port through
+ * SO_REUSEPORT; HTTP_WORK_US adds that much CPU work to every response, for benchmarks; HTTP_DEFER_ACCEPT=S has the
+ * kernel hold a new connection until its request is in, for up to about S seconds, as nginx's "listen ...
+ * deferred"). A setting out of its range exits 2 with a message. Prints "listening on port N" and serves until
+ * SIGINT or SIGTERM.
  *
  * GET / (and HEAD /) answers "Hello, World!", any other path 404, another method on / 405. Connections are kept
  * alive (HTTP/1.0 only with "Connection: keep-alive"; "Connection: close" is honoured). Pipelined requests are
  * answered in order, and every response produced from one read goes out in one write. A malformed request gets
- * 400 and a close, request headers over 8 KiB get 431, and a request not complete IDLE_MS after its first byte
- * gets 408 (so a client trickling one byte at a time cannot hold the connection either); a connection idle
- * between requests for IDLE_MS is closed without a word, as nginx does, since a client may be about to reuse it.
+ * 400 and a close, and so does anything RFC 9112 tells a server to reject, since a proxy in front may have read the
+ * same bytes as other requests (request smuggling): whitespace before a field name's colon or inside it, a
+ * folded field line, a CR or LF that is not half of a CRLF, a chunk's data not followed by CRLF, an HTTP/1.1
+ * request without exactly one Host (or with one that is not a host[:port]), Content-Length twice or with
+ * Transfer-Encoding, Transfer-Encoding twice or in HTTP/1.0. A request of another major version gets 505, request
+ * headers over 8 KiB get 431, and a request not complete IDLE_MS after its first byte gets 408 (so a client
+ * trickling one byte at a time cannot hold the connection either); a connection idle between requests for IDLE_MS
+ * is closed without a word, as nginx does, since a client may be about to reuse it.
  *
  *     $ ./http_server 8080 &
  *     $ curl http://127.0.0.1:8080/
@@ -18,6 +24,7 @@
 #include <corio.h>
 #include <errno.h>
 #include <http_parser.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -26,10 +33,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define READ_SIZE 16384
 #define HEADER_MAX 8192 /* request line and header bytes; nginx's large_client_header_buffers is 8 KiB */
+/* The response buffer a connection keeps: a few responses. What one read of pipelined requests produces can be
+ * far more (a 16 KiB read of 27-byte requests: 77 KiB of responses), and gets a malloc'd buffer only until it is
+ * written, so an idle connection holds no more than this after a burst. */
+#define OUT_SMALL 4096
+#define IDLE_MAX_MS 86400000 /* a day: deadlines are corio_now() + IDLE_MS, which must not overflow */
 
 static int64_t idle_ms = 5000;
 
@@ -38,13 +51,26 @@ struct conn {
     http_parser parser;
     int64_t deadline; /* the current request's, or the idle connection's, in corio_now() ms */
     bool in_request;  /* a request has begun and not yet ended */
-    bool header_overflow;
-    bool closing; /* a response said "Connection: close": parse no further */
+    bool closing;     /* a response said "Connection: close": parse no further */
+    int refused;      /* the status a callback refused the request with (400, 431, 505), else 0 */
     size_t header_bytes;
-    char *out; /* responses waiting to be written */
+    /* the request's fields, as the parser hands them over */
+    bool headers_done; /* the fields after this are the chunked body's trailers */
+    bool name_done;    /* a value has begun: the next name callback starts a new field */
+    bool host_value, host_space;
+    unsigned hosts, transfer_encodings;
+    size_t name_len;
+    char name[sizeof "transfer-encoding"]; /* the field name's first bytes: enough to tell the ones checked */
+    /* the check of the framing bytes http-parser consumed (framing_ok) */
+    const char *scan;    /* in the buffer being parsed: checked up to here */
+    char prev;           /* the last framing byte checked */
+    int want_crlf;       /* bytes of the CRLF that must follow a chunk's data still to come (2, 1, 0) */
+    uint64_t chunk_left; /* data bytes of the current chunk still to come */
+    char *out;           /* responses waiting to be written: small, or a malloc'd buffer for a burst */
     size_t out_len, out_cap;
     size_t url_len;
     char url[HEADER_MAX + 1]; /* the buffers last: only the fields above are cleared per connection */
+    char small[OUT_SMALL];
     char in[READ_SIZE];
 };
 
@@ -70,10 +96,11 @@ static bool append_response(struct conn *c, int status, const char *reason, cons
     size_t blen = strlen(body);
     size_t need = c->out_len + 512 + strlen(extra_headers) + blen;
     if (need > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap * 2 : 4096;
+        size_t cap = c->out_cap * 2;
         while (cap < need) cap *= 2;
-        char *p = realloc(c->out, cap);
+        char *p = c->out == c->small ? malloc(cap) : realloc(c->out, cap);
         if (!p) return false;
+        if (c->out == c->small) memcpy(p, c->small, c->out_len);
         c->out = p;
         c->out_cap = cap;
     }
@@ -126,10 +153,26 @@ static void respond(struct conn *c) {
 
 /* ---- http-parser callbacks ------------------------------------------------------------------------------------ */
 
+/* Debian's libhttp-parser 2.9.4 acts as built lenient (HTTP_PARSER_STRICT 0): it takes a space as part of a field
+ * name, folded field lines, any two bytes after a chunk's data or after the CR that ends the header section, an LF
+ * inside a chunk extension, any HTTP/d.d, and Transfer-Encoding in HTTP/1.0. The callbacks and framing_ok refuse
+ * those; the parser itself refuses Content-Length twice or with Transfer-Encoding, and other bytes outside a field
+ * name's tchars. */
+
+/* Fails the parse (a callback's non-zero return) with the status to answer. */
+static int refuse(struct conn *c, int status) {
+    c->refused = status;
+    return -1;
+}
+
 static int on_message_begin(http_parser *p) {
     struct conn *c = p->data;
     c->in_request = true;
     c->header_bytes = c->url_len = 0;
+    c->headers_done = false;
+    c->name_done = true;
+    c->hosts = c->transfer_encodings = 0;
+    c->chunk_left = 0;
     c->deadline = corio_now() + idle_ms; /* the whole request must arrive within the timeout */
     return 0;
 }
@@ -137,44 +180,146 @@ static int on_message_begin(http_parser *p) {
 /* Counts request-line and header bytes; non-zero (a parse error) past the limit. */
 static int count_header(struct conn *c, size_t len) {
     c->header_bytes += len;
-    if (c->header_bytes > HEADER_MAX) {
-        c->header_overflow = true;
-        return 1;
-    }
-    return 0;
+    return c->header_bytes > HEADER_MAX ? refuse(c, 431) : 0;
 }
 
 static int on_url(http_parser *p, const char *at, size_t len) {
     struct conn *c = p->data;
-    if (count_header(c, len)) return 1;
+    if (count_header(c, len)) return -1;
     memcpy(c->url + c->url_len, at, len); /* fits: the URL counts towards HEADER_MAX */
     c->url_len += len;
     return 0;
 }
 
-static int on_header(http_parser *p, const char *at, size_t len) {
-    (void)at;
-    return count_header(p->data, len);
+/* RFC 9110 5.6.2: a field name is a token */
+static bool tchar(unsigned char ch) {
+    return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
+/* A field name, in one piece or several (a name split between two reads). */
+static int on_header_field(http_parser *p, const char *at, size_t len) {
+    struct conn *c = p->data;
+    if (count_header(c, len)) return -1;
+    if (c->name_done) {
+        c->name_done = false;
+        c->name_len = 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!tchar((unsigned char)at[i])) return refuse(c, 400);
+        if (c->name_len < sizeof c->name) c->name[c->name_len] = at[i];
+        c->name_len++;
+    }
+    return 0;
+}
+
+static bool named(const struct conn *c, const char *name) {
+    return c->name_len == strlen(name) && strncasecmp(c->name, name, c->name_len) == 0;
+}
+
+/* RFC 9110 7.2: Host is uri-host [":" port], a reg-name, IPv4 address or [IP-literal]; the parser has skipped
+ * the whitespace before it, not the whitespace after. */
+static bool host_char(unsigned char ch) {
+    return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+           (ch && strchr("-._~%!$&'()*+,;=:[]", ch));
+}
+
+/* A field value, in one piece or several. */
+static int on_header_value(http_parser *p, const char *at, size_t len) {
+    struct conn *c = p->data;
+    if (count_header(c, len)) return -1;
+    if (!c->name_done) { /* the value's first piece: the name is whole */
+        c->name_done = true;
+        c->host_value = !c->headers_done && named(c, "host");
+        c->host_space = false;
+        c->hosts += c->host_value;
+        c->transfer_encodings += !c->headers_done && named(c, "transfer-encoding");
+    }
+    for (size_t i = 0; c->host_value && i < len; i++) {
+        bool space = at[i] == ' ' || at[i] == '\t';
+        if (!space && (c->host_space || !host_char((unsigned char)at[i]))) return refuse(c, 400);
+        c->host_space |= space;
+    }
+    return 0;
+}
+
+/* RFC 9112 2.3, 3.2 and 6.1. */
+static int on_headers_complete(http_parser *p) {
+    struct conn *c = p->data;
+    c->headers_done = true;
+    if (p->http_major != 1) return refuse(c, 505);
+    if (c->hosts > 1 || (c->hosts == 0 && p->http_minor > 0)) return refuse(c, 400);
+    /* a second one could name another coding last; an HTTP/1.0 hop may not have understood it at all */
+    if (c->transfer_encodings > 1 || (c->transfer_encodings && p->http_minor == 0)) return refuse(c, 400);
+    return 0;
+}
+
+/* Checks the bytes of the buffer from c->scan to end, which the parser has consumed and which are not body data:
+ * the request line, the fields, chunk-size lines and trailers. Every CR must begin a CRLF and every LF end one
+ * (RFC 9112 2.2 lets a server take a bare LF as a line end: taking none is simpler, and no client sends one), no
+ * line may begin with whitespace (an obs-fold, or whitespace before the first field: 5.2, 2.2), and a chunk's data
+ * must be followed by CRLF (7.1). c->prev and c->want_crlf carry the state from one read to the next. */
+static bool framing_ok(struct conn *c, const char *end) {
+    for (const char *s = c->scan; s < end; s++) {
+        char ch = *s;
+        if (c->want_crlf) {
+            if (ch != (c->want_crlf == 2 ? '\r' : '\n')) return false;
+            c->want_crlf--;
+        } else if ((c->prev == '\r') != (ch == '\n') || (c->prev == '\n' && (ch == ' ' || ch == '\t'))) {
+            return false;
+        }
+        c->prev = ch;
+    }
+    c->scan = end;
+    return true;
+}
+
+static int on_chunk_header(http_parser *p) {
+    struct conn *c = p->data;
+    c->chunk_left = p->content_length; /* the size of the chunk whose data comes next */
+    return 0;
+}
+
+/* Body data, which is not framing: framing_ok skips it (what the hello server does with a body: nothing). */
+static int on_body(http_parser *p, const char *at, size_t len) {
+    struct conn *c = p->data;
+    if (!framing_ok(c, at)) return refuse(c, 400);
+    c->scan = at + len;
+    if (c->chunk_left) {
+        c->chunk_left -= len;
+        if (c->chunk_left == 0) c->want_crlf = 2;
+    }
+    return 0;
+}
+
+/* A request is complete: the parser stops here, so that serve checks its framing to its last byte before answering
+ * it, and parses nothing pipelined after it should the answer close the connection. */
 static int on_message_complete(http_parser *p) {
     struct conn *c = p->data;
     c->in_request = false;
-    respond(c);
-    /* answer nothing pipelined after a request that closes the connection */
-    if (c->closing) http_parser_pause(p, 1);
+    http_parser_pause(p, 1);
     return 0;
 }
 
 static const http_parser_settings settings = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
-    .on_header_field = on_header,
-    .on_header_value = on_header,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
 
 /* ---- the connection ----------------------------------------------------------------------------------------- */
+
+/* Gives a burst's buffer back, keeping the small one. */
+static void shrink_out(struct conn *c) {
+    if (c->out != c->small) free(c->out);
+    c->out = c->small;
+    c->out_cap = sizeof c->small;
+}
 
 /* Writes what the last read produced, in one write, bounded by the idle timeout (a client that pipelines and
  * never reads must not hold the task forever). */
@@ -185,10 +330,15 @@ static int flush(struct conn *c) {
     ssize_t rc = corio_write(c->fd, c->out, c->out_len);
     corio_timeout_exit(&scope);
     c->out_len = 0;
+    shrink_out(c);
     return rc < 0 ? (int)rc : 0;
 }
 
-static void reply_error(struct conn *c, int status, const char *reason) {
+static void reply_error(struct conn *c, int status) {
+    const char *reason = status == 408   ? "Request Timeout"
+                         : status == 431 ? "Request Header Fields Too Large"
+                         : status == 505 ? "HTTP Version Not Supported"
+                                         : "Bad Request";
     char body[64];
     snprintf(body, sizeof body, "%s\n", reason);
     if (append_response(c, status, reason, "", body, true, false, false)) flush(c);
@@ -202,24 +352,46 @@ static int serve(struct conn *c) {
         ssize_t n = corio_read(c->fd, c->in, sizeof c->in);
         corio_timeout_exit(&scope);
         if (n == -ETIMEDOUT) {
-            if (c->in_request) reply_error(c, 408, "Request Timeout");
+            if (c->in_request) reply_error(c, 408);
             return 0;
         }
-        if (n < 0) return (int)n;
-        http_parser_execute(&c->parser, &settings, c->in, (size_t)n); /* n == 0 tells it EOF */
-        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-        if (n == 0) return flush(c);
-        if (err != HPE_OK && err != HPE_PAUSED) {
-            flush(c); /* the answers to the requests before the bad one come first */
-            if (c->header_overflow)
-                reply_error(c, 431, "Request Header Fields Too Large");
-            else
-                reply_error(c, 400, "Bad Request");
-            return 0;
+        if (n <= 0) return (int)n; /* 0: the client is done (a request it left unfinished gets no answer) */
+        const char *at = c->in, *end = c->in + n;
+        while (at < end && !c->closing) {
+            c->scan = at;
+            size_t used = http_parser_execute(&c->parser, &settings, at, (size_t)(end - at));
+            enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+            if ((err != HPE_OK && err != HPE_PAUSED) || !framing_ok(c, at + used)) {
+                flush(c); /* the answers to the requests before the bad one come first */
+                reply_error(c, c->refused ? c->refused : 400);
+                return 0;
+            }
+            at += used;
+            if (err == HPE_PAUSED) { /* on_message_complete: a whole request, checked */
+                http_parser_pause(&c->parser, 0);
+                respond(c);
+            }
         }
         int rc = flush(c);
         if (rc < 0 || c->closing) return rc;
         if (!c->in_request) c->deadline = corio_now() + idle_ms;
+    }
+}
+
+/* Connections open on this loop (one thread), and the most since the heap was last trimmed. */
+static _Thread_local size_t conns_open, conns_peak;
+#define TRIM_PEAK 64
+
+/* glibc keeps freed blocks for reuse and gives the kernel back only the free top of the heap: after 5,000
+ * connections at once had closed, 62 MB of free heap stayed resident below blocks still in use, and each later
+ * round of them spread over more of it (docs/reliability.md, "The HTTP example (issue 17)"). So when a loop's
+ * connections fall to a quarter of a peak of at least TRIM_PEAK, the free pages go back (malloc_trim releases those
+ * inside the heap too). A steady load, or one connection at a time, never calls it. */
+static void conn_closed(void) {
+    conns_open--;
+    if (conns_peak >= TRIM_PEAK && conns_open <= conns_peak / 4) {
+        malloc_trim(0);
+        conns_peak = conns_open;
     }
 }
 
@@ -230,12 +402,16 @@ static int handle(int fd, void *arg) {
     if (!c) return -ENOMEM;
     memset(c, 0, offsetof(struct conn, url));
     c->fd = fd;
+    c->out = c->small;
+    c->out_cap = sizeof c->small;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->deadline = corio_now() + idle_ms;
+    if (++conns_open > conns_peak) conns_peak = conns_open;
     int rc = serve(c);
-    free(c->out);
+    shrink_out(c);
     free(c);
+    conn_closed();
     return rc;
 }
 
@@ -263,16 +439,24 @@ static uint64_t spin_per_us(void) {
     return best ? best : 1;
 }
 
-/* The environment's name as a number from 0 to max (0 if unset or empty): -1, with a message, if it is not. */
-static int env_number(const char *name, long long max, long long *out) {
-    const char *v = getenv(name);
-    char *end = NULL;
-    *out = v && *v ? strtoll(v, &end, 10) : 0;
-    if (*out < 0 || *out > max || (end && *end)) {
-        fprintf(stderr, "http_server: %s must be 0 to %lld\n", name, max);
+/* A setting's value v as a whole number from min to max: -1, with a message naming it, if it is not one. */
+static int setting(const char *name, const char *v, long long min, long long max, long long *out) {
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || *end || n < min || n > max) {
+        fprintf(stderr, "http_server: %s must be %lld to %lld\n", name, min, max);
         return -1;
     }
+    *out = n;
     return 0;
+}
+
+/* The environment's name as a number from 0 to max, 0 if unset or empty: -1, with a message, if it is not one. */
+static int env_number(const char *name, long long max, long long *out) {
+    const char *v = getenv(name);
+    *out = 0;
+    return v && *v ? setting(name, v, 0, max, out) : 0;
 }
 
 static unsigned nloops = 1;
@@ -316,9 +500,14 @@ static int main_task(void *arg) {
             corio_server_free(srv);
             return -errno;
         }
-        corio_chan_recv(quit_chan, &item); /* -EPIPE: loop 0 is stopping */
+        corio_chan_recv(quit_chan, &item); /* -EPIPE: loop 0 is stopping; -ECANCELED: the signal reached us too */
         corio_server_stop(srv);
+        /* shielded from that cancellation: srv can be freed only once its runner has returned (an await that
+         * failed at once left it running, and LeakSanitizer found srv lost) */
+        corio_scope shield;
+        corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD);
         rc = corio_await(t);
+        corio_scope_exit(&shield);
     }
     corio_server_free(srv);
     return rc == -ECANCELED ? 0 : rc; /* a signal is the normal way out */
@@ -327,32 +516,35 @@ static int main_task(void *arg) {
 int main(int argc, char **argv) {
     const char *pos[2] = {NULL, NULL};
     int npos = 0;
-    const char *loops = getenv("CORIO_LOOPS");
+    const char *loops = getenv("CORIO_LOOPS"), *loops_name = "CORIO_LOOPS";
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--loops") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--loops") == 0 && i + 1 < argc) {
             loops = argv[++i];
-        else if (npos < 2)
+            loops_name = "--loops";
+        } else if (npos < 2) {
             pos[npos++] = argv[i];
-        else
+        } else {
             npos = 3;
+        }
     }
-    int port = pos[0] ? atoi(pos[0]) : 0;
-    const char *idle = pos[1] ? pos[1] : getenv("HTTP_IDLE_MS");
-    if (idle && *idle) idle_ms = atoll(idle);
-    long n = loops && *loops ? atol(loops) : 1;
-    if (npos > 2 || port < 0 || port > 65535 || idle_ms <= 0 || n < 1 || n > 256) {
+    if (npos > 2) {
         fprintf(stderr, "usage: http_server [--loops N] [PORT [IDLE_MS]]\n");
         return 2;
     }
-    long long work_us, defer_s;
-    if (env_number("HTTP_WORK_US", 1000000, &work_us) < 0 || env_number("HTTP_DEFER_ACCEPT", 3600, &defer_s) < 0)
+    const char *idle = pos[1] ? pos[1] : getenv("HTTP_IDLE_MS");
+    long long port = 0, idle_arg = idle_ms, n = 1, work_us, defer_s;
+    if ((pos[0] && setting("PORT", pos[0], 0, 65535, &port) < 0) ||
+        (idle && *idle && setting(pos[1] ? "IDLE_MS" : "HTTP_IDLE_MS", idle, 1, IDLE_MAX_MS, &idle_arg) < 0) ||
+        (loops && *loops && setting(loops_name, loops, 1, 256, &n) < 0) ||
+        env_number("HTTP_WORK_US", 1000000, &work_us) < 0 || env_number("HTTP_DEFER_ACCEPT", 3600, &defer_s) < 0)
         return 2;
+    idle_ms = idle_arg;
     defer_accept = (int)defer_s;
     if (work_us) work_iters = (uint64_t)work_us * spin_per_us();
     nloops = (unsigned)n;
-    int rc;
+    int rc, port_arg = (int)port;
     if (nloops == 1) {
-        rc = corio_run(main_task, &port);
+        rc = corio_run(main_task, &port_arg);
     } else {
         /* the loop threads inherit this mask, so only loop 0's signalfd sees SIGINT and SIGTERM */
         sigset_t set;
@@ -366,7 +558,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "http_server: out of memory\n");
             return 1;
         }
-        rc = corio_run_threads(nloops, main_task, &port);
+        rc = corio_run_threads(nloops, main_task, &port_arg);
         corio_chan_free(port_chan);
         corio_chan_free(quit_chan);
     }

@@ -1,7 +1,8 @@
 /* fuzz_http.c - libFuzzer target for the request path of examples/http_server.c (compiled in here with
  * HTTP_SERVER_NO_MAIN): arbitrary request bytes, in fuzzed chunks, go over a socketpair to the server's connection
  * handler; everything it answers is collected and checked to be a sequence of well-formed HTTP/1.1 responses,
- * nothing after one that closes the connection, and the handler must return within a bound (no hang).
+ * nothing after one that closes the connection (400, 408, 431 and 505 always do), and the handler must return
+ * within a bound (no hang).
  *
  * Input encoding (reads past the end give 0 bytes):
  *   flags      bit 0: the client keeps its side open at the end (the handler must then end by its idle timeout)
@@ -103,7 +104,8 @@ static void check_responses(const struct script *s) {
         FUZZ_CHECK(hend, "a response's headers never end (offset %zd)", p - s->out);
         int status = 0;
         FUZZ_CHECK(sscanf(p + 9, "%3d", &status) == 1, "no status code");
-        FUZZ_CHECK(status == 200 || status == 400 || status == 404 || status == 405 || status == 408 || status == 431,
+        FUZZ_CHECK(status == 200 || status == 400 || status == 404 || status == 405 || status == 408 || status == 431 ||
+                       status == 505,
                    "unexpected status %d", status);
         const char *cl = memmem(p, (size_t)(hend - p), "\r\nContent-Length: ", 18);
         FUZZ_CHECK(cl, "no Content-Length in a %d response", status);
@@ -115,7 +117,7 @@ static void check_responses(const struct script *s) {
             FUZZ_CHECK((size_t)(end - p) >= blen, "a %d response's body is cut short", status);
             p += blen;
         }
-        if (status == 400 || status == 408 || status == 431)
+        if (status == 400 || status == 408 || status == 431 || status == 505)
             FUZZ_CHECK(closes, "a %d that keeps the connection", status);
         if (closes) FUZZ_CHECK(p == end, "%zd bytes after a response that closes", end - p);
     }
