@@ -123,6 +123,7 @@ static inline void corio__stack_put(corio__pool *p, corio__stack *s) {
 }
 /* Gives the pages of freed stacks beyond a small hot cache back to the kernel, at most max_work of them. */
 size_t corio__pool_trim(corio__pool *p, size_t max_work);
+bool corio__pool_trimmable(const corio__pool *p); /* idle stacks beyond the hot cache are still resident */
 size_t corio__page_size(void);
 bool corio__valgrind(void); /* running under valgrind (known only where valgrind.h was there at build time) */
 void corio__stack_guard_install(void); /* the SIGSEGV handler that names an overflowing task, this thread */

@@ -442,6 +442,15 @@ static void trim_pools(corio__loop *l, int timeout_ms) {
     for (corio__pool *p = &l->pool; p && budget; p = p->next) budget -= corio__pool_trim(p, budget);
 }
 
+/* Idle stacks still to give back: the loop then sleeps at most a trimming's worth (TRIM_MAX / TRIM_PER_MS ms) and
+ * trims again, rather than keep them resident until some timer or descriptor wakes it (after a burst of 10,000
+ * connections with no timer pending, 9,000 idle stacks stayed resident for good). */
+static bool pools_trimmable(const corio__loop *l) {
+    for (const corio__pool *p = &l->pool; p; p = p->next)
+        if (corio__pool_trimmable(p)) return true;
+    return false;
+}
+
 /* Runs until every task has ended; -EDEADLK if tasks still wait on each other and even cancelling every one of
  * them could not wake any. */
 static int run_loop(corio__loop *l) {
@@ -518,6 +527,7 @@ static int run_loop(corio__loop *l) {
             timeout = ms > 1000000 ? 1000000 : (int)ms;
         }
         trim_pools(l, timeout);
+        if ((timeout < 0 || timeout > TRIM_MAX / TRIM_PER_MS) && pools_trimmable(l)) timeout = TRIM_MAX / TRIM_PER_MS;
         l->backend.ops->poll(l, timeout);
         l->polled_ns = l->now_ns;
         just_polled = true;

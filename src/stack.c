@@ -331,6 +331,8 @@ size_t corio__pool_trim(corio__pool *p, size_t max_work) {
     return done;
 }
 
+bool corio__pool_trimmable(const corio__pool *p) { return p->nhot > HOT_MAX; }
+
 void corio__pool_destroy(corio__pool *p) {
     struct corio__slab *slab = p->slabs;
     while (slab) {
