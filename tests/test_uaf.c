@@ -194,11 +194,11 @@ static int ends_at_once(void *arg) {
 }
 static int main_many_stale(void *arg) {
     (void)arg;
-    enum { N = 3000 };
-    static corio_task *t[N];
-    for (int i = 0; i < N; i++) t[i] = test_spawn(ends_at_once, NULL);
-    ASSERT_RC(corio_gather(t, N, NULL), 0);
-    for (int i = 0; i < N; i++) {
+    static corio_task *t[3000];
+    int n = test_small() ? 1500 : 3000; /* beyond the 1,024 structs the free list used to keep, either way */
+    for (int i = 0; i < n; i++) t[i] = test_spawn(ends_at_once, NULL);
+    ASSERT_RC(corio_gather(t, (size_t)n, NULL), 0);
+    for (int i = 0; i < n; i++) {
         ASSERT_RC(corio_await(t[i]), -EINVAL);
         ASSERT_RC(corio_cancel(t[i]), -EINVAL);
         ASSERT_RC(corio_task_done(t[i]), -EINVAL);
