@@ -528,6 +528,12 @@ static int run_loop(corio__loop *l) {
         }
         trim_pools(l, timeout);
         if ((timeout < 0 || timeout > TRIM_MAX / TRIM_PER_MS) && pools_trimmable(l)) timeout = TRIM_MAX / TRIM_PER_MS;
+        if (__builtin_expect(l->shutting_down, 0)) {
+            /* the tasks still running may wait on something nothing ends: wake for the report of them */
+            int64_t until = (l->report_ns - l->now_ns + 999999) / 1000000;
+            if (until < 1) until = 1;
+            if (timeout < 0 || timeout > until) timeout = until > 1000000 ? 1000000 : (int)until;
+        }
         l->backend.ops->poll(l, timeout);
         l->polled_ns = l->now_ns;
         just_polled = true;
