@@ -163,3 +163,46 @@ TEST(shutdown_reports_tasks_that_keep_the_loop) {
     expect_in(&c, "after the main task returned");
     expect_in(&c, "\"ignores-cancel\" running");
 }
+
+/* Only tasks never awaited nor detached are reported, each once: not an awaited task (by await, wait_for or gather),
+ * not a detached one (ended before main returned, or cancelled then), not a group's child, not main. */
+static int mixed_main(void *arg) {
+    (void)arg;
+    spawn_named(quick, "forgotten-quick");
+    spawn_named(sleepy, "forgotten-sleepy");
+    corio_detach(spawn_named(quick, "detached-quick"));
+    corio_detach(spawn_named(sleepy, "detached-sleepy"));
+    CHILD_CHECK(corio_await(spawn_named(quick, "awaited-quick")) == 0);
+    /* cancelled at the deadline, sleepy still ends with 0, which wait_for returns */
+    CHILD_CHECK(corio_wait_for(spawn_named(sleepy, "awaited-wait-for"), 5) == 0);
+    corio_task *g[2] = {spawn_named(quick, "awaited-gather"), spawn_named(sleepy, "awaited-gather")};
+    CHILD_CHECK(corio_cancel(g[1]) == 0);
+    int st[2];
+    CHILD_CHECK(corio_gather(g, 2, st) == 0);
+    corio_group *grp = corio_group_new();
+    CHILD_CHECK(grp != NULL);
+    corio_task_opts opts = {.name = "group-child"};
+    CHILD_CHECK(corio_group_spawn_task(grp, quick, NULL, &opts) != NULL);
+    CHILD_CHECK(corio_group_wait(grp) == 0);
+    CHILD_CHECK(corio_sleep(5) == 0);
+    return 0;
+}
+
+static int count_of(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+TEST(debug_reports_only_tasks_never_awaited) {
+    struct child c;
+    run_child(mixed_main, "1", &c);
+    expect_in(&c, "\"forgotten-quick\" was never awaited nor detached (status 0, OK)");
+    /* sleepy ignores its sleep's -ECANCELED */
+    expect_in(&c, "\"forgotten-sleepy\" was never awaited nor detached (status 0, OK)");
+    const char *never[] = {"detached-quick", "detached-sleepy", "awaited-quick", "awaited-wait-for",
+                           "awaited-gather", "group-child",     "\"main\""};
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
+        if (strstr(c.err, never[i])) TEST_FAIL_("\"%s\" reported:\n%s", never[i], c.err);
+    ASSERT_EQ(count_of(c.err, "was never awaited"), 2);
+}

@@ -255,3 +255,87 @@ TEST(event_waiters_cancelled_at_loop_end) {
     ASSERT_RC(corio_run(loop_end_main, e), 0);
     ASSERT_RC(corio_event_free(e), 0);
 }
+
+/* ---- wake-up order ---------------------------------------------------------------------------------------------
+ * A set wakes every waiter, and they run in the order they began to wait. */
+
+static char ord_log[32];
+static size_t ord_len;
+static void ord_step(char c) {
+    ASSERT_LT(ord_len, sizeof ord_log - 1);
+    ord_log[ord_len++] = c;
+    ord_log[ord_len] = '\0';
+}
+
+struct ord_waiter {
+    corio_event *e;
+    char id;
+};
+/* Waits, then logs its id; a failed wait logs the id in capitals. */
+static int ord_waiter(void *arg) {
+    const struct ord_waiter *w = arg;
+    char id = w->id;
+    if (corio_event_wait(w->e) < 0) id = (char)(id - 'a' + 'A');
+    ord_step(id);
+    return 0;
+}
+
+/* Six waiters spawned in one go wait in spawn order (the ready queue's), and run in that order once set. */
+static int ord_together_main(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    ord_len = 0;
+    struct ord_waiter w[6];
+    corio_task *t[6];
+    for (int i = 0; i < 6; i++) {
+        w[i] = (struct ord_waiter){e, (char)('a' + i)};
+        t[i] = test_spawn(ord_waiter, &w[i]);
+    }
+    test_settle();
+    ASSERT_EQ(ord_len, 0);
+    corio_event_set(e);
+    ASSERT_RC(corio_gather(t, 6, NULL), 0);
+    ASSERT_STREQ(ord_log, "abcdef");
+    ASSERT_RC(corio_event_free(e), 0);
+    return 0;
+}
+TEST(event_set_wakes_waiters_in_arrival_order) { ASSERT_RC(corio_run(ord_together_main, NULL), 0); }
+
+/* Waiters begin out of spawn order (d, b, then a c e together), one is cancelled; after a set and a clear, a second
+ * round waits again, and its order is its own. */
+static int ord_rounds_main(void *arg) {
+    (void)arg;
+    corio_event *e = corio_event_new();
+    ASSERT_NOT_NULL(e);
+    ord_len = 0;
+    struct ord_waiter w[5];
+    corio_task *t[5];
+    for (int i = 0; i < 5; i++) w[i] = (struct ord_waiter){e, (char)('a' + i)};
+    t[3] = test_spawn(ord_waiter, &w[3]);
+    test_settle();
+    t[1] = test_spawn(ord_waiter, &w[1]);
+    test_settle();
+    t[0] = test_spawn(ord_waiter, &w[0]);
+    t[2] = test_spawn(ord_waiter, &w[2]);
+    t[4] = test_spawn(ord_waiter, &w[4]);
+    test_settle();
+    ASSERT_RC(corio_cancel(t[0]), 0);
+    corio_event_set(e);
+    ASSERT_RC(corio_gather(t, 5, NULL), 0);
+    ASSERT_STREQ(ord_log, "Adbce"); /* a was cancelled before the set, so it ran first */
+
+    corio_event_clear(e);
+    ord_len = 0;
+    t[4] = test_spawn(ord_waiter, &w[4]);
+    t[2] = test_spawn(ord_waiter, &w[2]);
+    t[0] = test_spawn(ord_waiter, &w[0]);
+    test_settle();
+    corio_event_set(e);
+    corio_task *again[3] = {t[4], t[2], t[0]};
+    ASSERT_RC(corio_gather(again, 3, NULL), 0);
+    ASSERT_STREQ(ord_log, "eca");
+    ASSERT_RC(corio_event_free(e), 0);
+    return 0;
+}
+TEST(event_waiters_run_in_the_order_they_began_waiting) { ASSERT_RC(corio_run(ord_rounds_main, NULL), 0); }

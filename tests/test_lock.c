@@ -594,3 +594,111 @@ TEST(lock_waiters_cancelled_at_loop_end) {
     ASSERT_RC(corio_run(loop_end_main, l), 0);
     ASSERT_RC(corio_lock_free(l), 0);
 }
+
+/* ---- arrival order ----------------------------------------------------------------------------------------------
+ * Waiters that arrive together (spawned in one go, so they queue in the order the ready queue runs them) get the
+ * lock in that order, and so do a releaser that acquires again and a waiter arriving after it. */
+
+static char ord_log[32];
+static size_t ord_len;
+static void ord_step(char c) {
+    ASSERT_LT(ord_len, sizeof ord_log - 1);
+    ord_log[ord_len++] = c;
+    ord_log[ord_len] = '\0';
+}
+
+struct ord_waiter {
+    corio_lock *l;
+    char id;
+};
+static char ord_arrived[16]; /* the ids in the order their acquires began */
+static size_t ord_narrived;
+
+/* Acquires, logs its id, yields holding the lock, releases; a failed acquire is its status. */
+static int ord_taker(void *arg) {
+    const struct ord_waiter *w = arg;
+    ASSERT_LT(ord_narrived, sizeof ord_arrived - 1);
+    ord_arrived[ord_narrived++] = w->id;
+    int rc = corio_lock_acquire(w->l);
+    if (rc < 0) return rc;
+    ord_step(w->id);
+    ASSERT_RC(corio_yield(), 0); /* the others stay queued meanwhile */
+    ASSERT_RC(corio_lock_release(w->l), 0);
+    return 0;
+}
+
+static int ord_together_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ord_len = ord_narrived = 0;
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    struct ord_waiter w[6];
+    corio_task *t[6];
+    for (int i = 0; i < 6; i++) {
+        w[i] = (struct ord_waiter){.l = l, .id = (char)('a' + i)};
+        t[i] = test_spawn(ord_taker, &w[i]);
+    }
+    test_settle();
+    ord_arrived[ord_narrived] = '\0';
+    ASSERT_STREQ(ord_arrived, "abcdef"); /* the ready queue ran them in spawn order */
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_gather(t, 6, NULL), 0);
+    ASSERT_STREQ(ord_log, "abcdef");
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+TEST(lock_waiters_arriving_together_served_in_arrival_order) { ASSERT_RC(corio_run(ord_together_main, NULL), 0); }
+
+/* Main holds the lock, a b c queue; main releases (a is handed it) and acquires again, queueing behind b and c;
+ * d arrives after that, behind main. */
+static int ord_requeue_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ord_len = ord_narrived = 0;
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    struct ord_waiter w[4];
+    corio_task *t[4];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (struct ord_waiter){.l = l, .id = (char)('a' + i)};
+        t[i] = test_spawn(ord_taker, &w[i]);
+    }
+    test_settle();
+    ASSERT_RC(corio_lock_release(l), 0);
+    w[3] = (struct ord_waiter){.l = l, .id = 'd'};
+    t[3] = test_spawn(ord_taker, &w[3]);
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    ord_step('M');
+    ASSERT_RC(corio_lock_release(l), 0);
+    ASSERT_RC(corio_gather(t, 4, NULL), 0);
+    ASSERT_STREQ(ord_log, "abcMd");
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+TEST(lock_releaser_acquiring_again_queues_behind_waiters) { ASSERT_RC(corio_run(ord_requeue_main, NULL), 0); }
+
+/* A waiter cancelled in the middle of the queue leaves it; the others keep their order. */
+static int ord_cancel_main(void *arg) {
+    (void)arg;
+    corio_lock *l = corio_lock_new();
+    ASSERT_NOT_NULL(l);
+    ord_len = ord_narrived = 0;
+    ASSERT_RC(corio_lock_acquire(l), 0);
+    struct ord_waiter w[5];
+    corio_task *t[5];
+    for (int i = 0; i < 5; i++) {
+        w[i] = (struct ord_waiter){.l = l, .id = (char)('a' + i)};
+        t[i] = test_spawn(ord_taker, &w[i]);
+    }
+    test_settle();
+    ASSERT_RC(corio_cancel(t[2]), 0);
+    ASSERT_RC(corio_await(t[2]), -ECANCELED);
+    ASSERT_RC(corio_lock_release(l), 0);
+    corio_task *rest[4] = {t[0], t[1], t[3], t[4]};
+    ASSERT_RC(corio_gather(rest, 4, NULL), 0);
+    ASSERT_STREQ(ord_log, "abde");
+    ASSERT_RC(corio_lock_free(l), 0);
+    return 0;
+}
+TEST(lock_cancelled_waiter_leaves_the_others_in_order) { ASSERT_RC(corio_run(ord_cancel_main, NULL), 0); }

@@ -1101,3 +1101,116 @@ TEST(queue_waiters_cancelled_at_loop_end) {
     ASSERT_RC(corio_queue_free(qs[0]), 0);
     ASSERT_RC(corio_queue_free(qs[1]), 0);
 }
+
+/* ---- wake-up order ---------------------------------------------------------------------------------------------
+ * Items put (or slots made) one after another without a suspension in between go to the waiting getters (putters)
+ * in the order they arrived, and those run in that order too; a close wakes them all, in that order. Waiters are
+ * spawned in one go, so they arrive in the order the ready queue runs them: spawn order. */
+
+static char ord_log[64];
+static size_t ord_len;
+static void ord_step(char c) {
+    ASSERT_LT(ord_len, sizeof ord_log - 1);
+    ord_log[ord_len++] = c;
+    ord_log[ord_len] = '\0';
+}
+
+struct ord_waiter {
+    corio_queue *q;
+    char id;
+    long item; /* a putter's item */
+    int want;  /* the status its call must return */
+};
+/* Gets an item and logs its id and the item's digit (or just its id if the call failed as wanted). */
+static int ord_getter(void *arg) {
+    const struct ord_waiter *w = arg;
+    void *p = NULL;
+    ASSERT_RC(corio_queue_get(w->q, &p), w->want);
+    ord_step(w->id);
+    if (w->want == 0) ord_step((char)('0' + NUM(p)));
+    return 0;
+}
+/* Puts its item and logs its id. */
+static int ord_putter(void *arg) {
+    const struct ord_waiter *w = arg;
+    ASSERT_RC(corio_queue_put(w->q, ITEM(w->item)), w->want);
+    ord_step(w->id);
+    return 0;
+}
+
+static int ord_getters_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(0);
+    ASSERT_NOT_NULL(q);
+    ord_len = 0;
+    struct ord_waiter w[4];
+    corio_task *t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct ord_waiter){.q = q, .id = (char)('a' + i)};
+        t[i] = test_spawn(ord_getter, &w[i]);
+    }
+    test_settle();
+    for (long i = 1; i <= 4; i++) ASSERT_RC(corio_queue_put(q, ITEM(i)), 0);
+    ASSERT_RC(corio_gather(t, 4, NULL), 0);
+    ASSERT_STREQ(ord_log, "a1b2c3d4");
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+TEST(queue_getters_woken_together_run_in_arrival_order) { ASSERT_RC(corio_run(ord_getters_main, NULL), 0); }
+
+static int ord_putters_main(void *arg) {
+    (void)arg;
+    corio_queue *q = corio_queue_new(1);
+    ASSERT_NOT_NULL(q);
+    ord_len = 0;
+    ASSERT_RC(corio_queue_put(q, ITEM(9)), 0);
+    struct ord_waiter w[4];
+    corio_task *t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct ord_waiter){.q = q, .id = (char)('a' + i), .item = i + 1};
+        t[i] = test_spawn(ord_putter, &w[i]);
+    }
+    test_settle();
+    /* each get makes room for the first putter waiting: its item goes in, in arrival order */
+    long want[5] = {9, 1, 2, 3, 4};
+    for (int i = 0; i < 4; i++) {
+        void *p;
+        ASSERT_RC(corio_queue_get(q, &p), 0);
+        ASSERT_EQ(NUM(p), want[i]);
+    }
+    ASSERT_RC(corio_gather(t, 4, NULL), 0);
+    ASSERT_STREQ(ord_log, "abcd");
+    void *p;
+    ASSERT_RC(corio_queue_get(q, &p), 0);
+    ASSERT_EQ(NUM(p), want[4]);
+    ASSERT_RC(corio_queue_free(q), 0);
+    return 0;
+}
+TEST(queue_putters_woken_together_run_in_arrival_order) { ASSERT_RC(corio_run(ord_putters_main, NULL), 0); }
+
+/* A close wakes the waiting getters of one queue and the waiting putters of another with -EPIPE, in arrival order. */
+static int ord_close_main(void *arg) {
+    (void)arg;
+    corio_queue *empty = corio_queue_new(0), *full = corio_queue_new(1);
+    ASSERT_NOT_NULL(empty);
+    ASSERT_NOT_NULL(full);
+    ASSERT_RC(corio_queue_put(full, ITEM(9)), 0);
+    ord_len = 0;
+    struct ord_waiter w[6];
+    corio_task *t[6];
+    for (int i = 0; i < 6; i++) {
+        w[i] = (struct ord_waiter){.q = i < 3 ? empty : full, .id = (char)('a' + i), .item = i, .want = -EPIPE};
+        t[i] = test_spawn(i < 3 ? ord_getter : ord_putter, &w[i]);
+    }
+    test_settle();
+    ASSERT_EQ(ord_len, 0);
+    corio_queue_close(full);
+    corio_queue_close(empty);
+    ASSERT_RC(corio_gather(t, 6, NULL), 0);
+    ASSERT_STREQ(ord_log, "defabc");
+    ASSERT_EQ(corio_queue_size(full), 1); /* the putters enqueued nothing */
+    ASSERT_RC(corio_queue_free(empty), 0);
+    ASSERT_RC(corio_queue_free(full), 0);
+    return 0;
+}
+TEST(queue_close_wakes_waiters_in_arrival_order) { ASSERT_RC(corio_run(ord_close_main, NULL), 0); }

@@ -653,3 +653,84 @@ TEST(sem_waiters_cancelled_at_loop_end) {
     ASSERT_EQ(corio_sem_value(s), 1);
     ASSERT_RC(corio_sem_free(s), 0);
 }
+
+/* ---- wake-up order ---------------------------------------------------------------------------------------------
+ * Permits released one after another without a suspension in between go to the waiters at the front, and those
+ * waiters run in the order they were handed a permit, which is the order they arrived in (spawned in one go, the
+ * order the ready queue ran them). */
+
+static char ord_log[32];
+static size_t ord_len;
+static void ord_step(char c) {
+    ASSERT_LT(ord_len, sizeof ord_log - 1);
+    ord_log[ord_len++] = c;
+    ord_log[ord_len] = '\0';
+}
+
+struct ord_waiter {
+    corio_sem *s;
+    char id;
+    int64_t timeout_ms; /* > 0: the acquire runs in a timeout scope this long, and logs its id in capitals if it
+                         * expires */
+};
+static int ord_acquirer(void *arg) {
+    const struct ord_waiter *w = arg;
+    corio_timeout to;
+    if (w->timeout_ms > 0) ASSERT_RC(corio_timeout_enter(&to, w->timeout_ms), 0);
+    int rc = corio_sem_acquire(w->s);
+    if (w->timeout_ms > 0) (void)corio_timeout_exit(&to);
+    if (rc == -ETIMEDOUT) {
+        ord_step((char)(w->id - 'a' + 'A'));
+        return 0;
+    }
+    ASSERT_RC(rc, 0);
+    ord_step(w->id);
+    return 0;
+}
+
+static int ord_burst_main(void *arg) {
+    (void)arg;
+    corio_sem *s = corio_sem_new(0);
+    ASSERT_NOT_NULL(s);
+    ord_len = 0;
+    struct ord_waiter w[5];
+    corio_task *t[5];
+    for (int i = 0; i < 5; i++) {
+        w[i] = (struct ord_waiter){.s = s, .id = (char)('a' + i)};
+        t[i] = test_spawn(ord_acquirer, &w[i]);
+    }
+    test_settle();
+    for (int i = 0; i < 3; i++) ASSERT_RC(corio_sem_release(s), 0);
+    test_settle();
+    ASSERT_STREQ(ord_log, "abc");
+    ASSERT_RC(corio_sem_release(s), 0);
+    ASSERT_RC(corio_sem_release(s), 0);
+    ASSERT_RC(corio_gather(t, 5, NULL), 0);
+    ASSERT_STREQ(ord_log, "abcde");
+    ASSERT_EQ(corio_sem_value(s), 0);
+    ASSERT_RC(corio_sem_free(s), 0);
+    return 0;
+}
+TEST(sem_releases_in_a_row_wake_waiters_in_arrival_order) { ASSERT_RC(corio_run(ord_burst_main, NULL), 0); }
+
+/* b's acquire expires while it waits in the middle of the queue: a, c, d still come in order. */
+static int ord_expiry_main(void *arg) {
+    (void)arg;
+    corio_sem *s = corio_sem_new(0);
+    ASSERT_NOT_NULL(s);
+    ord_len = 0;
+    struct ord_waiter w[4];
+    corio_task *t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct ord_waiter){.s = s, .id = (char)('a' + i), .timeout_ms = i == 1 ? 10 : 0};
+        t[i] = test_spawn(ord_acquirer, &w[i]);
+    }
+    ASSERT_RC(corio_sleep(40), 0);
+    ASSERT_STREQ(ord_log, "B");
+    for (int i = 0; i < 3; i++) ASSERT_RC(corio_sem_release(s), 0);
+    ASSERT_RC(corio_gather(t, 4, NULL), 0);
+    ASSERT_STREQ(ord_log, "Bacd");
+    ASSERT_RC(corio_sem_free(s), 0);
+    return 0;
+}
+TEST(sem_expired_waiter_leaves_the_others_in_order) { ASSERT_RC(corio_run(ord_expiry_main, NULL), 0); }

@@ -290,8 +290,22 @@ static int client_fn(void *arg) {
 
 /* ---- real clients: nc and python ------------------------------------------------------------------------------ */
 
+/* A real client from the image (python3): sends its standard input to 127.0.0.1:PORT, shuts its side and writes
+ * what it reads back until EOF, as `nc -N` does. */
+#define PY_CLIENT                                                                                                    \
+    "import socket,sys\n"                                                                                            \
+    "s=socket.create_connection(('127.0.0.1',int(sys.argv[1])),10)\n"                                               \
+    "s.sendall(sys.stdin.buffer.read())\n"                                                                           \
+    "s.shutdown(socket.SHUT_WR)\n"                                                                                   \
+    "while True:\n"                                                                                                  \
+    "    d=s.recv(65536)\n"                                                                                          \
+    "    if not d: break\n"                                                                                          \
+    "    sys.stdout.buffer.write(d)\n"
+
 static int main_nc(void *arg) {
     (void)arg;
+    if (system("command -v nc >/dev/null 2>&1") != 0)
+        test_skip("nc is not installed (Debian: apt-get install netcat-openbsd); echo_server_example uses python3");
     struct env e;
     env_start(&e, echo_handler, NULL, NULL);
     size_t len = 200 * 1024;
@@ -981,7 +995,7 @@ TEST(echo_server_example) {
     }
     char ports[16];
     snprintf(ports, sizeof ports, "%d", port);
-    struct cmd c = {.argv = {"nc", "-N", "-w", "10", "127.0.0.1", ports, NULL},
+    struct cmd c = {.argv = {"python3", "-c", PY_CLIENT, ports, NULL},
                     .input = "one\ntwo\n",
                     .inlen = 8,
                     .timeout_ms = 10000};
@@ -995,3 +1009,95 @@ TEST(echo_server_example) {
     close(out[0]);
     free(c.out);
 }
+
+/* ---- max_conns, more shapes ------------------------------------------------------------------------------------ */
+
+static char conn_log[64];
+static size_t conn_len;
+static void conn_step(char c) {
+    ASSERT_LT(conn_len, sizeof conn_log - 1);
+    conn_log[conn_len++] = c;
+    conn_log[conn_len] = '\0';
+}
+
+/* An echo handler that logs S when it starts and E when it ends, and first waits 20 ms: long enough for another
+ * connection to start meanwhile if the limit let it. */
+static int logging_handler(int fd, void *arg) {
+    (void)arg;
+    handler_begin();
+    conn_step('S');
+    int rc = corio_sleep(20);
+    char buf[256];
+    while (rc == 0) {
+        ssize_t n = corio_read(fd, buf, sizeof buf);
+        if (n <= 0) {
+            rc = (int)n;
+            break;
+        }
+        ssize_t w = corio_write(fd, buf, (size_t)n);
+        if (w < 0) rc = (int)w;
+    }
+    conn_step('E');
+    return handler_end(rc);
+}
+
+/* With max_conns 1, four clients that connect at once are served one after another, each to its end. */
+static int main_one_at_a_time(void *arg) {
+    (void)arg;
+    corio_server_opts opts = {.max_conns = 1};
+    struct env e;
+    env_start(&e, logging_handler, NULL, &opts);
+    conn_len = 0;
+    conn_log[0] = '\0';
+    struct client cl[4];
+    corio_task *t[4];
+    for (int i = 0; i < 4; i++) {
+        cl[i] = (struct client){.port = e.port, .len = 100, .seed = (unsigned)i};
+        t[i] = corio_spawn(client_fn, &cl[i]);
+        ASSERT_NOT_NULL(t[i]);
+    }
+    ASSERT_RC(corio_gather(t, 4, NULL), 0);
+    wait_until(&st.ended, 4, 5000);
+    ASSERT_STREQ(conn_log, "SESESESE");
+    ASSERT_EQ(st.max_active, 1);
+    ASSERT_EQ(st.max_server_conns, 1);
+    env_stop(&e);
+    return 0;
+}
+TEST(max_conns_one_serves_clients_one_after_another) { run_ok(main_one_at_a_time, NULL); }
+
+/* With max_conns 2 and three clients that stay connected, the third is served only once one of the first two has
+ * left, and then at once. */
+static int main_resumes(void *arg) {
+    (void)arg;
+    corio_server_opts opts = {.max_conns = 2};
+    struct env e;
+    env_start(&e, echo_handler, NULL, &opts); /* echoes until the client closes */
+    int fd[3];
+    for (int i = 0; i < 3; i++) ASSERT_GE(fd[i] = corio_tcp_connect("127.0.0.1", e.port), 0);
+    wait_until(&st.started, 2, 5000);
+    ASSERT_RC(corio_sleep(50), 0); /* room for the third to start if the limit did not hold */
+    ASSERT_EQ(st.started, 2);
+    ASSERT_EQ(corio_server_conns(e.srv), 2);
+    ASSERT_RC(corio_close(fd[0]), 0);
+    wait_until(&st.started, 3, 5000);
+    ASSERT_EQ(st.ended, 1);
+    ASSERT_EQ(st.max_active, 2);
+    ASSERT_EQ(st.max_server_conns, 2);
+    /* the third connection is served: an echo goes through */
+    ASSERT_EQ(corio_write(fd[2], "ping", 4), 4);
+    char buf[4];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t n = corio_read(fd[2], buf + got, 4 - got);
+        ASSERT_GT(n, 0);
+        got += (size_t)n;
+    }
+    ASSERT_EQ(memcmp(buf, "ping", 4), 0);
+    ASSERT_RC(corio_close(fd[1]), 0);
+    ASSERT_RC(corio_close(fd[2]), 0);
+    wait_until(&st.ended, 3, 5000);
+    env_stop(&e);
+    return 0;
+}
+TEST(max_conns_full_server_resumes_when_a_connection_ends) { run_ok(main_resumes, NULL); }

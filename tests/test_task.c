@@ -981,3 +981,231 @@ TEST(wait_any_outside_a_task_is_eperm) {
     corio_task *t = NULL;
     ASSERT_RC(corio_wait_any(&t, 1, -1), -EPERM);
 }
+
+/* ---- wake-up order: the ready queue is FIFO ----------------------------------------------------------------------
+ * Spawned, woken and cancelled tasks join the back of the ready queue, so they run in the order that happened. Each
+ * case checks one of those paths with its own order log, so a reordered queue fails several of them. */
+
+static void log_reset(void) {
+    order_len = 0;
+    order_log[0] = '\0';
+}
+
+/* Logs its id, yields, logs its id in capitals. */
+static int twice_fn(void *arg) {
+    char id = (char)(intptr_t)arg;
+    log_step(id);
+    ASSERT_RC(corio_yield(), 0);
+    log_step((char)(id - 'a' + 'A'));
+    return 0;
+}
+static int main_spawn_order(void *arg) {
+    (void)arg;
+    log_reset();
+    corio_task *t[6];
+    for (int i = 0; i < 6; i++) t[i] = test_spawn(twice_fn, STATUS('a' + i));
+    ASSERT_RC(corio_gather(t, 6, NULL), 0);
+    ASSERT_STREQ(order_log, "abcdefABCDEF");
+    return 0;
+}
+TEST(spawned_tasks_start_in_spawn_order) { run_ok(main_spawn_order, NULL); }
+
+/* Waits on its event, then logs its id. */
+struct woken {
+    char id;
+    corio_event *e;
+};
+static int woken_fn(void *arg) {
+    const struct woken *w = arg;
+    int rc = corio_event_wait(w->e);
+    log_step(w->id);
+    return rc;
+}
+static int main_wake_order(void *arg) {
+    (void)arg;
+    log_reset();
+    struct woken w[5];
+    corio_task *t[5];
+    for (int i = 0; i < 5; i++) {
+        w[i] = (struct woken){(char)('a' + i), corio_event_new()};
+        ASSERT_NOT_NULL(w[i].e);
+        t[i] = test_spawn(woken_fn, &w[i]);
+    }
+    test_settle();
+    /* woken out of their arrival order, all in one go: they run in the order they were woken */
+    const char *order = "caebd";
+    for (const char *p = order; *p; p++) corio_event_set(w[*p - 'a'].e);
+    ASSERT_RC(corio_gather(t, 5, NULL), 0);
+    ASSERT_STREQ(order_log, order);
+    for (int i = 0; i < 5; i++) ASSERT_RC(corio_event_free(w[i].e), 0);
+    return 0;
+}
+TEST(woken_tasks_run_in_wake_order) { run_ok(main_wake_order, NULL); }
+
+/* Sleeps (until cancelled), then logs its id. */
+static int cancelled_fn(void *arg) {
+    int rc = corio_sleep(100000);
+    log_step((char)(intptr_t)arg);
+    return rc;
+}
+static int main_cancel_order(void *arg) {
+    (void)arg;
+    log_reset();
+    corio_task *t[5];
+    for (int i = 0; i < 5; i++) t[i] = test_spawn(cancelled_fn, STATUS('a' + i));
+    test_settle();
+    const char *order = "dbaec";
+    for (const char *p = order; *p; p++) ASSERT_RC(corio_cancel(t[*p - 'a']), 0);
+    int st[5];
+    ASSERT_RC(corio_gather(t, 5, st), 0);
+    for (int i = 0; i < 5; i++) ASSERT_RC(st[i], -ECANCELED);
+    ASSERT_STREQ(order_log, order);
+    return 0;
+}
+TEST(cancelled_tasks_run_in_cancel_order) { run_ok(main_cancel_order, NULL); }
+
+/* Three rounds of: log its id, yield. */
+static int rounds_fn(void *arg) {
+    char id = (char)(intptr_t)arg;
+    for (int step = 0; step < 3; step++) {
+        log_step(id);
+        if (step < 2) ASSERT_RC(corio_yield(), 0);
+    }
+    return 0;
+}
+static int main_yield_rounds(void *arg) {
+    (void)arg;
+    log_reset();
+    corio_task *a = test_spawn(rounds_fn, STATUS('a'));
+    corio_task *b = test_spawn(rounds_fn, STATUS('b'));
+    ASSERT_RC(corio_yield(), 0); /* a and b take one turn each */
+    /* c joins behind a and b, which are queued behind this task: rounds go on a b c */
+    corio_task *c = test_spawn(rounds_fn, STATUS('c'));
+    ASSERT_RC(corio_await(a), 0); /* a's end wakes this task behind b and c */
+    log_step('M');
+    ASSERT_RC(corio_await(b), 0);
+    ASSERT_RC(corio_await(c), 0);
+    ASSERT_STREQ(order_log, "ababcabcMc");
+    return 0;
+}
+TEST(yield_rounds_stay_fifo_as_tasks_join) { run_ok(main_yield_rounds, NULL); }
+
+/* Sleeps ms, then logs its id. */
+struct nap {
+    char id;
+    int64_t ms;
+};
+static int nap_fn(void *arg) {
+    const struct nap *n = arg;
+    ASSERT_RC(corio_sleep(n->ms), 0);
+    log_step(n->id);
+    return 0;
+}
+static int main_sleep_arming_order(void *arg) {
+    (void)arg;
+    log_reset();
+    /* equal sleeps begun in the order c a e b d, one spawn and one turn at a time: they end in that order */
+    const char *order = "caebd";
+    struct nap n[5];
+    corio_task *t[5];
+    for (int i = 0; i < 5; i++) {
+        n[i] = (struct nap){order[i], 30};
+        t[i] = test_spawn(nap_fn, &n[i]);
+        ASSERT_RC(corio_yield(), 0);
+    }
+    ASSERT_RC(corio_gather(t, 5, NULL), 0);
+    ASSERT_STREQ(order_log, order);
+    return 0;
+}
+TEST(equal_sleeps_end_in_the_order_they_began) { run_ok(main_sleep_arming_order, NULL); }
+
+/* ---- corio_wait_for's deadline --------------------------------------------------------------------------------- */
+
+/* Sleeps ms, noting what the sleep returned; ends with status unless it was cancelled. */
+struct late {
+    int64_t ms;
+    int status;
+    int sleep_rc;
+};
+static int late_fn(void *arg) {
+    struct late *x = arg;
+    x->sleep_rc = corio_sleep(x->ms);
+    return x->sleep_rc < 0 ? x->sleep_rc : x->status;
+}
+
+static int main_wait_for_expires(void *arg) {
+    (void)arg;
+    struct late x = {.ms = 300, .status = 7, .sleep_rc = 1};
+    corio_task *t = test_spawn(late_fn, &x);
+    int64_t t0 = test_now_ms();
+    ASSERT_RC(corio_wait_for(t, 30), -ETIMEDOUT);
+    ASSERT_GE(test_now_ms() - t0, 29);
+    ASSERT_RC(x.sleep_rc, -ECANCELED); /* cancelled at the deadline (not ended at 300 ms), and waited for */
+    return 0;
+}
+TEST(wait_for_expires_at_its_deadline_and_cancels_the_task) { run_ok(main_wait_for_expires, NULL); }
+
+static int main_wait_for_lengths(void *arg) {
+    (void)arg;
+    const int64_t ms[3] = {10, 40, 80};
+    for (int i = 0; i < 3; i++) {
+        /* a task that needs far longer times out after ms, not before */
+        struct late slow = {.ms = 2000, .status = 5, .sleep_rc = 1};
+        int64_t t0 = test_now_ms();
+        ASSERT_RC(corio_wait_for(test_spawn(late_fn, &slow), ms[i]), -ETIMEDOUT);
+        ASSERT_GE(test_now_ms() - t0, ms[i] - 1);
+        ASSERT_RC(slow.sleep_rc, -ECANCELED);
+        /* one that ends in time returns its own status (its first start may be slow: under TSan it makes a fiber) */
+        struct late quick = {.ms = 1, .status = 3, .sleep_rc = 1};
+        ASSERT_RC(corio_wait_for(test_spawn(late_fn, &quick), test_bound_ms(1000)), 3);
+        ASSERT_RC(quick.sleep_rc, 0);
+    }
+    return 0;
+}
+TEST(wait_for_deadlines_of_several_lengths) { run_ok(main_wait_for_lengths, NULL); }
+
+/* Inside a timeout scope of 2 s, the 20 ms of wait_for are what ends the wait; the scope goes on unexpired. */
+static int main_wait_for_in_scope(void *arg) {
+    (void)arg;
+    corio_timeout s;
+    ASSERT_RC(corio_timeout_enter(&s, 2000), 0);
+    struct late x = {.ms = 5000, .status = 5, .sleep_rc = 1};
+    int64_t t0 = test_now_ms();
+    ASSERT_RC(corio_wait_for(test_spawn(late_fn, &x), 20), -ETIMEDOUT);
+    int64_t dt = test_now_ms() - t0;
+    ASSERT_GE(dt, 19);
+    ASSERT_LT(dt, test_bound_ms(1500));
+    ASSERT_RC(x.sleep_rc, -ECANCELED);
+    ASSERT_RC(corio_sleep(1), 0);
+    ASSERT_RC(corio_timeout_exit(&s), 0);
+    return 0;
+}
+TEST(wait_for_deadline_ends_the_wait_inside_a_longer_scope) { run_ok(main_wait_for_in_scope, NULL); }
+
+/* With no timer pending, the loop still gives idle stacks back: 3,000 tasks touch 48 KiB each and end, then the
+ * main task waits on the thread pool only (no timer): before, the loop trimmed 1,024 and slept with the rest
+ * resident until something woke it. */
+static int sleep_2s(void *arg) {
+    (void)arg;
+    usleep(2000000);
+    return 0;
+}
+static int main_trim_without_timers(void *arg) {
+    (void)arg;
+    enum { N = 3000 };
+    corio_task **t = malloc(N * sizeof *t);
+    uintptr_t *low = calloc(N, sizeof *low);
+    ASSERT_NOT_NULL(t);
+    ASSERT_NOT_NULL(low);
+    for (int i = 0; i < N; i++) ASSERT_NOT_NULL(t[i] = corio_spawn(touch_and_note, &low[i]));
+    for (int i = 0; i < N; i++) ASSERT_RC(corio_await(t[i]), 0);
+    ASSERT_GT(resident_pages(low, N), N * 3 / 4);
+    /* one long wait, on the pool's eventfd only: three trimming rounds of 1,024 fit in it many times over (a
+     * madvise costs ~4 us, some 100 us on a busy machine), and only the loop's own re-polls can run them */
+    ASSERT_RC(corio_to_thread(sleep_2s, NULL), 0);
+    ASSERT_LE(resident_pages(low, N), N / 10);
+    free(t);
+    free(low);
+    return 0;
+}
+TEST(idle_stacks_are_trimmed_with_no_timer_pending) { run_ok(main_trim_without_timers, NULL); }
