@@ -343,7 +343,7 @@ static int main_storm(void *arg) {
     static struct stormer st[N];
     corio_task *t[N];
     for (int i = 0; i < N; i++) {
-        st[i] = (struct stormer){.seed = (unsigned)i * 2654435761u};
+        st[i] = (struct stormer){.seed = (unsigned)i * 2654435761U};
         t[i] = test_spawn(stormer_fn, &st[i]);
     }
     for (int round = 0; round < 20; round++) {
