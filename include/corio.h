@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -517,6 +518,10 @@ CORIO_EXTERN ssize_t corio_read(int fd, void *buf, size_t len);
 /* Writes all len bytes, suspending while the descriptor is full: len, or -errno (-EPIPE, -ECONNRESET, -ECANCELED
  * ...). After a failure part of the data may have been written. */
 CORIO_EXTERN ssize_t corio_write(int fd, const void *buf, size_t len);
+/* corio_write of iovcnt buffers at once (writev: one system call for several pieces of a message): their total
+ * length, or -errno as corio_write; -EINVAL if iov is NULL with iovcnt > 0, iovcnt < 0 or above IOV_MAX, a buffer
+ * NULL with a length, or a total above SSIZE_MAX (nothing written then). */
+CORIO_EXTERN ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt);
 
 /* ---- sockets (IPv4, IPv6, Unix) ---------------------------------------------------------------------------
  * Ports are 0..65535 (-EINVAL otherwise), a negative descriptor gives -EBADF. Calls that never suspend
@@ -587,6 +592,9 @@ CORIO_EXTERN ssize_t corio_stream_read_until(corio_stream *s, const void *delim,
 CORIO_EXTERN int corio_stream_at_eof(const corio_stream *s);
 /* Buffers len bytes for writing, writing the buffer out whenever it fills: len, or -errno. */
 CORIO_EXTERN ssize_t corio_stream_write(corio_stream *s, const void *buf, size_t len);
+/* corio_stream_write of iovcnt buffers in order (asyncio's writelines): their total length, or -errno; -EINVAL as
+ * corio_writev (nothing buffered then). */
+CORIO_EXTERN ssize_t corio_stream_writev(corio_stream *s, const struct iovec *iov, int iovcnt);
 /* Writes out everything buffered, suspending as needed: 0 or -errno. */
 CORIO_EXTERN int corio_stream_drain(corio_stream *s);
 /* Frees s, closing its descriptor if it owns it (corio_stream_new). Unwritten buffered data is dropped (drain

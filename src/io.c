@@ -10,7 +10,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -390,4 +392,47 @@ ssize_t corio_write(int fd, const void *buf, size_t len) {
         if ((rc = corio__fd_wait(l, fd, 1)) < 0) return rc;
     }
     return (ssize_t)len;
+}
+
+ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt) {
+    corio__loop *l;
+    if (!corio__self(&l)) return -EPERM;
+    if (iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt)) return -EINVAL;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
+        if (iov[i].iov_len > (size_t)SSIZE_MAX - total) return -EINVAL;
+        total += iov[i].iov_len;
+    }
+    int rc = 0;
+    if (!prepare(l, fd, &rc)) return rc;
+    int i = 0;
+    size_t off = 0; /* bytes of iov[i] already written */
+    while (i < iovcnt) {
+        if (iov[i].iov_len == off) {
+            i++;
+            off = 0;
+            continue;
+        }
+        /* a buffer begun by a short write is finished on its own, the rest go out together */
+        ssize_t n = off ? write(fd, (const char *)iov[i].iov_base + off, iov[i].iov_len - off)
+                        : writev(fd, iov + i, iovcnt - i > IOV_MAX ? IOV_MAX : iovcnt - i);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) return -errno;
+            if ((rc = corio__fd_wait(l, fd, 1)) < 0) return rc;
+            continue;
+        }
+        size_t left = (size_t)n;
+        while (left && i < iovcnt) {
+            size_t take = iov[i].iov_len - off < left ? iov[i].iov_len - off : left;
+            off += take;
+            left -= take;
+            if (off == iov[i].iov_len) {
+                i++;
+                off = 0;
+            }
+        }
+    }
+    return (ssize_t)total;
 }

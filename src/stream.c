@@ -336,3 +336,17 @@ int corio_stream_free(corio_stream *s) {
     free(s);
     return 0;
 }
+
+ssize_t corio_stream_writev(corio_stream *s, const struct iovec *iov, int iovcnt) {
+    if (!s || iovcnt < 0 || (!iov && iovcnt)) return -EINVAL;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if ((!iov[i].iov_base && iov[i].iov_len) || iov[i].iov_len > (size_t)SSIZE_MAX - total) return -EINVAL;
+        total += iov[i].iov_len;
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        ssize_t n = corio_stream_write(s, iov[i].iov_base, iov[i].iov_len);
+        if (n < 0) return n;
+    }
+    return (ssize_t)total;
+}
