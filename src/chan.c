@@ -62,20 +62,25 @@ static void on_wake(corio__loop *l, corio__xnode *n) {
     corio__wake(l, w->task, 0);
 }
 
+/* Wakes task of loop: directly on the same loop (hence the same thread: *delivered is set now), else through the
+ * loop's inbox with message n, whose run sets *delivered on the loop's thread. The waiter's struct stays alive
+ * until the message arrives; the inbox, until the unpin. Under the channel's mutex. */
+static void send_wake(corio__loop *loop, corio__xloop *inbox, corio_task *task, corio__xnode *n, bool *delivered) {
+    if (loop == corio__cur) {
+        *delivered = true;
+        corio__wake(loop, task, 0);
+        return;
+    }
+    corio__xloop_pin(inbox);
+    corio__xloop_post(inbox, n);
+    corio__xloop_unpin(inbox);
+}
+
 /* Decides w's outcome and wakes it; under the mutex. */
 static void hand(waiter *w, int result) {
     corio__list_remove(&w->link);
     w->result = result;
-    if (w->loop == corio__cur) { /* the same loop, hence the same thread */
-        w->delivered = true;
-        corio__wake(w->loop, w->task, 0);
-        return;
-    }
-    /* w stays alive until the message arrives; its inbox, until the unpin */
-    corio__xloop *x = w->inbox;
-    corio__xloop_pin(x);
-    corio__xloop_post(x, &w->wake);
-    corio__xloop_unpin(x);
+    send_wake(w->loop, w->inbox, w->task, &w->wake, &w->delivered);
 }
 
 static void on_watch_wake(corio__loop *l, corio__xnode *n) {
@@ -91,15 +96,7 @@ static void notify(corio_chan *ch) {
         corio__chan_watch *w = corio__container_of(ch->watchq.next, corio__chan_watch, link);
         corio__list_remove(&w->link);
         w->notified = true;
-        if (w->loop == corio__cur) {
-            w->delivered = true;
-            corio__wake(w->loop, w->task, 0);
-            continue;
-        }
-        corio__xloop *x = w->inbox;
-        corio__xloop_pin(x);
-        corio__xloop_post(x, &w->wake);
-        corio__xloop_unpin(x);
+        send_wake(w->loop, w->inbox, w->task, &w->wake, &w->delivered);
     }
 }
 
