@@ -50,7 +50,6 @@ static int ep_poll(corio__loop *l, int timeout_ms) {
 }
 
 const corio__backend_ops corio__epoll_ops = {
-    .name = "epoll",
     .init = ep_init,
     .close = ep_close,
     .poll = ep_poll,

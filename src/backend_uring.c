@@ -247,7 +247,6 @@ static int ur_poll(corio__loop *l, int timeout_ms) {
 }
 
 const corio__backend_ops corio__uring_ops = {
-    .name = "io_uring",
     .init = ur_init,
     .close = ur_close,
     .poll = ur_poll,

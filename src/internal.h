@@ -82,7 +82,6 @@ void corio__heap_free(corio__heap *h);
 typedef struct corio__stack {
     char *lo;                  /* lowest usable byte; the guard, if any, lies just below */
     struct corio__stack *next; /* free-list link */
-    struct corio__slab *slab;
     struct corio__pool *pool; /* the pool it belongs to (its size, and where it goes back) */
     uint32_t vg_id;           /* valgrind's id for the registered stack */
     bool guarded;
@@ -98,7 +97,7 @@ typedef struct corio__pool {
     struct corio__pool *next; /* other sizes of the same loop */
 } corio__pool;
 
-int corio__pool_init(corio__pool *p, size_t size);
+void corio__pool_init(corio__pool *p, size_t size);
 void corio__pool_destroy(corio__pool *p);
 corio__stack *corio__stack_get_slow(corio__pool *p); /* NULL and errno ENOMEM */
 /* A stack from the pool: the hot list inline (bench_spawn's path), the rest in stack.c. */
@@ -304,7 +303,6 @@ struct corio__fdent {
 };
 
 typedef struct corio__backend_ops {
-    const char *name;
     int (*init)(corio__loop *l);
     void (*close)(corio__loop *l);
     int (*poll)(corio__loop *l, int timeout_ms); /* waits up to timeout_ms (-1: no limit) and reports readiness */
@@ -598,6 +596,7 @@ static inline bool corio__task_of(const corio__loop *l, const corio_task *t) {
 int corio__task_invalid(const corio_task *t, const char *fn);
 void corio__task_quarantine_free(corio__loop *l); /* at the end of corio_run */
 void corio__task_chunks_free(corio__loop *l);     /* at the end of corio_run, after the quarantine */
+size_t corio__default_stack_size(void);           /* corio_set_stack_size's value, read by each corio_run */
 void corio__task_cancel(corio__loop *l, corio_task *t);
 /* Waits, ignoring cancellation, until t has ended (t->joiner is set to the caller for that). */
 void corio__wait_ended(corio__loop *l, corio_task *self, corio_task *t);

@@ -565,8 +565,6 @@ static void sched_stack_bounds(corio__loop *l) {
     }
 }
 
-extern size_t corio__default_stack_size(void);
-
 /* io_uring where it was built and the kernel allows it (its batched receives and sends served 1.6x libuv's echo
  * round trips at 50 connections, where epoll is level with libuv: docs/benchmarks.md), else epoll;
  * CORIO_BACKEND=epoll|uring chooses. Under valgrind the default is epoll: valgrind runs one thread at a time and a loop

@@ -206,10 +206,9 @@ static int install_markers(struct corio__slab *slab, size_t stride) {
     return 0;
 }
 
-int corio__pool_init(corio__pool *p, size_t size) {
+void corio__pool_init(corio__pool *p, size_t size) {
     memset(p, 0, sizeof *p);
     p->size = size;
-    return 0;
 }
 
 static int new_slab(corio__pool *p) {
@@ -248,7 +247,6 @@ static int new_slab(corio__pool *p) {
     for (size_t i = count; i-- > 0;) {
         corio__stack *s = &slab->stacks[i];
         s->lo = base + i * stride + (guarded ? guard : 0);
-        s->slab = slab;
         s->pool = p;
         s->guarded = guarded;
         s->hot = false;

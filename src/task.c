@@ -26,7 +26,6 @@ static size_t round_to_pages(size_t n) {
     return (n + pg - 1) / pg * pg;
 }
 
-size_t corio__default_stack_size(void);
 size_t corio__default_stack_size(void) { return atomic_load_explicit(&default_stack, memory_order_relaxed); }
 
 int corio_set_stack_size(size_t bytes) {
