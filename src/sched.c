@@ -489,7 +489,8 @@ static int run_loop(corio__loop *l) {
                 l->polled_ns = l->now_ns;
                 l->backend.ops->poll(l, 0);
             } else if (l->now_ns - l->polled_ns >= CORIO__POLL_GAP_NS) {
-                corio__poll_if_due(l); /* nothing waits on a descriptor, but a signal or a post may be in */
+                l->polled_ns = l->now_ns; /* nothing waits on a descriptor, but a signal or a post may be in */
+                l->backend.ops->poll(l, 0);
             } else if (l->inbox_waiters)
                 corio__xloop_poll(l); /* other threads' messages, without a system call (loops.c) */
             just_polled = false;

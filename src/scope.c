@@ -109,16 +109,21 @@ void corio__scope_cancelled(corio__loop *l, corio_scope *s) {
     if (t->state == CORIO__WAITING && !t->shielded) corio__wake(l, t, -ECANCELED);
 }
 
-int corio_scope_enter(corio_scope *s, int64_t ms, unsigned flags) {
+/* corio_scope_enter and corio_timeout_enter: checks, then opens s in the calling task with the deadline ms from
+ * now; a negative ms means none, or (past_expired: asyncio.timeout's reading) one already past. */
+static int enter(corio_scope *s, int64_t ms, unsigned flags, bool past_expired) {
     corio__loop *l;
     corio_task *self = corio__self(&l);
     if (!self) return -EPERM;
     if (!s || (flags & ~CORIO_SCOPE_SHIELD)) return -EINVAL;
     for (const corio_scope *open = self->scope; open; open = open->outer)
         if (open == s) return -EINVAL; /* already open: it would become its own outer scope */
-    corio__scope_open(self, s, ms < 0 ? CORIO__INF : corio__deadline_after(l, ms), flags);
+    int64_t deadline = ms >= 0 ? corio__deadline_after(l, ms) : past_expired ? corio__update_now(l) : CORIO__INF;
+    corio__scope_open(self, s, deadline, flags);
     return 0;
 }
+
+int corio_scope_enter(corio_scope *s, int64_t ms, unsigned flags) { return enter(s, ms, flags, false); }
 
 int corio_scope_exit(corio_scope *s) {
     corio__loop *l;
@@ -174,15 +179,6 @@ int corio_scope_cancelled(const corio_scope *s) {
     return s->cancelled || corio__update_now(l) >= s->deadline_ns;
 }
 
-int corio_timeout_enter(corio_timeout *scope, int64_t ms) {
-    corio__loop *l;
-    corio_task *self = corio__self(&l);
-    if (!self) return -EPERM;
-    if (!scope) return -EINVAL;
-    for (const corio_scope *open = self->scope; open; open = open->outer)
-        if (open == scope) return -EINVAL;
-    corio__scope_open(self, scope, ms < 0 ? corio__update_now(l) : corio__deadline_after(l, ms), 0);
-    return 0;
-}
+int corio_timeout_enter(corio_timeout *scope, int64_t ms) { return enter(scope, ms, 0, true); }
 
 int corio_timeout_exit(corio_timeout *scope) { return corio_scope_exit(scope); }
