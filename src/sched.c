@@ -485,11 +485,10 @@ static int run_loop(corio__loop *l) {
             /* I/O gets its turn between batches, unless the loop has just come back from polling: a second
              * epoll_wait right after the one that woke these tasks would find nothing (bench/io.sh profile:
              * 2 epoll_wait per echo round trip at 1 connection, 1 with this) */
-            if (l->io_waiters && !just_polled) {
+            /* with nothing waiting on a descriptor, a poll every CORIO__POLL_GAP_NS still lets a signal or a
+             * post in */
+            if ((l->io_waiters && !just_polled) || l->now_ns - l->polled_ns >= CORIO__POLL_GAP_NS) {
                 l->polled_ns = l->now_ns;
-                l->backend.ops->poll(l, 0);
-            } else if (l->now_ns - l->polled_ns >= CORIO__POLL_GAP_NS) {
-                l->polled_ns = l->now_ns; /* nothing waits on a descriptor, but a signal or a post may be in */
                 l->backend.ops->poll(l, 0);
             } else if (l->inbox_waiters)
                 corio__xloop_poll(l); /* other threads' messages, without a system call (loops.c) */
