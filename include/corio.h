@@ -617,6 +617,11 @@ typedef struct corio_server_opts {
      * (TCP_DEFER_ACCEPT, nginx's "deferred"): saves a wake-up per connection, for protocols where the client speaks
      * first, such as HTTP. 0: accept at once. */
     int defer_accept;
+    /* nonzero: each handler runs as a compact task (corio_task_opts.compact): a waiting connection keeps only the
+     * stack bytes it uses, not a task stack. The handler must keep large buffers off its stack (the heap, or a
+     * corio_stream, whose buffers exist only while it holds data) and nothing may point into its stack while it
+     * waits; docs/guide.md, "Idle connections". */
+    int compact;
 } corio_server_opts;
 /* Listens on host:port (as corio_tcp_listen). NULL and errno on failure (EADDRINUSE, EINVAL for a bad port or a
  * negative backlog or defer_accept, ENOMEM...). */
