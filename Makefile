@@ -162,6 +162,8 @@ $(foreach m,$(MODULES),$(eval $(BUILD)/tests/test_$(m): CFLAGS += $($(m)_CFLAGS)
 $(BUILD)/tests/%: tests/%.c tests/test_main.c tests/test.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $< tests/test_main.c -o $@ $(MODLINK) $(STATIC) $(LDFLAGS) $(LDLIBS)
+# the compact variant is test_server.c compiled again
+$(BUILD)/tests/test_server_compact: tests/test_server.c
 $(BUILD)/bench/%: bench/%.c $(STATIC) $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ibench $< -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)

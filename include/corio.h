@@ -566,7 +566,8 @@ CORIO_EXTERN ssize_t corio_recvfrom(int fd, void *buf, size_t len, struct sockad
  * A read that fails consumes nothing: whatever it had read (-EPIPE at EOF, -EMSGSIZE past its limit, -ECANCELED,
  * -ETIMEDOUT, any error) stays buffered, and corio_stream_read returns it next. The read buffer never grows past
  * the largest of 16 KiB, the max of a read_line / read_until, and the len of a larger read_exactly (while it runs,
- * and after it failed: it then holds the bytes). */
+ * and after it failed: it then holds the bytes). A stream holds its buffers only while they hold bytes: one waiting
+ * for its peer with nothing buffered costs its small struct alone (a server's idle connection). */
 
 typedef struct corio_stream corio_stream;
 /* A buffered stream that owns fd (a connected socket or a pipe): corio_stream_free closes it, unless it was already
@@ -588,6 +589,11 @@ CORIO_EXTERN ssize_t corio_stream_read_line(corio_stream *s, char *buf, size_t m
 /* Like read_line with a delimiter of dlen bytes (not NUL-terminated; the delimiter is included): the length, 0 at
  * EOF with nothing buffered, -EPIPE at EOF before the delimiter, -EMSGSIZE, -EINVAL (dlen 0), or -errno. */
 CORIO_EXTERN ssize_t corio_stream_read_until(corio_stream *s, const void *delim, size_t dlen, void *buf, size_t max);
+/* Waits until at least one byte is buffered and points *data at the buffered bytes, without consuming them (Go's
+ * Peek, Tokio's fill_buf): their count, 0 at EOF, or -errno (-EINVAL). They stay valid until the next call on s. */
+CORIO_EXTERN ssize_t corio_stream_peek(corio_stream *s, const void **data);
+/* Drops the first n buffered bytes (after a peek): 0, or -EINVAL if fewer are buffered. */
+CORIO_EXTERN int corio_stream_consume(corio_stream *s, size_t n);
 /* 1 once a read has met the end of the stream and nothing is left buffered (asyncio's at_eof), else 0; -EINVAL. */
 CORIO_EXTERN int corio_stream_at_eof(const corio_stream *s);
 /* Buffers len bytes for writing, writing the buffer out whenever it fills: len, or -errno. */

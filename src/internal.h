@@ -347,6 +347,9 @@ corio__fdent *corio__fd_entry(corio__loop *l, int fd, int *rc);
 /* Suspends the running task until fd's next readiness edge in one direction (0 read, 1 write): 0, -EBADF if it
  * is closed meanwhile, -ECANCELED, -ETIMEDOUT. Call it after the operation returned EAGAIN. */
 int corio__fd_wait(corio__loop *l, int fd, int dir);
+/* One read(2) of fd that never waits, for a caller that would rather wait with no buffer (a stream): bytes, 0 at
+ * EOF, -EAGAIN if nothing is there (without a system call when the socket is known empty), or -errno. */
+ssize_t corio__read_try(corio__loop *l, int fd, void *buf, size_t len);
 /* Wakes fd's waiters with -EBADF and stops watching it: what closing it means to the loop (corio_close). */
 void corio__fd_forget(corio__loop *l, int fd);
 /* corio_close of a socket no one but corio holds (a server's connection: accepted close-on-exec, never duplicated),
@@ -441,6 +444,9 @@ struct corio__loop {
 #endif
     void *sched_stack_lo; /* the scheduler stack's bounds, for the sanitizer's fiber switch */
     size_t sched_stack_size;
+    /* one free stream read buffer and one write buffer (stream.c), handed from stream to stream: a wave of requests
+     * on many connections, each consumed before its task suspends, then needs one buffer in all, not one each */
+    char *stream_spare[2];
     corio__stack *shared_stack; /* compact tasks' stack (compact.c), NULL until the first one is spawned */
     corio_task *shared_owner;   /* the compact task whose bytes the shared stack holds, or NULL */
     bool compact_relay;         /* a compact task handed off to another through the scheduler, just for the copy */
@@ -608,6 +614,9 @@ void corio__group_free_all(corio__loop *l);
 void corio__debug_quit_install(corio__loop *l);
 void corio__debug_quit_poll(corio__loop *l);
 void corio__debug_quit_uninstall(corio__loop *l);
+
+/* Frees the loop's spare stream buffers (stream.c), at the end of corio_run. */
+void corio__stream_loop_free(corio__loop *l);
 
 /* ---- compact tasks (compact.c): copy-stack tasks sharing one stack per loop ---------------------------------- */
 

@@ -315,6 +315,32 @@ static void first_read_scored(corio__loop *l, bool found_nothing) {
     }
 }
 
+ssize_t corio__read_try(corio__loop *l, int fd, void *buf, size_t len) {
+    int rc = 0;
+    corio__fdent *e = prepare(l, fd, &rc);
+    if (!e) return rc;
+    if (e->stream && !e->hup) {
+        /* known empty, or just accepted and the score says its request is not in yet: no read(2) for an EAGAIN */
+        if (e->drained) return -EAGAIN;
+        if (__builtin_expect(e->fresh, 0)) {
+            e->fresh = false;
+            if (first_read_waits(l)) return -EAGAIN;
+            ssize_t n = read(fd, buf, len);
+            first_read_scored(l, n < 0 && errno == EAGAIN);
+            if (n >= 0) e->drained = n > 0 && (size_t)n < len;
+            return n < 0 ? -errno : n;
+        }
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf, len);
+        if (n >= 0) {
+            e->drained = e->stream && n > 0 && (size_t)n < len;
+            return n;
+        }
+        if (errno != EINTR) return -errno;
+    }
+}
+
 ssize_t corio_read(int fd, void *buf, size_t len) {
     corio__loop *l;
     if (!corio__self(&l)) return -EPERM;

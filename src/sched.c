@@ -678,6 +678,7 @@ int corio_run(corio_fn fn, void *arg) {
     corio__signal_loop_free(l);
     if (l->debug) corio__debug_quit_uninstall(l);
     corio__fd_registry_free(l);
+    corio__stream_loop_free(l);
     l->backend.ops->close(l);
     corio__stack_guard_uninstall();
     corio__cur = NULL;

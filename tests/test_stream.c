@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal.h" /* the loop's spare stream buffers, to see that idle streams hold none */
 #include "test.h"
 
 /* Runs fn on the epoll backend, then on io_uring (which falls back to epoll where it is missing). */
@@ -819,6 +820,89 @@ static int main_reset(void *arg) {
     return 0;
 }
 TEST(reset_peer_is_econnreset) { run_ok(main_reset, NULL); }
+
+/* ---- peek and consume, and buffers held only while they hold bytes ------------------------------------------- */
+
+static int main_peek(void *arg) {
+    (void)arg;
+    int sv[2];
+    pair(sv);
+    ASSERT_EQ(write(sv[1], "hello world\n", 12), 12);
+    corio_stream *s = corio_stream_wrap(sv[0]);
+    ASSERT_NOT_NULL(s);
+    const void *p;
+    ASSERT_EQ(corio_stream_peek(s, &p), 12);
+    ASSERT_EQ(memcmp(p, "hello world\n", 12), 0);
+    ASSERT_EQ(corio_stream_peek(s, &p), 12); /* a peek consumes nothing */
+    ASSERT_RC(corio_stream_consume(s, 6), 0);
+    ASSERT_EQ(corio_stream_peek(s, &p), 6);
+    ASSERT_EQ(memcmp(p, "world\n", 6), 0);
+    ASSERT_RC(corio_stream_consume(s, 7), -EINVAL); /* more than is buffered: nothing consumed */
+    char line[16];
+    ASSERT_EQ(corio_stream_read_line(s, line, sizeof line), 6); /* the other reads see the same bytes */
+    ASSERT_STREQ(line, "world\n");
+    ASSERT_RC(corio_stream_consume(s, 0), 0);
+    /* all consumed: the buffer went back to the loop's spare slot, for the next stream that needs one */
+    ASSERT_NOT_NULL(corio__cur->stream_spare[0]);
+    close(sv[1]);
+    ASSERT_EQ(corio_stream_peek(s, &p), 0); /* EOF */
+    ASSERT_NULL(p);
+    ASSERT_RC(corio_stream_peek(NULL, &p), -EINVAL);
+    ASSERT_RC(corio_stream_peek(s, NULL), -EINVAL);
+    ASSERT_RC(corio_stream_consume(NULL, 0), -EINVAL);
+    ASSERT_RC(corio_stream_free(s), 0);
+    close(sv[0]);
+    return 0;
+}
+TEST(peek_and_consume) { run_ok(main_peek, NULL); }
+
+struct idle_reader {
+    corio_stream *s;
+    char line[32];
+    ssize_t n;
+};
+static int idle_reader_fn(void *arg) {
+    struct idle_reader *r = arg;
+    r->n = corio_stream_read_line(r->s, r->line, sizeof r->line);
+    return 0;
+}
+
+/* Streams waiting for their peers with nothing buffered hold no buffer: a hundred of them leave the one spare
+ * buffer in the loop's slot (each took it to try a read and gave it back), and each still gets its line. */
+static int main_idle_streams(void *arg) {
+    (void)arg;
+    enum { N = 100 };
+    static int sv[N][2];
+    static struct idle_reader r[N];
+    corio_task *t[N];
+    for (int i = 0; i < N; i++) {
+        pair(sv[i]);
+        r[i].s = corio_stream_wrap(sv[i][0]);
+        ASSERT_NOT_NULL(r[i].s);
+        ASSERT_NOT_NULL(t[i] = corio_spawn(idle_reader_fn, &r[i]));
+    }
+    for (int k = 0; k < 3; k++) ASSERT_RC(corio_yield(), 0);
+    char *spare = corio__cur->stream_spare[0];
+    ASSERT_NOT_NULL(spare);
+    for (int i = 0; i < N; i++) {
+        char msg[32];
+        int len = snprintf(msg, sizeof msg, "line %d\n", i);
+        ASSERT_EQ(write(sv[i][1], msg, (size_t)len), len);
+    }
+    for (int i = 0; i < N; i++) {
+        ASSERT_RC(corio_await(t[i]), 0);
+        char want[32];
+        snprintf(want, sizeof want, "line %d\n", i);
+        ASSERT_EQ(r[i].n, (ssize_t)strlen(want));
+        ASSERT_STREQ(r[i].line, want);
+        ASSERT_RC(corio_stream_free(r[i].s), 0);
+        close(sv[i][0]);
+        close(sv[i][1]);
+    }
+    ASSERT_TRUE(corio__cur->stream_spare[0] == spare); /* one buffer served all hundred, one after another */
+    return 0;
+}
+TEST(idle_streams_hold_no_buffer) { run_ok(main_idle_streams, NULL); }
 
 static int main_bad_args(void *arg) {
     (void)arg;
