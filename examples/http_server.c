@@ -24,7 +24,6 @@
 #include <corio.h>
 #include <errno.h>
 #include <http_parser.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -36,18 +35,22 @@
 #include <strings.h>
 #include <time.h>
 
-#define READ_SIZE 16384
 #define HEADER_MAX 8192 /* request line and header bytes; nginx's large_client_header_buffers is 8 KiB */
-/* The response buffer a connection keeps: a few responses. What one read of pipelined requests produces can be
- * far more (a 16 KiB read of 27-byte requests: 77 KiB of responses), and gets a malloc'd buffer only until it is
- * written, so an idle connection holds no more than this after a burst. */
+/* The response buffer's first size: a few responses. What one read of pipelined requests produces can be far more
+ * (a 16 KiB read of 27-byte requests: 77 KiB of responses), so it grows; it exists only until it is written. */
 #define OUT_SMALL 4096
+#define URL_SMALL 64 /* the URL buffer's first size: it grows, up to HEADER_MAX, for a longer one */
 #define IDLE_MAX_MS 86400000 /* a day: deadlines are corio_now() + IDLE_MS, which must not overflow */
 
 static int64_t idle_ms = 5000;
 
+/* A connection's state. Handlers run as compact tasks and read through a stream, so a connection waiting for its
+ * next request holds this struct, the stream's and a few hundred bytes of stack: the bytes read, the URL and the
+ * responses are in buffers that exist only while they hold something (nginx's way with idle keep-alive
+ * connections). */
 struct conn {
     int fd;
+    corio_stream *s;
     http_parser parser;
     int64_t deadline; /* the current request's, or the idle connection's, in corio_now() ms */
     bool in_request;  /* a request has begun and not yet ended */
@@ -66,12 +69,10 @@ struct conn {
     char prev;           /* the last framing byte checked */
     int want_crlf;       /* bytes of the CRLF that must follow a chunk's data still to come (2, 1, 0) */
     uint64_t chunk_left; /* data bytes of the current chunk still to come */
-    char *out;           /* responses waiting to be written: small, or a malloc'd buffer for a burst */
+    char *out; /* responses waiting to be written, or NULL */
     size_t out_len, out_cap;
-    size_t url_len;
-    char url[HEADER_MAX + 1]; /* the buffers last: only the fields above are cleared per connection */
-    char small[OUT_SMALL];
-    char in[READ_SIZE];
+    char *url; /* the request's target, or NULL */
+    size_t url_len, url_cap;
 };
 
 /* ---- responses ----------------------------------------------------------------------------------------------- */
@@ -96,11 +97,10 @@ static bool append_response(struct conn *c, int status, const char *reason, cons
     size_t blen = strlen(body);
     size_t need = c->out_len + 512 + strlen(extra_headers) + blen;
     if (need > c->out_cap) {
-        size_t cap = c->out_cap * 2;
+        size_t cap = c->out_cap ? c->out_cap * 2 : OUT_SMALL;
         while (cap < need) cap *= 2;
-        char *p = c->out == c->small ? malloc(cap) : realloc(c->out, cap);
+        char *p = realloc(c->out, cap);
         if (!p) return false;
-        if (c->out == c->small) memcpy(p, c->small, c->out_len);
         c->out = p;
         c->out_cap = cap;
     }
@@ -185,8 +185,16 @@ static int count_header(struct conn *c, size_t len) {
 
 static int on_url(http_parser *p, const char *at, size_t len) {
     struct conn *c = p->data;
-    if (count_header(c, len)) return -1;
-    memcpy(c->url + c->url_len, at, len); /* fits: the URL counts towards HEADER_MAX */
+    if (count_header(c, len)) return -1; /* so the URL fits in HEADER_MAX */
+    if (c->url_len + len > c->url_cap) {
+        size_t cap = c->url_cap ? c->url_cap : URL_SMALL;
+        while (cap < c->url_len + len) cap *= 2;
+        char *u = realloc(c->url, cap);
+        if (!u) return refuse(c, 431);
+        c->url = u;
+        c->url_cap = cap;
+    }
+    memcpy(c->url + c->url_len, at, len);
     c->url_len += len;
     return 0;
 }
@@ -314,11 +322,18 @@ static const http_parser_settings settings = {
 
 /* ---- the connection ----------------------------------------------------------------------------------------- */
 
-/* Gives a burst's buffer back, keeping the small one. */
-static void shrink_out(struct conn *c) {
-    if (c->out != c->small) free(c->out);
-    c->out = c->small;
-    c->out_cap = sizeof c->small;
+/* Gives the response buffer back: it is written. */
+static void drop_out(struct conn *c) {
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+}
+
+/* Gives the URL buffer back: its request is answered. */
+static void drop_url(struct conn *c) {
+    free(c->url);
+    c->url = NULL;
+    c->url_len = c->url_cap = 0;
 }
 
 /* Writes what the last read produced, in one write, bounded by the idle timeout (a client that pipelines and
@@ -329,8 +344,7 @@ static int flush(struct conn *c) {
     corio_timeout_enter(&scope, idle_ms);
     ssize_t rc = corio_write(c->fd, c->out, c->out_len);
     corio_timeout_exit(&scope);
-    c->out_len = 0;
-    shrink_out(c);
+    drop_out(c);
     return rc < 0 ? (int)rc : 0;
 }
 
@@ -349,14 +363,15 @@ static int serve(struct conn *c) {
         int64_t left = c->deadline - corio_now();
         corio_timeout scope;
         corio_timeout_enter(&scope, left > 0 ? left : 0);
-        ssize_t n = corio_read(c->fd, c->in, sizeof c->in);
+        const void *data;
+        ssize_t n = corio_stream_peek(c->s, &data);
         corio_timeout_exit(&scope);
         if (n == -ETIMEDOUT) {
             if (c->in_request) reply_error(c, 408);
             return 0;
         }
         if (n <= 0) return (int)n; /* 0: the client is done (a request it left unfinished gets no answer) */
-        const char *at = c->in, *end = c->in + n;
+        const char *at = data, *end = at + n;
         while (at < end && !c->closing) {
             c->scan = at;
             size_t used = http_parser_execute(&c->parser, &settings, at, (size_t)(end - at));
@@ -370,48 +385,36 @@ static int serve(struct conn *c) {
             if (err == HPE_PAUSED) { /* on_message_complete: a whole request, checked */
                 http_parser_pause(&c->parser, 0);
                 respond(c);
+                drop_url(c);
             }
         }
+        /* parsed (the parser keeps what it needs of a request cut short): the stream's buffer goes back before
+         * the write may wait */
+        corio_stream_consume(c->s, (size_t)n);
         int rc = flush(c);
         if (rc < 0 || c->closing) return rc;
         if (!c->in_request) c->deadline = corio_now() + idle_ms;
     }
 }
 
-/* Connections open on this loop (one thread), and the most since the heap was last trimmed. */
-static _Thread_local size_t conns_open, conns_peak;
-#define TRIM_PEAK 64
-
-/* glibc keeps freed blocks for reuse and gives the kernel back only the free top of the heap: after 5,000
- * connections at once had closed, 62 MB of free heap stayed resident below blocks still in use, and each later
- * round of them spread over more of it (docs/reliability.md, "The HTTP example (issue 17)"). So when a loop's
- * connections fall to a quarter of a peak of at least TRIM_PEAK, the free pages go back (malloc_trim releases those
- * inside the heap too). A steady load, or one connection at a time, never calls it. */
-static void conn_closed(void) {
-    conns_open--;
-    if (conns_peak >= TRIM_PEAK && conns_open <= conns_peak / 4) {
-        malloc_trim(0);
-        conns_peak = conns_open;
-    }
-}
-
 /* One connection's handler. fd stays the server's, which closes it when handle returns: nothing here closes it. */
 static int handle(int fd, void *arg) {
     (void)arg;
-    struct conn *c = malloc(sizeof *c);
+    struct conn *c = calloc(1, sizeof *c);
     if (!c) return -ENOMEM;
-    memset(c, 0, offsetof(struct conn, url));
+    if (!(c->s = corio_stream_wrap(fd))) {
+        free(c);
+        return -ENOMEM;
+    }
     c->fd = fd;
-    c->out = c->small;
-    c->out_cap = sizeof c->small;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->deadline = corio_now() + idle_ms;
-    if (++conns_open > conns_peak) conns_peak = conns_open;
     int rc = serve(c);
-    shrink_out(c);
+    drop_out(c);
+    drop_url(c);
+    corio_stream_free(c->s);
     free(c);
-    conn_closed();
     return rc;
 }
 
@@ -478,7 +481,8 @@ static int main_task(void *arg) {
         if (corio_chan_recv(port_chan, &item) < 0) return 0; /* loop 0 could not listen */
         port = (int)(intptr_t)item;
     }
-    corio_server_opts opts = {.backlog = 4096, .max_conns = 0, .reuseport = nloops > 1, .defer_accept = defer_accept};
+    corio_server_opts opts = {
+        .backlog = 4096, .max_conns = 0, .reuseport = nloops > 1, .defer_accept = defer_accept, .compact = 1};
     corio_server *srv = corio_server_new(NULL, port, handle, NULL, &opts);
     if (!srv) {
         int rc = -errno;

@@ -6,6 +6,9 @@
  * "out of descriptors", and corio_server_stop must be able to wake it with a code of its own. On io_uring one
  * multishot accept request does the accepting instead, in the loop's one system call per turn. */
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -23,6 +26,8 @@
 #define PAUSE_MIN_MS 10
 #define PAUSE_MAX_MS 1000
 #define WAKE_STOP 2 /* corio__park's result when corio_server_stop woke the runner */
+/* Connections at once from which a fall to a quarter gives the heap's free pages back (trim_after_drop) */
+#define TRIM_PEAK 64
 
 struct conn {
     corio__link link; /* in srv->conns */
@@ -46,6 +51,7 @@ struct corio_server {
     corio_conn_fn handler;
     void *arg;
     size_t max_conns, nconns;
+    size_t peak; /* most connections at once since the heap was last trimmed */
     corio__link conns; /* connections being served */
     corio__loop *loop;
     corio_task *runner; /* the task in corio_server_run, NULL when not running */
@@ -109,6 +115,19 @@ int corio_server_free(corio_server *srv) {
     return 0;
 }
 
+/* glibc keeps freed blocks for reuse and gives the kernel back only the free top of the heap: after thousands of
+ * connections at once have closed, their freed memory stays resident below blocks still in use (issue 17: 62 MB
+ * of an HTTP server's after 5,000 had closed). So when the connections fall to a quarter of a peak of at least
+ * TRIM_PEAK, the free pages go back (malloc_trim releases those inside the heap too). A steady load, or one
+ * connection at a time, never calls it. */
+static void trim_after_drop(corio_server *srv) {
+    if (srv->peak < TRIM_PEAK || srv->nconns > srv->peak / 4) return;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    srv->peak = srv->nconns;
+}
+
 /* One connection's task: the handler, then the close, then a word to the acceptor, which may be waiting for a
  * free slot (max_conns) or, at shutdown, for the last handler to end. Its status is always 0: a handler's error
  * concerns its connection only.
@@ -125,6 +144,7 @@ static int conn_main(void *arg) {
     srv->nconns--;
     if (srv->runner_parked) corio__wake(srv->loop, srv->runner, 0);
     free(c);
+    trim_after_drop(srv);
     return 0;
 }
 
@@ -149,7 +169,7 @@ static int start_conn(corio_server *srv, corio__loop *l, int fd, bool stream) {
         return -errno;
     }
     corio__list_push(&srv->conns, &c->link);
-    srv->nconns++;
+    if (++srv->nconns > srv->peak) srv->peak = srv->nconns;
     /* the handle stays valid until conn_main returns, and conn_main leaves the list before that */
     corio_detach(c->task);
     return 0;

@@ -115,28 +115,37 @@ static int main_shield_deadline_bounds_cleanup(void *arg) {
 }
 TEST(shield_with_deadline_bounds_cleanup) { run_ok(main_shield_deadline_bounds_cleanup, NULL); }
 
-/* corio_cancel while the task already sits in its shield: nothing until the shield closes */
+/* corio_cancel while the task already sits in its shield: nothing until the shield closes. The shielded wait is
+ * for an event the canceller sets afterwards, so the cancel surely comes while the task is inside (a timed wait
+ * could end first on a loaded machine). */
+struct shielded {
+    corio_event *ev;
+    int rc[3];
+};
 static int shielded_sleeper(void *arg) {
-    int *rc = arg;
+    struct shielded *sh = arg;
     corio_scope shield;
     ASSERT_RC(corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD), 0);
-    rc[0] = corio_sleep(60);
-    rc[1] = corio_scope_exit(&shield);
-    rc[2] = corio_sleep(10000);
+    sh->rc[0] = corio_event_wait(sh->ev);
+    sh->rc[1] = corio_scope_exit(&shield);
+    sh->rc[2] = corio_sleep(10000);
     return 0;
 }
 static int main_cancel_inside_shield(void *arg) {
     (void)arg;
-    int rc[3] = {1, 1, 1};
-    corio_task *t = test_spawn(shielded_sleeper, rc);
+    struct shielded sh = {.ev = corio_event_new(), .rc = {1, 1, 1}};
+    ASSERT_NOT_NULL(sh.ev);
+    corio_task *t = test_spawn(shielded_sleeper, &sh);
     ASSERT_RC(corio_sleep(10), 0);
-    int64_t t0 = test_now_ms();
     ASSERT_RC(corio_cancel(t), 0);
+    ASSERT_RC(corio_sleep(20), 0);
+    ASSERT_RC(sh.rc[0], 1); /* still waiting, shielded */
+    corio_event_set(sh.ev);
     ASSERT_RC(corio_await(t), 0);
-    ASSERT_GE(test_now_ms() - t0, 40);
-    ASSERT_RC(rc[0], 0);
-    ASSERT_RC(rc[1], 0);
-    ASSERT_RC(rc[2], -ECANCELED);
+    ASSERT_RC(sh.rc[0], 0);
+    ASSERT_RC(sh.rc[1], 0);
+    ASSERT_RC(sh.rc[2], -ECANCELED);
+    ASSERT_RC(corio_event_free(sh.ev), 0);
     return 0;
 }
 TEST(cancel_reaches_a_shielded_task_when_the_shield_closes) { run_ok(main_cancel_inside_shield, NULL); }
