@@ -174,7 +174,8 @@ static bool unregister(corio__loop *l, int fd) {
 }
 
 void corio__fd_forget(corio__loop *l, int fd) {
-    /* disarming also takes back the kernel's native requests of fd, armed for readiness or not */
+    /* disarming takes back the readiness request; the kernel's native requests of fd are taken back by the tasks
+     * waiting for them, which unregister has just woken (native_io) */
     if (unregister(l, fd)) l->backend.ops->disarm(l, fd);
 }
 
