@@ -216,7 +216,9 @@ static corio__fdent *prepare(corio__loop *l, int fd, int *rc) {
         int type = 0;
         socklen_t tl = sizeof type;
         e->stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM;
-        e->drained = e->hup = false;
+        /* hup stays: a wait before the first read (a connect's, a corio_wait_readable) may have armed fd, and the
+         * peer's EOF reported then has no later edge to announce it again */
+        e->drained = false;
         e->nonblock = true;
     }
     /* Armed only by its first wait (corio__fd_wait), after an EAGAIN: registering reports readiness that is

@@ -331,3 +331,31 @@ TEST(writev_outside_a_task_is_eperm) {
     struct iovec v = {"x", 1};
     ASSERT_RC(corio_writev(1, &v, 1), -EPERM);
 }
+
+/* The peer's EOF reported before the socket's first read (the loop saw it while the task slept): the first read
+ * returns the bytes, short, and the second must still see the EOF, though no further edge will announce it. It
+ * was lost on epoll: the first read's preparation cleared what the readiness report had set. */
+#include <netinet/in.h>
+static int main_eof_before_first_read(void *arg) {
+    (void)arg;
+    int lfd = corio_tcp_listen("127.0.0.1", 0, 4);
+    ASSERT_GE(lfd, 0);
+    int fd = corio_tcp_connect("127.0.0.1", corio_local_port(lfd));
+    ASSERT_GE(fd, 0);
+    int peer = accept(lfd, NULL, NULL);
+    ASSERT_GE(peer, 0);
+    ASSERT_EQ(write(peer, "hello", 5), 5);
+    ASSERT_EQ(shutdown(peer, SHUT_WR), 0);
+    ASSERT_RC(corio_sleep(10), 0); /* the loop polls: data and the hang-up are reported now */
+    corio_timeout scope;
+    ASSERT_RC(corio_timeout_enter(&scope, 5000), 0);
+    char buf[64];
+    ASSERT_EQ(corio_read(fd, buf, sizeof buf), 5);
+    ASSERT_EQ(corio_read(fd, buf, sizeof buf), 0);
+    ASSERT_RC(corio_timeout_exit(&scope), 0);
+    ASSERT_RC(corio_close(fd), 0);
+    close(peer);
+    ASSERT_RC(corio_close(lfd), 0);
+    return 0;
+}
+TEST(eof_seen_before_the_first_read_is_kept) { on_both_backends(main_eof_before_first_read); }
