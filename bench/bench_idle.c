@@ -15,9 +15,10 @@
  *   idle_after_ratio   VmRSS after the close / VmRSS before    idle_hwm_per_conn  (VmHWM at the end - before) / N
  *   idle_rss_before, idle_rss_idle, idle_rss_after, idle_hwm  the readings themselves
  *   idle_accept_cpu, idle_wave_cpu   the server's CPU seconds over those two phases (/proc/PID/stat)
- * Fails (exit 1) when a connection is refused, closed, answered wrongly, or when TIMEOUT runs out.
- *   usage: bench_idle [--proto echo|http] --pid PID [--settle MS] [--timeout S] [--window W] [--per-addr M]
- *                     HOST PORT N
+ * Fails (exit 1) when a connection is refused, closed or answered wrongly, when no answer comes for STALL seconds
+ * (15), or when TIMEOUT (120) runs out. SETTLE (2000 ms) is the rest before each memory reading.
+ *   usage: bench_idle [--proto echo|http] --pid PID [--settle MS] [--timeout S] [--stall S] [--window W]
+ *                     [--per-addr M] HOST PORT N   (WINDOW 200, PER_ADDR 10000)
  * echo: 64-byte messages, every byte checked; http: "GET / HTTP/1.1" kept alive, a 200 with a Content-Length. */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -58,6 +59,7 @@ static int ep;
 static int64_t deadline;
 static const char *phase = "starting";
 static uint32_t pending; /* connections whose answer is still awaited */
+static int64_t progress_ns, stall_ns; /* the last answer (or phase start); how long without one is a stall */
 
 static const char request[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
@@ -159,6 +161,7 @@ static size_t http_response(uint32_t i, const char *p, size_t n) {
 
 /* One answer is in: the connection goes idle. */
 static void answered(struct conn *c) {
+    progress_ns = bench_now_ns();
     c->state = IDLE;
     c->round++;
     pending--;
@@ -227,8 +230,12 @@ static void on_event(uint32_t i, uint32_t ev) {
 /* One epoll_wait of at most ms milliseconds (cut short by the deadline, where it fails), its events handled. */
 static void pump_once(int64_t ms) {
     static struct epoll_event evs[MAX_EVENTS];
-    int64_t left = deadline - bench_now_ns();
+    int64_t now = bench_now_ns(), left = deadline - now;
     if (left <= 0) bench_fail(PROG, "%s: timed out with %u answers outstanding", phase, pending);
+    /* a server at its connection limit leaves the rest in its backlog: say so long before the timeout */
+    if (pending > 0 && now - progress_ns > stall_ns)
+        bench_fail(PROG, "%s: no answer for %lld s, %u outstanding (a connection limit in the server?)", phase,
+                   (long long)(stall_ns / 1000000000), pending);
     if (ms > (left + 999999) / 1000000) ms = (left + 999999) / 1000000;
     int n = epoll_wait(ep, evs, MAX_EVENTS, (int)ms);
     if (n < 0 && errno != EINTR) bench_fail(PROG, "epoll_wait: %s", strerror(errno));
@@ -290,11 +297,11 @@ int main(int argc, char **argv) {
         {"proto", required_argument, NULL, 'p'},   {"pid", required_argument, NULL, 'P'},
         {"settle", required_argument, NULL, 's'},  {"timeout", required_argument, NULL, 't'},
         {"window", required_argument, NULL, 'w'},  {"per-addr", required_argument, NULL, 'a'},
-        {NULL, 0, NULL, 0},
+        {"stall", required_argument, NULL, 'S'},   {NULL, 0, NULL, 0},
     };
-    const char *usage = "usage: bench_idle [--proto echo|http] --pid PID [--settle MS] [--timeout S] [--window W] "
-                        "[--per-addr M] HOST PORT N";
-    int64_t settle_ms = 2000, timeout_s = 120;
+    const char *usage = "usage: bench_idle [--proto echo|http] --pid PID [--settle MS] [--timeout S] [--stall S] "
+                        "[--window W] [--per-addr M] HOST PORT N";
+    int64_t settle_ms = 2000, timeout_s = 120, stall_s = 15;
     uint32_t window = 200, per_addr = 10000;
     for (int o, at = 0; (o = getopt_long(argc, argv, "", opts, &at)) != -1;) {
         char *end = NULL;
@@ -308,11 +315,12 @@ int main(int argc, char **argv) {
         case 'P': pid = num ? (long)v : 0; break;
         case 's': settle_ms = num ? v : -1; break;
         case 't': timeout_s = num && v > 0 ? v : -1; break;
+        case 'S': stall_s = num && v > 0 ? v : -1; break;
         case 'w': window = num && v > 0 ? (uint32_t)v : 0; break;
         case 'a': per_addr = num && v > 0 && v < 60000 ? (uint32_t)v : 0; break;
         default: bench_fail(PROG, "%s", usage);
         }
-        if (!num || pid < 0 || settle_ms < 0 || timeout_s < 0 || window == 0 || per_addr == 0)
+        if (!num || pid < 0 || settle_ms < 0 || timeout_s < 0 || stall_s < 0 || window == 0 || per_addr == 0)
             bench_fail(PROG, "--%s: not a valid number: \"%s\"", opts[at].name, optarg);
     }
     if (argc - optind != 3 || pid <= 0) bench_fail(PROG, "%s", usage);
@@ -333,6 +341,7 @@ int main(int argc, char **argv) {
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (conns == NULL || (http && partial == NULL) || ep < 0) bench_fail(PROG, "out of memory or descriptors");
     deadline = bench_now_ns() + timeout_s * 1000000000;
+    stall_ns = stall_s * 1000000000;
 
     phase = "before";
     settle(settle_ms);
@@ -342,7 +351,7 @@ int main(int argc, char **argv) {
 
     phase = "accepting";
     double cpu0 = server_cpu();
-    int64_t t0 = bench_now_ns();
+    int64_t t0 = progress_ns = bench_now_ns();
     for (uint32_t i = 0; i < nconns;) {
         while (i < nconns && pending < window) open_conn(i++, &dst, per_addr, spread);
         pump_once(100); /* until some answers free places in the window */
@@ -360,7 +369,7 @@ int main(int argc, char **argv) {
 
     phase = "wave";
     cpu0 = server_cpu();
-    t0 = bench_now_ns();
+    t0 = progress_ns = bench_now_ns();
     for (uint32_t i = 0; i < nconns; i++) {
         send_request(i);
         if (i % 256 == 255) pump_once(0); /* what has come back so far, without waiting */

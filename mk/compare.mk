@@ -8,7 +8,8 @@
 # Knobs are environment variables (CMP_TASKS, CMP_SECONDS, CMP_PEERS, CMP_SHAPES...): see bench/compare.sh.
 .PHONY: bench-compare bench-charts
 # only the programs it runs, so a test that does not build at the moment cannot hold the comparison up
-CMP_PROGS := $(addprefix $(BUILD)/bench/,bench_switch bench_spawn bench_tasks bench_gather bench_skynet bench_echo_load) \
+CMP_PROGS := $(addprefix $(BUILD)/bench/,bench_switch bench_spawn bench_tasks bench_gather bench_skynet bench_echo_load \
+	bench_stream bench_idle) \
 	$(BUILD)/examples/echo_server $(if $(filter 1,$(HAVE_HTTP_PARSER)),$(BUILD)/examples/http_server)
 bench-compare: $(CMP_PROGS)
 	@BUILD=$(BUILD) CC=$(CC) bench/compare.sh
