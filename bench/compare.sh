@@ -130,26 +130,27 @@ limit=""
 command -v timeout >/dev/null 2>&1 && limit="timeout 900"
 # shellcheck disable=SC3045 # dash and bash both have ulimit -S and -H
 ulimit -S -n "$(ulimit -H -n)" 2>/dev/null
+
+want_peer() { case " $CMP_PEERS " in *" $1 "*) return 0 ;; esac; return 1; }
+want_shape() { case " $CMP_SHAPES " in *" $1 "*) return 0 ;; esac; return 1; }
+skip() { echo "# SKIPPING $1"; }
+
 # The idle shape needs a descriptor per connection in the client and in the server, which inherit the limit from
 # here; the hard limit can be raised by root only, up to fs.nr_open.
 have_idle_fds=1
 if want_shape idle; then
-    need=$((CMP_IDLE + 1024))
+    need=$((CMP_IDLE + 256))
     # shellcheck disable=SC3045
     if [ "$(ulimit -H -n)" != unlimited ] && [ "$(ulimit -H -n)" -lt "$need" ]; then
         ulimit -H -n "$need" 2>/dev/null && ulimit -S -n "$need" 2>/dev/null
     fi
     # shellcheck disable=SC3045
     if [ "$(ulimit -S -n)" != unlimited ] && [ "$(ulimit -S -n)" -lt "$need" ]; then
-        skip "the idle shape: $CMP_IDLE connections need $need descriptors and ulimit -n stops at $(ulimit -H -n)" \
-            "(raise the hard limit, as root, or lower CMP_IDLE)"
+        skip "the idle shape: $CMP_IDLE connections need $need descriptors and ulimit -n stops at $(ulimit -H -n) \
+(raising the hard limit needs CAP_SYS_RESOURCE; or lower CMP_IDLE)"
         have_idle_fds=0
     fi
 fi
-
-want_peer() { case " $CMP_PEERS " in *" $1 "*) return 0 ;; esac; return 1; }
-want_shape() { case " $CMP_SHAPES " in *" $1 "*) return 0 ;; esac; return 1; }
-skip() { echo "# SKIPPING $1"; }
 
 {
     echo "date $(date +%Y-%m-%d)"
@@ -585,12 +586,15 @@ serve() {
 }
 
 # nginx_conf PORT [LISTEN_OPTIONS [idle]]: nginx as the current user, all its files in $tmp, one worker, no access
-# log, unlimited keep-alive requests; with idle, room for CMP_IDLE connections kept alive for an hour.
+# log, unlimited keep-alive requests; with idle, room for CMP_IDLE connections kept alive for an hour (nginx closes
+# idle keep-alive connections while fewer than a sixteenth of its worker_connections are free).
 nginx_conf() {
     conns=4096
+    files=4096
     keepalive=""
     if [ "${3-}" = idle ]; then
-        conns=$((CMP_IDLE + 1024))
+        conns=$((CMP_IDLE + CMP_IDLE / 8 + 256))
+        files=$((CMP_IDLE + 256))
         keepalive="keepalive_timeout 3600s;"
     fi
     user=""
@@ -602,7 +606,7 @@ nginx_conf() {
     cat >"$tmp/nginx.conf" <<EOF
 $user
 worker_processes 1;
-worker_rlimit_nofile $conns;
+worker_rlimit_nofile $files;
 daemon off;
 pid $tmp/nginx.pid;
 error_log $tmp/error.log warn;
