@@ -96,7 +96,7 @@ static double server_cpu(void) {
     char *ok = fgets(line, sizeof line, f);
     fclose(f);
     char *p = ok ? strrchr(line, ')') : NULL; /* the command name may hold spaces; the fields follow its ')' */
-    unsigned long long ut, st;
+    unsigned long long ut = 0, st = 0; /* bench_fail does not return, which clang cannot tell */
     if (p == NULL || sscanf(p + 2, "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &ut, &st) != 2)
         bench_fail(PROG, "cannot parse %s", path);
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
