@@ -31,7 +31,7 @@
 #           the time to answer one request on each ("the wave"). corio's echo and HTTP examples on both backends
 #           (commands in idle_echo / idle_http below, or CMP_IDLE_ECHO / CMP_IDLE_HTTP) against libuv's echo, the
 #           raw epoll echo and Go's echo, nginx (one worker) and Go's net/http
-# Knobs (environment): CMP_QUICK=1 small sizes, ~75 s in all; CMP_SPAWN (1000000; Python gets a tenth),
+# Knobs (environment): CMP_QUICK=1 small sizes, ~2 min in all; CMP_SPAWN (1000000; Python gets a tenth),
 # CMP_TASKS (1000000), CMP_SECONDS (10, the tasks' sleep), CMP_GATHER (10000), CMP_IO_SECONDS (5, each server's
 # load window), CMP_CONNS (50), CMP_CONNS_HIGH (1000), CMP_LOAD_BACKEND (the echo load's corio backend: uring
 # where built, else epoll), CMP_ROUNDS (1; with more, the servers run that many rounds
