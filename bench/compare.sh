@@ -19,18 +19,36 @@
 #           (HTTP_DEFER_ACCEPT=60, nginx's "listen ... deferred": TCP_DEFER_ACCEPT, which the other peers lack)
 #   skynet  the 1M-leaf task tree on 1 loop and on 2 (bench_skynet, default and --compact, unpinned): corio
 #           against itself, the goal being what a second core buys; and Go's classic skynet on 1 and 2 cores
-# Knobs (environment): CMP_QUICK=1 small sizes, ~75 s in all; CMP_SPAWN (1000000; Python gets a tenth),
+#   stream  one task writing CMP_STREAM 64-byte messages one way over loopback TCP, another reading
+#           (bench_stream), corio on io_uring and on epoll against libuv (bench/compare/stream_libuv.c: a uv_write
+#           per message, and uv_try_write first as "libuv-try")
+#   broadcast  one task writing each of CMP_BROADCAST 64-byte messages to 1,000 connections, a reader per
+#           connection (bench_stream --broadcast, stream_libuv --broadcast)
+#   bulk    CMP_BULK MiB one way in 64 KiB writes (bench_stream --bulk, stream_libuv --bulk)
+#   idle    CMP_IDLE connections held idle by bench_idle on CPU 1 (from 127.0.0.2... when one address pair's ports
+#           do not suffice), the server alone on CPU 0: the server's VmRSS per idle connection (after one request
+#           each), its VmRSS after they closed against before, the time to connect and answer them all once, and
+#           the time to answer one request on each ("the wave"). corio's echo and HTTP examples on both backends
+#           (commands in idle_echo / idle_http below, or CMP_IDLE_ECHO / CMP_IDLE_HTTP) against libuv's echo, the
+#           raw epoll echo and Go's echo, nginx (one worker) and Go's net/http
+# Knobs (environment): CMP_QUICK=1 small sizes, ~2 min in all; CMP_SPAWN (1000000; Python gets a tenth),
 # CMP_TASKS (1000000), CMP_SECONDS (10, the tasks' sleep), CMP_GATHER (10000), CMP_IO_SECONDS (5, each server's
 # load window), CMP_CONNS (50), CMP_CONNS_HIGH (1000), CMP_LOAD_BACKEND (the echo load's corio backend: uring
 # where built, else epoll), CMP_ROUNDS (1; with more, the servers run that many rounds
 # and each one's best counts), CMP_PEERS (default all: corio boost go node asyncio uvloop libuv epoll nginx),
-# CMP_SHAPES (default all: switch spawn tasks gather echo echo1000 http churn skynet), CMP_SETTLE (20: seconds of rest after
+# CMP_SHAPES (default all: switch spawn tasks gather echo echo1000 http churn skynet stream broadcast bulk idle),
+# CMP_STREAM (200000 messages), CMP_BROADCAST (1000 messages, each to 1,000 connections), CMP_BULK (1024 MiB),
+# CMP_IDLE (10000 connections; 100000 works where the hard RLIMIT_NOFILE can be raised, as root, to twice that),
+# CMP_IDLE_SETTLE (2000: ms of rest before each memory reading), CMP_IDLE_ECHO and CMP_IDLE_HTTP (corio's idle
+# servers, words, the port appended), CMP_SETTLE (20: seconds of rest after
 # the builds, before the first timing; none with CMP_QUICK=1), PYTHON (the python3 that has uvloop;
 # /usr/bin/python3 when present), CMP_CHARTS=1 draws the PNG charts into docs/img/compare-*.png (bench/charts.sh
 # --compare; `make bench-charts` redraws them from the last run's data without measuring). Results:
 # $BUILD/bench/compare/results.txt (RESULT lines), summary.txt (the table), meta.txt (date and knobs). A missing
 # peer (package not installed) is skipped with a message; exits non-zero if a program that is present fails.
-# Tokio is not compared: it is not packaged for Debian.
+# It installs nothing; the peers' Debian packages: g++ libboost-context-dev golang-go nodejs python3-uvloop
+# libuv1-dev nginx-light (or nginx) wrk curl, and gnuplot-nox for the charts. Tokio is not compared: it is not
+# packaged for Debian.
 set -u
 
 : "${BUILD:?set BUILD to the build directory, e.g. BUILD=build/x86_64-gcc-asm}"
@@ -46,8 +64,10 @@ results="$out/results.txt"
 CMP_QUICK=${CMP_QUICK:-0}
 if [ "$CMP_QUICK" = 1 ]; then
     q_spawn=100000 q_tasks=20000 q_seconds=1 q_io=1 q_switch=2000000
+    q_stream=50000 q_broadcast=100 q_bulk=128 q_idle=1000 q_idle_settle=500
 else
     q_spawn=1000000 q_tasks=1000000 q_seconds=10 q_io=5 q_switch=10000000
+    q_stream=200000 q_broadcast=1000 q_bulk=1024 q_idle=10000 q_idle_settle=2000
 fi
 CMP_SPAWN=${CMP_SPAWN:-$q_spawn}
 CMP_TASKS=${CMP_TASKS:-$q_tasks}
@@ -58,10 +78,16 @@ CMP_CONNS=${CMP_CONNS:-50}
 CMP_CONNS_HIGH=${CMP_CONNS_HIGH:-1000}
 CMP_SWITCH=${CMP_SWITCH:-$q_switch}
 CMP_ROUNDS=${CMP_ROUNDS:-1}
+CMP_STREAM=${CMP_STREAM:-$q_stream}
+CMP_BROADCAST=${CMP_BROADCAST:-$q_broadcast}
+CMP_BULK=${CMP_BULK:-$q_bulk}
+CMP_IDLE=${CMP_IDLE:-$q_idle}
+CMP_IDLE_SETTLE=${CMP_IDLE_SETTLE:-$q_idle_settle}
 CMP_PEERS=${CMP_PEERS:-corio boost go node asyncio uvloop libuv epoll nginx}
-CMP_SHAPES=${CMP_SHAPES:-switch spawn tasks gather echo echo1000 http churn skynet}
+CMP_SHAPES=${CMP_SHAPES:-switch spawn tasks gather echo echo1000 http churn skynet stream broadcast bulk idle}
 CMP_CHARTS=${CMP_CHARTS:-0}
-for knob in CMP_SPAWN CMP_TASKS CMP_SECONDS CMP_GATHER CMP_IO_SECONDS CMP_CONNS CMP_CONNS_HIGH CMP_SWITCH CMP_ROUNDS; do
+for knob in CMP_SPAWN CMP_TASKS CMP_SECONDS CMP_GATHER CMP_IO_SECONDS CMP_CONNS CMP_CONNS_HIGH CMP_SWITCH CMP_ROUNDS \
+    CMP_STREAM CMP_BROADCAST CMP_BULK CMP_IDLE CMP_IDLE_SETTLE; do
     case $(eval echo "\$$knob") in
     '' | *[!0-9]* | 0)
         echo "compare.sh: $knob must be a positive integer, got \"$(eval echo "\$$knob")\"" >&2
@@ -109,6 +135,23 @@ want_peer() { case " $CMP_PEERS " in *" $1 "*) return 0 ;; esac; return 1; }
 want_shape() { case " $CMP_SHAPES " in *" $1 "*) return 0 ;; esac; return 1; }
 skip() { echo "# SKIPPING $1"; }
 
+# The idle shape needs a descriptor per connection in the client and in the server, which inherit the limit from
+# here; the hard limit can be raised by root only, up to fs.nr_open.
+have_idle_fds=1
+if want_shape idle; then
+    need=$((CMP_IDLE + 256))
+    # shellcheck disable=SC3045
+    if [ "$(ulimit -H -n)" != unlimited ] && [ "$(ulimit -H -n)" -lt "$need" ]; then
+        ulimit -H -n "$need" 2>/dev/null && ulimit -S -n "$need" 2>/dev/null
+    fi
+    # shellcheck disable=SC3045
+    if [ "$(ulimit -S -n)" != unlimited ] && [ "$(ulimit -S -n)" -lt "$need" ]; then
+        skip "the idle shape: $CMP_IDLE connections need $need descriptors and ulimit -n stops at $(ulimit -H -n) \
+(raising the hard limit needs CAP_SYS_RESOURCE; or lower CMP_IDLE)"
+        have_idle_fds=0
+    fi
+fi
+
 {
     echo "date $(date +%Y-%m-%d)"
     echo "quick $CMP_QUICK"
@@ -119,6 +162,10 @@ skip() { echo "# SKIPPING $1"; }
     echo "io_seconds $CMP_IO_SECONDS"
     echo "conns $CMP_CONNS"
     echo "conns_high $CMP_CONNS_HIGH"
+    echo "stream $CMP_STREAM"
+    echo "broadcast $CMP_BROADCAST"
+    echo "bulk $CMP_BULK"
+    echo "idle $CMP_IDLE"
 } >"$out/meta.txt"
 
 # ---- building and checking the peers ------------------------------------------------------------------------
@@ -200,6 +247,15 @@ then
 else
     failed="$failed build:echo_libuv"
 fi
+have_stream_libuv=0
+if [ $have_libuv -eq 1 ]; then
+    if $CC -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror "$dir/compare/stream_libuv.c" -o "$out/stream_libuv" -luv
+    then
+        have_stream_libuv=1
+    else
+        failed="$failed build:stream_libuv"
+    fi
+fi
 have_epoll=0
 if want_peer epoll; then
     if $CC -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror "$dir/baseline/echo_epoll.c" -o "$out/echo_epoll"; then
@@ -225,7 +281,7 @@ elif want_shape http || want_shape churn; then
     skip "the HTTP and churn shapes: wrk not installed (Debian: apt-get install wrk)"
 fi
 have_http_server=0
-if [ $have_corio -eq 1 ] && { want_shape http || want_shape churn; }; then
+if [ $have_corio -eq 1 ] && { want_shape http || want_shape churn || want_shape idle; }; then
     if [ -x "$BUILD/examples/http_server" ]; then
         have_http_server=1
     else
@@ -233,7 +289,8 @@ if [ $have_corio -eq 1 ] && { want_shape http || want_shape churn; }; then
     fi
 fi
 have_uring=0
-if [ $have_corio -eq 1 ] && { want_shape echo || want_shape echo1000 || want_shape http || want_shape churn; }; then
+if [ $have_corio -eq 1 ] && { want_shape echo || want_shape echo1000 || want_shape http || want_shape churn ||
+    want_shape stream || want_shape broadcast || want_shape bulk || want_shape idle; }; then
     if nm "$BUILD/libcorio.a" 2>/dev/null | grep -q corio__uring_ops; then
         have_uring=1
     else
@@ -395,6 +452,7 @@ start() {
     case $label in
     http_nginx | churn_nginx) nginx_conf "$port" ;;
     churn_nginx-defer) nginx_conf "$port" " deferred" ;;
+    idle_http_nginx) nginx_conf "$port" "" idle ;;
     esac
     $pin_server "$@" >"$out/$label.log" 2>&1 &
     server_pid=$!
@@ -527,9 +585,18 @@ serve() {
     [ -n "$lc" ] && record "${shape}_load_$peer" "$lc" %
 }
 
-# nginx_conf PORT [LISTEN_OPTIONS]: nginx as the current user, all its files in $tmp, one worker, no access log,
-# unlimited keep-alive requests.
+# nginx_conf PORT [LISTEN_OPTIONS [idle]]: nginx as the current user, all its files in $tmp, one worker, no access
+# log, unlimited keep-alive requests; with idle, room for CMP_IDLE connections kept alive for an hour (nginx closes
+# idle keep-alive connections while fewer than a sixteenth of its worker_connections are free).
 nginx_conf() {
+    conns=4096
+    files=4096
+    keepalive=""
+    if [ "${3-}" = idle ]; then
+        conns=$((CMP_IDLE + CMP_IDLE / 8 + 256))
+        files=$((CMP_IDLE + 256))
+        keepalive="keepalive_timeout 3600s;"
+    fi
     user=""
     [ "$(id -u)" -eq 0 ] && user="user $(id -un) $(id -gn);"
     temps="client_body_temp_path $tmp/client_body;"
@@ -539,14 +606,16 @@ nginx_conf() {
     cat >"$tmp/nginx.conf" <<EOF
 $user
 worker_processes 1;
+worker_rlimit_nofile $files;
 daemon off;
 pid $tmp/nginx.pid;
 error_log $tmp/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections $conns; }
 http {
     access_log off;
     $temps
     keepalive_requests 100000000;
+    $keepalive
     server {
         listen 127.0.0.1:$1${2-};
         location / {
@@ -595,6 +664,116 @@ servers() {
     return 0
 }
 
+# The corio servers of the idle shape, in one place: words, the port appended. The HTTP example closes a
+# connection idle for HTTP_IDLE_MS (5 s by default), longer than the shape holds them.
+idle_echo=${CMP_IDLE_ECHO:-$BUILD/examples/echo_server}
+idle_http=${CMP_IDLE_HTTP:-env HTTP_IDLE_MS=3600000 $BUILD/examples/http_server}
+# bench_idle's own bound: the settles, and accepting at 200 connections a second (corio's echo server accepted
+# ~3,000 a second on this VM, first touching each handler's stack)
+idle_timeout=$((60 + CMP_IDLE / 200))
+
+# idle PROTO PEER CMD...: CMP_IDLE connections held idle against one server by bench_idle (on CPU 1), which reads
+# the server's memory; its figures are kept as idle_<figure>_PROTO_PEER.
+idle() {
+    proto=$1
+    peer=$2
+    shift 2
+    label="idle_${proto}_$peer"
+    echo "== $label: $* (CPU 0), $CMP_IDLE connections"
+    if ! start "$label" "$@"; then
+        failed="$failed $label"
+        return
+    fi
+    if [ "$peer" = corio-uring ] && ! on_uring; then
+        echo "# $label: the server runs without an io_uring instance (the kernel refused it?): not measured"
+        stop
+        return
+    fi
+    pid=$server_pid
+    if [ "$peer" = nginx ]; then # the worker holds the connections; the master only watches it
+        pid=""
+        i=0
+        while [ -z "$pid" ] && [ $i -lt 100 ]; do
+            pid=$(awk '{ print $1 }' "/proc/$server_pid/task/$server_pid/children" 2>/dev/null)
+            [ -n "$pid" ] || sleep 0.05
+            i=$((i + 1))
+        done
+        if [ -z "$pid" ]; then
+            echo "# $label FAILED: nginx started no worker"
+            stop
+            failed="$failed $label"
+            return
+        fi
+    fi
+    # shellcheck disable=SC2086 # prefixes: words, or nothing
+    $limit $pin_load "$BUILD/bench/bench_idle" --proto "$proto" --pid "$pid" --settle "$CMP_IDLE_SETTLE" \
+        --timeout "$idle_timeout" 127.0.0.1 "$port" "$CMP_IDLE" >"$out/load.log" 2>&1
+    rc=$?
+    grep -v '^RESULT ' "$out/load.log" | sed 's/^/   /'
+    if ! stop; then
+        echo "# $label FAILED: the server died:"
+        tail -n 5 "$out/$label.log" | sed 's/^/#   /'
+        failed="$failed $label"
+        return
+    fi
+    if [ $rc -ne 0 ]; then
+        echo "# $label FAILED (bench_idle exit $rc)"
+        failed="$failed $label"
+        return
+    fi
+    grep '^RESULT idle_' "$out/load.log" | while read -r _ n v u; do
+        case $u in B | bytes) v=$(printf '%.0f' "$v") ;; esac
+        record "${n}_${proto}_$peer" "$v" "$u"
+    done
+}
+
+# idles: every server of the idle shape once, in turn
+idles() {
+    if [ $have_corio -eq 1 ]; then
+        # shellcheck disable=SC2086 # the commands are words
+        [ $have_uring -eq 1 ] && idle echo corio-uring env CORIO_BACKEND=uring $idle_echo @PORT@
+        # shellcheck disable=SC2086
+        idle echo corio env CORIO_BACKEND=epoll $idle_echo @PORT@
+    fi
+    [ $have_libuv -eq 1 ] && idle echo libuv "$out/echo_libuv" @PORT@
+    [ $have_epoll -eq 1 ] && idle echo epoll "$out/echo_epoll" @PORT@
+    [ $have_go -eq 1 ] && idle echo go env GOMAXPROCS=1 "$out/peer_go" echo @PORT@
+    if [ $have_http_server -eq 1 ]; then
+        # shellcheck disable=SC2086
+        [ $have_uring -eq 1 ] && idle http corio-uring env CORIO_BACKEND=uring $idle_http @PORT@
+        # shellcheck disable=SC2086
+        idle http corio env CORIO_BACKEND=epoll $idle_http @PORT@
+    fi
+    [ $have_nginx -eq 1 ] && idle http nginx "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log"
+    [ $have_go -eq 1 ] && idle http go env GOMAXPROCS=1 "$out/peer_go" http @PORT@
+    return 0
+}
+
+# streams SHAPE: bench_stream's SHAPE (stream, broadcast or bulk) on both backends and stream_libuv's, one process
+# each on CPU 1, kept as SHAPE_PEER.
+streams() {
+    case $1 in
+    stream) key=stream_writes flag="" args="$CMP_STREAM 64" ;;
+    broadcast) key=broadcast_writes flag=--broadcast args="$CMP_BROADCAST 1000" ;;
+    *) key=bulk flag=--bulk args="$CMP_BULK 65536" ;;
+    esac
+    if [ $have_corio -eq 1 ]; then
+        # shellcheck disable=SC2086 # flag and args are words, or nothing
+        [ $have_uring -eq 1 ] && run "${1}_corio-uring" "s/^RESULT ${key}_uring /RESULT ${1}_corio-uring /p;d" \
+            env CORIO_BACKEND=uring "$BUILD/bench/bench_stream" $flag $args
+        # shellcheck disable=SC2086
+        run "${1}_corio" "s/^RESULT ${key}_epoll /RESULT ${1}_corio /p;d" \
+            env CORIO_BACKEND=epoll "$BUILD/bench/bench_stream" $flag $args
+    fi
+    if [ $have_stream_libuv -eq 1 ]; then
+        # shellcheck disable=SC2086
+        run "${1}_libuv" "s/^RESULT ${key}_libuv /RESULT ${1}_libuv /p;d" "$out/stream_libuv" $flag $args
+        # shellcheck disable=SC2086
+        run "${1}_libuv-try" "s/^RESULT ${key}_libuv-try /RESULT ${1}_libuv-try /p;d" \
+            "$out/stream_libuv" --try $flag $args
+    fi
+}
+
 # Rounds alternate the servers, so a neighbour's burst of work spreads over all of them; each server's best round
 # counts.
 round=1
@@ -609,6 +788,17 @@ while [ "$round" -le "$CMP_ROUNDS" ]; do
     done
     want_shape http && [ $have_wrk -eq 1 ] && servers http
     want_shape churn && [ $have_wrk -eq 1 ] && servers churn
+    for shape in stream broadcast bulk; do
+        want_shape $shape && streams $shape
+    done
+    if want_shape idle && [ $have_idle_fds -eq 1 ]; then
+        if [ -x "$BUILD/bench/bench_idle" ]; then
+            idles
+        elif [ "$round" -eq 1 ]; then
+            echo "# $BUILD/bench/bench_idle was not built (run make first)"
+            failed="$failed missing:bench_idle"
+        fi
+    fi
     round=$((round + 1))
 done
 
@@ -617,14 +807,14 @@ done
 # value NAME: NAME's best figure over the rounds (the highest rate, the lowest time or size), or nothing.
 value() {
     m=min
-    case $1 in *_p99_* | *_cpu_*) ;; echo* | http_* | churn_*) m=max ;; esac
+    case $1 in *_p99_* | *_cpu_*) ;; echo* | http_* | churn_* | stream_* | broadcast_* | bulk_*) m=max ;; esac
     awk -v n="$1" -v m="$m" '$1 == "RESULT" && $2 == n {
         if (v == "" || (m == "min" && $3 + 0 < v + 0) || (m == "max" && $3 + 0 > v + 0)) v = $3 }
         END { print v }' "$results"
 }
 # mib BYTES: BYTES in MiB, one decimal, or nothing for nothing
 mib() { [ -n "$1" ] && awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
-row_fmt='%-28s %-14s %12s %12s %8s  %s\n'
+row_fmt='%-33s %-14s %12s %12s %8s  %s\n'
 # line SHAPE PEER CORIO PEER_VALUE BETTER GOAL: one row, ratio CORIO / PEER_VALUE; BETTER is lower or higher,
 # GOAL the ratio the issue asks for ("" when there is none).
 line() {
@@ -636,6 +826,7 @@ line() {
         return
     fi
     awk -v s="$1" -v p="$2" -v a="$3" -v b="$4" -v better="$5" -v goal="$6" -v f="$row_fmt" 'BEGIN {
+        if (b + 0 == 0) { printf f, s, p, a, b, "n/a", ""; exit }
         r = a / b; v = ""
         if (goal != "") {
             met = (better == "lower") ? r <= goal : r >= goal
@@ -669,7 +860,7 @@ loads() {
     note=""
     [ "$CMP_QUICK" = 1 ] && note=" (QUICK mode: small sizes, not the sizes the goals are set for)"
     echo "== corio / peer, $(date +%Y-%m-%d), $CMP_TASKS tasks sleeping $CMP_SECONDS s," \
-        "$CMP_CONNS and $CMP_CONNS_HIGH echo connections$note"
+        "$CMP_CONNS and $CMP_CONNS_HIGH echo connections, $CMP_IDLE idle ones$note"
     # shellcheck disable=SC2059
     printf "$row_fmt" shape peer corio peer ratio "goal"
     if want_shape switch; then
@@ -815,6 +1006,59 @@ loads() {
                 "$(value churn_eff_nginx-defer)" higher ""
         fi
         loads churn
+    fi
+    for sh in stream broadcast bulk; do
+        # issue 18: the stream on io_uring >= 1.0x epoll and >= 1.0x libuv (uv_write per message), the broadcast
+        # >= 1.0x libuv; no goal for bulk
+        want_shape $sh || continue
+        u=writes/s
+        [ $sh = bulk ] && u=MiB/s
+        c=$(value "${sh}_corio-uring")
+        e=$(value "${sh}_corio")
+        ge=""
+        gl=""
+        [ $sh = stream ] && ge=1.0
+        [ $sh = bulk ] || gl=1.0
+        line "$sh $u, io_uring" corio-epoll "$c" "$e" higher "$ge"
+        if want_peer libuv; then
+            line "$sh $u, io_uring" libuv "$c" "$(value "${sh}_libuv")" higher "$gl"
+            line "$sh $u, io_uring" libuv-try "$c" "$(value "${sh}_libuv-try")" higher ""
+            line "$sh $u, epoll" libuv "$e" "$(value "${sh}_libuv")" higher ""
+            line "$sh $u, epoll" libuv-try "$e" "$(value "${sh}_libuv-try")" higher ""
+        fi
+    done
+    if want_shape idle; then
+        # issue 18: <= 512 B per idle connection for both examples, below nginx's; RSS after the close within 10 %
+        # of the RSS before
+        for proto in echo http; do
+            peers="libuv epoll go"
+            [ $proto = http ] && peers="nginx go"
+            for cv in corio-uring corio; do
+                b=io_uring
+                [ $cv = corio ] && b=epoll
+                c=$(value "idle_per_conn_${proto}_$cv")
+                absolute "idle $proto B/conn, $b" "$c" 512
+                absolute "idle $proto after/before, $b" "$(value "idle_after_ratio_${proto}_$cv")" 1.10
+                for peer in $peers; do
+                    g=""
+                    [ "$peer" = nginx ] && g=1.0
+                    want_peer "$peer" && line "idle $proto B/conn, $b" "$peer" "$c" \
+                        "$(value "idle_per_conn_${proto}_$peer")" lower "$g"
+                done
+            done
+            for fig in after_ratio accept wave; do
+                case $fig in after_ratio) what=after/before ;; *) what="$fig s" ;; esac
+                for cv in corio-uring corio; do
+                    b=io_uring
+                    [ $cv = corio ] && b=epoll
+                    [ $fig = after_ratio ] && [ $cv = corio ] && continue # the absolute rows above have it
+                    for peer in $peers; do
+                        want_peer "$peer" && line "idle $proto $what, $b" "$peer" \
+                            "$(value "idle_${fig}_${proto}_$cv")" "$(value "idle_${fig}_${proto}_$peer")" lower ""
+                    done
+                done
+            done
+        done
     fi
 } >"$out/summary.txt"
 echo

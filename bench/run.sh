@@ -5,7 +5,8 @@
 # Boost.Context (Debian: libboost-context-dev), which the library does not. Pinned to CPU 1 when taskset exists.
 # The switch and spawn programs run in BENCH_ROUNDS (default 3) alternating rounds and the lowest figure of each
 # counts: noise from a neighbour then has to hit every round of one program to skew a ratio. BENCH_FULL=1 runs
-# bench_tasks with 1,000,000 tasks sleeping 10 s. bench_stream writes 64-byte messages one way on each backend.
+# bench_tasks with 1,000,000 tasks sleeping 10 s. bench_stream writes one way on each backend: 64-byte messages to
+# one connection, the same broadcast to 1,000 connections, and 1 GiB in 64 KiB writes.
 # Then bench/io.sh compares the echo and HTTP servers with libuv,
 # a raw epoll loop and nginx (~95 s; BENCH_IO=0 skips it). BENCH_CHARTS=1 draws the figures into docs/img/
 # (bench/charts.sh). Exits non-zero if any program fails or cannot be built.
@@ -93,6 +94,8 @@ run bench_gather 10000 1
 for be in epoll uring; do
     export CORIO_BACKEND=$be
     run bench_stream 200000 64
+    run bench_stream --broadcast 200 1000
+    run bench_stream --bulk 1024 65536
 done
 unset CORIO_BACKEND
 if [ "$BENCH_FULL" = 1 ]; then
@@ -131,6 +134,9 @@ ratio "gather_wall / ideal 1 s" "$(value gather_wall)" 1 "10000 tasks sleeping 1
 # writes/s: higher is better, so the goal reads >= 1 here (the lowest figure of one run is the only one)
 ratio "stream_writes uring / epoll" "$(value stream_writes_uring)" "$(value stream_writes_epoll)" \
     "64 B writes, goal: >= 1"
+ratio "broadcast_writes uring / epoll" "$(value broadcast_writes_uring)" "$(value broadcast_writes_epoll)" \
+    "64 B to 1,000 connections"
+ratio "bulk uring / epoll" "$(value bulk_uring)" "$(value bulk_epoll)" "MiB/s in 64 KiB writes"
 
 if [ "$BENCH_FULL" = 1 ]; then
     ratio "tasks_wall / ideal 10 s" "$(value tasks_wall)" 10 "1000000 tasks sleeping 10 s"
