@@ -37,7 +37,8 @@ static int main_task(void *arg) {
     int port = *(int *)arg;
     corio_signal_cancel_main(SIGINT);
     corio_signal_cancel_main(SIGTERM);
-    corio_server_opts opts = {.compact = 1};
+    /* the descriptor limit, not a count, caps the connections: running out of descriptors is handled */
+    corio_server_opts opts = {.max_conns = (size_t)1 << 20, .compact = 1};
     corio_server *srv = corio_server_new(NULL, port, echo, NULL, &opts);
     if (!srv) {
         fprintf(stderr, "echo_server: port %d: %s\n", port, corio_strerror(-errno));

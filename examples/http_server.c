@@ -39,7 +39,7 @@
 /* The response buffer's first size: a few responses. What one read of pipelined requests produces can be far more
  * (a 16 KiB read of 27-byte requests: 77 KiB of responses), so it grows; it exists only until it is written. */
 #define OUT_SMALL 4096
-#define URL_SMALL 64 /* the URL buffer's first size: it grows, up to HEADER_MAX, for a longer one */
+#define URL_SMALL 64         /* the URL buffer's first size: it grows, up to HEADER_MAX, for a longer one */
 #define IDLE_MAX_MS 86400000 /* a day: deadlines are corio_now() + IDLE_MS, which must not overflow */
 
 static int64_t idle_ms = 5000;
@@ -69,7 +69,7 @@ struct conn {
     char prev;           /* the last framing byte checked */
     int want_crlf;       /* bytes of the CRLF that must follow a chunk's data still to come (2, 1, 0) */
     uint64_t chunk_left; /* data bytes of the current chunk still to come */
-    char *out; /* responses waiting to be written, or NULL */
+    char *out;           /* responses waiting to be written, or NULL */
     size_t out_len, out_cap;
     char *url; /* the request's target, or NULL */
     size_t url_len, url_cap;
@@ -481,8 +481,12 @@ static int main_task(void *arg) {
         if (corio_chan_recv(port_chan, &item) < 0) return 0; /* loop 0 could not listen */
         port = (int)(intptr_t)item;
     }
-    corio_server_opts opts = {
-        .backlog = 4096, .max_conns = 0, .reuseport = nloops > 1, .defer_accept = defer_accept, .compact = 1};
+    /* the descriptor limit, not a count, caps the connections: running out of descriptors is handled */
+    corio_server_opts opts = {.backlog = 4096,
+                              .max_conns = (size_t)1 << 20,
+                              .reuseport = nloops > 1,
+                              .defer_accept = defer_accept,
+                              .compact = 1};
     corio_server *srv = corio_server_new(NULL, port, handle, NULL, &opts);
     if (!srv) {
         int rc = -errno;

@@ -163,7 +163,7 @@ static bool unregister(corio__loop *l, int fd) {
     if (!e) return false;
     wake_list(l, &e->readers, -EBADF);
     wake_list(l, &e->writers, -EBADF);
-    corio__notify_if(&e->watchers); /* a selector finds it closed (poll: POLLNVAL) */
+    corio__notify_if(&e->watchers);   /* a selector finds it closed (poll: POLLNVAL) */
     for (int dir = 0; dir < 2; dir++) /* disarm cancels their requests; they still wait for the completion */
         if (e->ops[dir].task) corio__wake(l, e->ops[dir].task, -EBADF);
     bool watched = e->armed || e->ops[0].busy || e->ops[1].busy;

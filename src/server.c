@@ -51,7 +51,7 @@ struct corio_server {
     corio_conn_fn handler;
     void *arg;
     size_t max_conns, nconns;
-    size_t peak; /* most connections at once since the heap was last trimmed */
+    size_t peak;       /* most connections at once since the heap was last trimmed */
     corio__link conns; /* connections being served */
     corio__loop *loop;
     corio_task *runner; /* the task in corio_server_run, NULL when not running */

@@ -14,11 +14,11 @@
  * first: a wave of requests on 10,000 connections, each consumed before its task suspends, passes one buffer from
  * connection to connection instead of leaving 10,000 freed 16 KiB blocks resident in the heap.
  *
- * The read buffer starts at 16 KiB and grows only while a read_line / read_until needs more room to find its delimiter, never
- * past the max that call was given (so a peer sending an endless line costs at most max bytes of memory), or while
- * a read_exactly larger than it runs, to len bytes, given back when it succeeds.
- * A delimiter search remembers how far it got, so data arriving in small pieces is scanned once, not once per
- * piece (a line of n bytes arriving one byte at a time costs O(n), not O(n^2)).
+ * The read buffer starts at 16 KiB and grows only while a read_line / read_until needs more room to find its delimiter,
+ * never past the max that call was given (so a peer sending an endless line costs at most max bytes of memory), or
+ * while a read_exactly larger than it runs, to len bytes, given back when it succeeds. A delimiter search remembers how
+ * far it got, so data arriving in small pieces is scanned once, not once per piece (a line of n bytes arriving one byte
+ * at a time costs O(n), not O(n^2)).
  *
  * A read that fails consumes nothing: -ECANCELED, -ETIMEDOUT, -EPIPE at EOF, -EMSGSIZE past a limit, any error
  * leave every byte it read in the buffer, for a retry or for corio_stream_read (asyncio hands them over in

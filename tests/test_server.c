@@ -325,14 +325,14 @@ static int client_fn(void *arg) {
 
 /* A real client from the image (python3): sends its standard input to 127.0.0.1:PORT, shuts its side and writes
  * what it reads back until EOF, as `nc -N` does. */
-#define PY_CLIENT                                                                                                    \
-    "import socket,sys\n"                                                                                            \
-    "s=socket.create_connection(('127.0.0.1',int(sys.argv[1])),10)\n"                                               \
-    "s.sendall(sys.stdin.buffer.read())\n"                                                                           \
-    "s.shutdown(socket.SHUT_WR)\n"                                                                                   \
-    "while True:\n"                                                                                                  \
-    "    d=s.recv(65536)\n"                                                                                          \
-    "    if not d: break\n"                                                                                          \
+#define PY_CLIENT                                                                                                      \
+    "import socket,sys\n"                                                                                              \
+    "s=socket.create_connection(('127.0.0.1',int(sys.argv[1])),10)\n"                                                  \
+    "s.sendall(sys.stdin.buffer.read())\n"                                                                             \
+    "s.shutdown(socket.SHUT_WR)\n"                                                                                     \
+    "while True:\n"                                                                                                    \
+    "    d=s.recv(65536)\n"                                                                                            \
+    "    if not d: break\n"                                                                                            \
     "    sys.stdout.buffer.write(d)\n"
 
 static int main_nc(void *arg) {
@@ -1032,10 +1032,8 @@ TEST(echo_server_example) {
     }
     char ports[16];
     snprintf(ports, sizeof ports, "%d", port);
-    struct cmd c = {.argv = {"python3", "-c", PY_CLIENT, ports, NULL},
-                    .input = "one\ntwo\n",
-                    .inlen = 8,
-                    .timeout_ms = 10000};
+    struct cmd c = {
+        .argv = {"python3", "-c", PY_CLIENT, ports, NULL}, .input = "one\ntwo\n", .inlen = 8, .timeout_ms = 10000};
     ASSERT_RC(run_cmd(&c), 0);
     int status;
     kill(pid, SIGTERM); /* cancels its main task: it stops serving and exits 0 */
