@@ -65,9 +65,12 @@ static corio_stream *make(int fd, bool borrowed) {
         s->loop_magic = l->task_magic;
         s->gen_known = true;
     }
-    /* our writev waits on EAGAIN, so the descriptor must not block (corio_read makes sure of it too) */
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    /* our writev waits on EAGAIN, so the descriptor must not block (corio_read makes sure of it too); a server's
+     * connection is known to be non-blocking already, which saves a system call per connection */
+    if (!l || !corio__fd_is_stream(l, fd)) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    }
     return s;
 nomem:
     free(s);
