@@ -409,6 +409,7 @@ struct corio__loop {
     corio_task *free_compact; /* the same for compact tasks' (longer: they hold a save area), all of them */
     size_t nfree_compact;
     void *task_chunks;      /* what task structs are carved from (task.c), linked through their first word */
+    void *task_spare;       /* chunks whose structs were all free, their pages given back (corio__task_trim) */
     char *task_next;        /* the next struct in the newest chunk */
     size_t task_left;       /* bytes after it */
     char *stack_limit;      /* lowest stack pointer the running task may switch at; NULL on a guarded stack */
@@ -431,6 +432,7 @@ struct corio__loop {
     int8_t fresh_empty;       /* io.c: how often an accepted connection's first read(2) found nothing, -8..8 */
     uint8_t fresh_probes;     /* io.c: first reads since the last one that asked read(2) regardless */
     size_t fd_nchunks;
+    uint32_t fd_gen_floor; /* a new chunk's generations start here: above any of a chunk given back (io.c) */
     struct corio__pool_link *pool_link; /* the thread pool's completion queue for this loop (pool.c) */
     struct corio__xloop *xloop;         /* the inbox other threads post to (loops.c), NULL until used */
     size_t inbox_waiters;               /* tasks (and an open corio_run_threads slot) that other threads may wake */
@@ -602,6 +604,11 @@ static inline bool corio__task_of(const corio__loop *l, const corio_task *t) {
 int corio__task_invalid(const corio_task *t, const char *fn);
 void corio__task_quarantine_free(corio__loop *l); /* at the end of corio_run */
 void corio__task_chunks_free(corio__loop *l);     /* at the end of corio_run, after the quarantine */
+/* Gives back the pages of task chunks whose structs are all free (after many tasks ended: a server's drop from
+ * a peak of connections). The chunks stay the loop's, reading as zeros, so stale handles stay safe to check. */
+void corio__task_trim(corio__loop *l);
+/* Frees the fd registry's chunks whose descriptors are all closed and unknown to corio (io.c). */
+void corio__fd_registry_trim(corio__loop *l);
 size_t corio__default_stack_size(void);           /* corio_set_stack_size's value, read by each corio_run */
 void corio__task_cancel(corio__loop *l, corio_task *t);
 /* Waits, ignoring cancellation, until t has ended (t->joiner is set to the caller for that). */

@@ -50,6 +50,7 @@ corio__fdent *corio__fd_entry(corio__loop *l, int fd, int *rc) {
         corio__fdent *chunk = calloc(CHUNK, sizeof *chunk);
         if (!chunk) goto nomem;
         for (size_t i = 0; i < CHUNK; i++) {
+            chunk[i].gen = l->fd_gen_floor;
             corio__list_init(&chunk[i].readers);
             corio__list_init(&chunk[i].writers);
             corio__list_init(&chunk[i].watchers);
@@ -65,6 +66,34 @@ nomem:
 static corio__fdent *lookup(corio__loop *l, int fd) {
     if (fd < 0 || (size_t)fd / CHUNK >= l->fd_nchunks || !l->fd_chunks[(size_t)fd / CHUNK]) return NULL;
     return &l->fd_chunks[(size_t)fd / CHUNK][(size_t)fd % CHUNK];
+}
+
+/* Is e as corio__fd_entry made it, but for its generation: nothing waits on it or watches it, no request of
+ * it is in flight, and corio has learnt nothing about its descriptor? */
+static bool entry_unused(const corio__fdent *e) {
+    return corio__list_empty(&e->readers) && corio__list_empty(&e->writers) && corio__list_empty(&e->watchers) &&
+           !e->ops[0].busy && !e->ops[1].busy && !e->ops[0].task && !e->ops[1].task && !e->cb && !e->armed &&
+           !e->nonblock && !e->stream && !e->drained && !e->hup && !e->fresh;
+}
+
+void corio__fd_registry_trim(corio__loop *l) {
+    for (size_t c = 0; c < l->fd_nchunks; c++) {
+        corio__fdent *chunk = l->fd_chunks[c];
+        if (!chunk) continue;
+        uint32_t top = l->fd_gen_floor;
+        size_t i = 0;
+        for (; i < CHUNK && entry_unused(&chunk[i]); i++)
+            if (chunk[i].gen >= top) top = chunk[i].gen + 1;
+        if (i < CHUNK) continue;
+        /* A descriptor still open may be lent out with its generation (a stream, a server's connection): only a
+         * chunk of closed numbers goes, and the generations of the one made for them again start above its own,
+         * so an owner that lent a number out before can never take a later descriptor of it for its own. */
+        for (i = 0; i < CHUNK && fcntl((int)(c * CHUNK + i), F_GETFD) < 0 && errno == EBADF; i++) continue;
+        if (i < CHUNK) continue;
+        free(chunk);
+        l->fd_chunks[c] = NULL;
+        l->fd_gen_floor = top;
+    }
 }
 
 void corio__fd_registry_free(corio__loop *l) {

@@ -52,6 +52,7 @@ struct corio_server {
     void *arg;
     size_t max_conns, nconns;
     size_t peak;       /* most connections at once since the heap was last trimmed */
+    bool trim_at_zero; /* trimmed during a drop: once more when its last connection ends */
     corio__link conns; /* connections being served */
     corio__loop *loop;
     corio_task *runner; /* the task in corio_server_run, NULL when not running */
@@ -118,14 +119,20 @@ int corio_server_free(corio_server *srv) {
 /* glibc keeps freed blocks for reuse and gives the kernel back only the free top of the heap: after thousands of
  * connections at once have closed, their freed memory stays resident below blocks still in use (issue 17: 62 MB
  * of an HTTP server's after 5,000 had closed). So when the connections fall to a quarter of a peak of at least
- * TRIM_PEAK, the free pages go back (malloc_trim releases those inside the heap too). A steady load, or one
- * connection at a time, never calls it. */
+ * TRIM_PEAK, and once more when the last of such a drop ends, the free pages go back (malloc_trim releases those
+ * inside the heap too), with those of the loop's task chunks and descriptor entries the ended handlers leave
+ * wholly unused. A steady load, or one connection at a time, never calls it. */
 static void trim_after_drop(corio_server *srv) {
-    if (srv->peak < TRIM_PEAK || srv->nconns > srv->peak / 4) return;
+    bool quarter = srv->peak >= TRIM_PEAK && srv->nconns <= srv->peak / 4;
+    if (!quarter && !(srv->trim_at_zero && srv->nconns == 0)) return;
+    /* the ended handlers' task structs and descriptor entries, before the heap's free pages go back */
+    corio__task_trim(srv->loop);
+    corio__fd_registry_trim(srv->loop);
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
     srv->peak = srv->nconns;
+    srv->trim_at_zero = srv->nconns > 0;
 }
 
 /* One connection's task: the handler, then the close, then a word to the acceptor, which may be waiting for a

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -81,12 +83,17 @@ static int set_name(corio_task *t, const char *name) {
  * --compact, and malloc would add 8 bytes of header to each and round it up to 16 (288 bytes for 272). The chunks
  * go back to malloc when corio_run returns. */
 #define TASK_CHUNK ((size_t)64 * 1024 - 32)
-#define TASK_CHUNK_HEAD 16 /* the link to the previous chunk, and alignment */
+#define TASK_CHUNK_HEAD 16 /* the link to the previous chunk, and the bytes carved from it once it is full */
 
 static corio_task *carve(corio__loop *l, size_t size) {
     if (l->task_left < size) {
-        void **chunk = malloc(TASK_CHUNK);
-        if (!chunk) return NULL;
+        void **chunk = l->task_spare; /* a chunk corio__task_trim emptied, if any */
+        if (chunk)
+            l->task_spare = *chunk;
+        else if (!(chunk = malloc(TASK_CHUNK)))
+            return NULL;
+        if (l->task_chunks) /* the full chunk's carved bytes, for corio__task_trim */
+            ((size_t *)l->task_chunks)[1] = TASK_CHUNK - TASK_CHUNK_HEAD - l->task_left;
         *chunk = l->task_chunks;
         l->task_chunks = chunk;
         l->task_next = (char *)chunk + TASK_CHUNK_HEAD;
@@ -99,17 +106,106 @@ static corio_task *carve(corio__loop *l, size_t size) {
 }
 
 void corio__task_chunks_free(corio__loop *l) {
-    void **chunk = l->task_chunks;
-    while (chunk) {
-        void **prev = *chunk;
-        free(chunk);
-        chunk = prev;
+    for (int list = 0; list < 2; list++) {
+        void **chunk = list ? l->task_spare : l->task_chunks;
+        while (chunk) {
+            void **prev = *chunk;
+            free(chunk);
+            chunk = prev;
+        }
     }
-    l->task_chunks = NULL;
+    l->task_chunks = l->task_spare = NULL;
     l->task_next = NULL;
     l->task_left = 0;
     l->free_compact = l->free_tasks = NULL;
     l->nfree_compact = l->nfree_tasks = 0;
+}
+
+/* ---- giving task memory back (corio__task_trim) ---- */
+
+struct chunk_use {
+    char *lo;
+    size_t carved, free; /* bytes carved from it, and how many of those are free structs */
+};
+
+static int chunk_cmp(const void *a, const void *b) {
+    const char *x = ((const struct chunk_use *)a)->lo, *y = ((const struct chunk_use *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+/* The chunk holding p (chunks sorted by address), or NULL. */
+static struct chunk_use *chunk_of(struct chunk_use *c, size_t n, const void *p) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if ((const char *)p < c[mid].lo)
+            hi = mid;
+        else if ((const char *)p >= c[mid].lo + TASK_CHUNK)
+            lo = mid + 1;
+        else
+            return &c[mid];
+    }
+    return NULL;
+}
+
+/* Drops from a free list the structs of chunks that are wholly free. */
+static void unlist_free_chunks(corio_task **list, size_t *n, struct chunk_use *c, size_t nc) {
+    for (corio_task **at = list; *at;) {
+        const struct chunk_use *u = chunk_of(c, nc, *at);
+        if (u && u->free == u->carved && u->carved) {
+            *at = (*at)->next_ready;
+            (*n)--;
+        } else {
+            at = &(*at)->next_ready;
+        }
+    }
+}
+
+void corio__task_trim(corio__loop *l) {
+    size_t nc = 0;
+    for (void **ch = l->task_chunks; ch; ch = *ch) nc++;
+    if (nc < 2) return; /* the chunk being carved stays */
+    struct chunk_use *c = malloc(nc * sizeof *c);
+    if (!c) return;
+    size_t i = 0;
+    for (void **ch = l->task_chunks; ch; ch = *ch, i++) {
+        c[i].lo = (char *)ch;
+        /* the newest is still being carved: never wholly free here */
+        c[i].carved = ch == l->task_chunks ? 0 : ((size_t *)ch)[1];
+        c[i].free = 0;
+    }
+    qsort(c, nc, sizeof *c, chunk_cmp);
+    size_t sizes[2] = {(sizeof(corio_task) + 15) / 16 * 16, (sizeof(corio__compact_task) + 15) / 16 * 16};
+    corio_task *lists[2] = {l->free_tasks, l->free_compact};
+    for (int k = 0; k < 2; k++)
+        for (corio_task *t = lists[k]; t; t = t->next_ready) {
+            struct chunk_use *u = chunk_of(c, nc, t);
+            if (u) u->free += sizes[k];
+        }
+    unlist_free_chunks(&l->free_tasks, &l->nfree_tasks, c, nc);
+    unlist_free_chunks(&l->free_compact, &l->nfree_compact, c, nc);
+    /* the wholly free chunks leave the list of chunks for the spare list, their pages given back: a stale handle
+     * into one reads zeros (no task's magic), and carve takes them before it allocates */
+    long page = sysconf(_SC_PAGESIZE);
+    for (void **prev = NULL, **ch = l->task_chunks; ch;) {
+        void **next = *ch;
+        const struct chunk_use *u = chunk_of(c, nc, ch);
+        if (u && u->carved && u->free == u->carved) {
+            if (prev)
+                *prev = next;
+            else
+                l->task_chunks = next;
+            *ch = l->task_spare;
+            l->task_spare = ch;
+            uintptr_t a = ((uintptr_t)ch + TASK_CHUNK_HEAD + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+            uintptr_t b = ((uintptr_t)ch + TASK_CHUNK) & ~((uintptr_t)page - 1);
+            if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+        } else {
+            prev = ch;
+        }
+        ch = next;
+    }
+    free(c);
 }
 
 /* A task struct: from the free list of its kind, else carved from a chunk. */

@@ -360,3 +360,50 @@ static int main_process_pipe(void *arg) {
 }
 TEST(process_pipe_closed_by_its_stream_is_not_closed_again_epoll) { run_on("epoll", main_process_pipe, NULL); }
 TEST(process_pipe_closed_by_its_stream_is_not_closed_again_uring) { run_on("uring", main_process_pipe, NULL); }
+
+/* The registry gives back a chunk of entries once its descriptors are all closed (a server's drop from a peak),
+ * and the generations of the chunk made again start above the old ones: a stream that was lent a number before
+ * the trim never takes the later descriptor of that number for its own. An open descriptor's chunk stays. */
+#include "internal.h"
+static int main_registry_trim(void *arg) {
+    (void)arg;
+    enum { N = 600 };
+    static int fds[N];
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    for (int i = 0; i < N; i++) ASSERT_GE(fds[i] = fcntl(sv[0], F_DUPFD_CLOEXEC, 300), 0);
+    corio__loop *l = corio__cur;
+    int hi = fds[N - 1];
+    ASSERT_GE(hi, 512); /* some chunk holds our numbers only */
+    /* each number registered (a zero-length read prepares it), a stream owning the highest */
+    char b;
+    for (int i = 0; i < N - 1; i++) ASSERT_EQ(corio_read(fds[i], &b, 0), 0);
+    corio_stream *s = corio_stream_new(hi);
+    ASSERT_NOT_NULL(s);
+    for (int i = 0; i < N - 1; i++) ASSERT_RC(corio_close(fds[i]), 0);
+    size_t c = (size_t)hi / 256, c0 = (size_t)fds[0] / 256 + 1;
+    corio__fd_registry_trim(l);
+    ASSERT_NOT_NULL(l->fd_chunks[c]); /* hi is open: its chunk stays */
+    ASSERT_NULL(l->fd_chunks[c0]);    /* every number of this one is closed */
+    uint32_t floor = l->fd_gen_floor;
+    ASSERT_GT(floor, 0);
+    /* the stream's number closed through corio and reused: the stream leaves the new descriptor alone */
+    ASSERT_RC(corio_close(hi), 0);
+    int again = fcntl(sv[1], F_DUPFD_CLOEXEC, hi);
+    ASSERT_EQ(again, hi);
+    ASSERT_RC(corio_stream_free(s), 0);
+    ASSERT_EQ(fcntl(again, F_GETFD) >= 0, 1);
+    /* a number of the trimmed chunk, registered again: a generation above the old ones */
+    int x = fcntl(sv[1], F_DUPFD_CLOEXEC, (int)(c0 * 256));
+    ASSERT_EQ((size_t)x / 256, c0);
+    uint32_t gen;
+    ASSERT_RC(corio__fd_gen(l, x, &gen), 0);
+    ASSERT_GE(gen, floor);
+    ASSERT_RC(corio_close(x), 0);
+    ASSERT_RC(corio_close(again), 0);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+TEST(registry_trim_keeps_ownership_epoll) { run_on("epoll", main_registry_trim, NULL); }
+TEST(registry_trim_keeps_ownership_uring) { run_on("uring", main_registry_trim, NULL); }

@@ -209,3 +209,35 @@ static int main_many_stale(void *arg) {
     return 0;
 }
 TEST(uaf_stale_handles_beyond_the_free_list_read_no_freed_memory) { ASSERT_RC(corio_run(main_many_stale, NULL), 0); }
+
+/* After a drop from a peak of tasks (a server's connections closing), corio__task_trim gives the pages of wholly
+ * free task chunks back: stale handles into them still return -EINVAL (they read zeros, never freed memory), and
+ * the chunks serve the next tasks, compact and not. */
+#include "internal.h"
+static int main_trim(void *arg) {
+    (void)arg;
+    static corio_task *t[3000];
+    int n = test_small() ? 1500 : 3000;
+    corio_task_opts compact = {.compact = 1};
+    for (int i = 0; i < n; i++)
+        t[i] = i % 2 ? corio_spawn_opts(ends_at_once, NULL, &compact) : test_spawn(ends_at_once, NULL);
+    for (int i = 0; i < n; i++) ASSERT_NOT_NULL(t[i]);
+    ASSERT_RC(corio_gather(t, (size_t)n, NULL), 0);
+    corio__loop *l = corio__cur;
+    size_t free_before = l->nfree_tasks + l->nfree_compact;
+    corio__task_trim(l);
+    ASSERT_NOT_NULL(l->task_spare); /* some chunks were wholly free */
+    ASSERT_LT(l->nfree_tasks + l->nfree_compact, free_before);
+    for (int i = 0; i < n; i++) {
+        ASSERT_RC(corio_await(t[i]), -EINVAL);
+        ASSERT_RC(corio_cancel(t[i]), -EINVAL);
+    }
+    for (int i = 0; i < n; i++)
+        t[i] = i % 2 ? corio_spawn_opts(ends_at_once, NULL, &compact) : test_spawn(ends_at_once, NULL);
+    for (int i = 0; i < n; i++) ASSERT_NOT_NULL(t[i]);
+    ASSERT_RC(corio_gather(t, (size_t)n, NULL), 0);
+    ASSERT_NULL(l->task_spare); /* taken again before any new chunk */
+    corio__task_trim(l);
+    return 0;
+}
+TEST(trimmed_task_chunks_keep_stale_handles_safe) { ASSERT_RC(corio_run(main_trim, NULL), 0); }
