@@ -88,10 +88,15 @@ LIB_ASM := src/arch/$(ARCH).S
 endif
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(LIB_ASM:src/arch/%.S=$(BUILD)/obj/arch_%.o)
 
-SOVERSION := 0
+# The version is the header's CORIO_VERSION_* (one place to change at a release); the libraries' file names carry
+# it. SOVERSION, the N of the SONAME libcorio.so.N, moves only when a binary built against the last release could
+# break (docs/abi.md); tests/check_abi.sh fails on such a change made without moving it.
+CORIO_VERSION := $(shell sed -n 's/^\#define CORIO_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' include/corio.h | \
+	paste -sd.)
+SOVERSION := 1
 SONAME := libcorio.so.$(SOVERSION)
 STATIC := $(BUILD)/libcorio.a
-SHARED := $(BUILD)/libcorio.so.0.1.0
+SHARED := $(BUILD)/libcorio.so.$(CORIO_VERSION)
 
 # Optional modules (PostgreSQL, HTTP client, TLS, SQLite...): each mk/NAME.mk adds NAME to ALL_MODULES, and to
 # MODULES with NAME_CFLAGS / NAME_LDLIBS when its Debian -dev package is present. A module is modules/NAME.c with
@@ -107,7 +112,7 @@ EXTRA_TARGETS :=
 include $(sort $(wildcard mk/*.mk))
 MISSING_MODULES := $(filter-out $(MODULES),$(ALL_MODULES))
 MODULE_STATIC := $(MODULES:%=$(BUILD)/libcorio_%.a)
-MODULE_SHARED := $(MODULES:%=$(BUILD)/libcorio_%.so.$(SOVERSION).1.0)
+MODULE_SHARED := $(MODULES:%=$(BUILD)/libcorio_%.so.$(CORIO_VERSION))
 
 TEST_SRC := $(filter-out tests/test_main.c $(MISSING_MODULES:%=tests/test_%.c) $(TEST_SKIP),$(wildcard tests/test_*.c))
 ifneq ($(HAVE_HTTP_PARSER),1)
@@ -150,7 +155,7 @@ $(BUILD)/obj/mod_%.o: modules/%.c include/corio.h include/corio_%.h $(wildcard m
 $(BUILD)/libcorio_%.a: $(BUILD)/obj/mod_%.o
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(BUILD)/libcorio_%.so.$(SOVERSION).1.0: $(BUILD)/obj/mod_%.o $(SHARED)
+$(BUILD)/libcorio_%.so.$(CORIO_VERSION): $(BUILD)/obj/mod_%.o $(SHARED)
 	$(CC) -shared -Wl,-soname,libcorio_$*.so.$(SOVERSION) $(LDFLAGS) -o $@ $< -L$(BUILD) -lcorio $($*_LDLIBS) $(LDLIBS)
 	ln -sf $(notdir $@) $(BUILD)/libcorio_$*.so.$(SOVERSION)
 	ln -sf $(notdir $@) $(BUILD)/libcorio_$*.so

@@ -49,8 +49,10 @@
 extern "C" {
 #endif
 
+/* The version of this header (the Makefile takes the library's from here: one place to change at a release).
+ * docs/abi.md says what a minor and a patch version may change, and when the SONAME's number moves. */
 #define CORIO_VERSION_MAJOR 0
-#define CORIO_VERSION_MINOR 1
+#define CORIO_VERSION_MINOR 2
 #define CORIO_VERSION_PATCH 0
 
 #if defined(__GNUC__)
@@ -58,6 +60,12 @@ extern "C" {
 #else
 #define CORIO_EXTERN
 #endif
+
+/* ---- version ----------------------------------------------------------------------------------------------- */
+
+/* The version of the library running, "MAJOR.MINOR.PATCH" (e.g. "0.2.0"), which may be newer than the
+ * CORIO_VERSION_* of the header a program was built with (docs/abi.md). Never NULL. */
+CORIO_EXTERN const char *corio_version(void);
 
 /* ---- errors ------------------------------------------------------------------------------------------------ */
 

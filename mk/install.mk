@@ -17,8 +17,6 @@ LIBDIR = $(PREFIX)/lib
 INCLUDEDIR = $(PREFIX)/include
 PKGCONFIGDIR = $(LIBDIR)/pkgconfig
 CMAKEDIR = $(LIBDIR)/cmake/corio
-CORIO_VERSION = $(shell sed -n 's/^\#define CORIO_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' include/corio.h | \
-	paste -sd.)
 
 # what the static library needs besides libc: liburing through its .pc when there is one
 INSTALL_URING_PC = $(if $(filter 1,$(HAVE_URING)),$(shell pkg-config --exists liburing 2>/dev/null && echo liburing))
@@ -42,7 +40,7 @@ INSTALL_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|
 # every file install creates, relative to $(DESTDIR): uninstall removes these and nothing else
 INSTALL_FILES = $(INCLUDEDIR)/corio.h $(MODULES:%=$(INCLUDEDIR)/corio_%.h) \
 	$(LIBDIR)/libcorio.a $(LIBDIR)/$(notdir $(SHARED)) $(LIBDIR)/$(SONAME) $(LIBDIR)/libcorio.so \
-	$(foreach m,$(MODULES),$(LIBDIR)/libcorio_$(m).a $(LIBDIR)/libcorio_$(m).so.$(SOVERSION).1.0 \
+	$(foreach m,$(MODULES),$(LIBDIR)/libcorio_$(m).a $(LIBDIR)/libcorio_$(m).so.$(CORIO_VERSION) \
 		$(LIBDIR)/libcorio_$(m).so.$(SOVERSION) $(LIBDIR)/libcorio_$(m).so) \
 	$(PKGCONFIGDIR)/corio.pc $(MODULES:%=$(PKGCONFIGDIR)/corio-%.pc) \
 	$(CMAKEDIR)/corioConfig.cmake $(CMAKEDIR)/corioConfigVersion.cmake $(MODULES:%=$(CMAKEDIR)/corio-%-targets.cmake)
@@ -55,7 +53,7 @@ install: lib
 	$(INSTALL) -m 755 $(SHARED) $(MODULE_SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcorio.so
-	$(foreach m,$(MODULES),ln -sf libcorio_$(m).so.$(SOVERSION).1.0 $(DESTDIR)$(LIBDIR)/libcorio_$(m).so.$(SOVERSION) && \
+	$(foreach m,$(MODULES),ln -sf libcorio_$(m).so.$(CORIO_VERSION) $(DESTDIR)$(LIBDIR)/libcorio_$(m).so.$(SOVERSION) && \
 		ln -sf libcorio_$(m).so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libcorio_$(m).so &&) true
 	$(INSTALL_SED) -e 's|@REQUIRES_PRIVATE@|$(INSTALL_URING_PC)|' -e 's|@LIBS_PRIVATE@|$(strip $(INSTALL_URING_LIB) -lpthread)|' \
 		tools/corio.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/corio.pc
