@@ -143,8 +143,14 @@ $(BUILD)/obj/arch_%.o: src/arch/%.S
 $(STATIC): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(SHARED): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# Each shared library exports exactly the functions its public header declares (CORIO_EXTERN), through a linker
+# version script made from that header: nothing internal leaks (corio__*, the assembly's globals), whatever its
+# visibility. tests/check_abi.sh compares what is exported with the committed list abi/NAME.symbols.
+$(BUILD)/%.map: include/%.h
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; sed -n 's/^CORIO_EXTERN[^(]*[ *]\(corio_[a-z0-9_]*\)(.*/    \1;/p' $<; echo '  local: *; };'; } >$@
+$(SHARED): $(LIB_OBJ) $(BUILD)/corio.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=$(BUILD)/corio.map $(LDFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
 	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
 	ln -sf $(notdir $@) $(BUILD)/libcorio.so
 
@@ -155,8 +161,9 @@ $(BUILD)/obj/mod_%.o: modules/%.c include/corio.h include/corio_%.h $(wildcard m
 $(BUILD)/libcorio_%.a: $(BUILD)/obj/mod_%.o
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(BUILD)/libcorio_%.so.$(CORIO_VERSION): $(BUILD)/obj/mod_%.o $(SHARED)
-	$(CC) -shared -Wl,-soname,libcorio_$*.so.$(SOVERSION) $(LDFLAGS) -o $@ $< -L$(BUILD) -lcorio $($*_LDLIBS) $(LDLIBS)
+$(BUILD)/libcorio_%.so.$(CORIO_VERSION): $(BUILD)/obj/mod_%.o $(SHARED) $(BUILD)/corio_%.map
+	$(CC) -shared -Wl,-soname,libcorio_$*.so.$(SOVERSION) -Wl,--version-script=$(BUILD)/corio_$*.map $(LDFLAGS) -o $@ $< \
+		-L$(BUILD) -lcorio $($*_LDLIBS) $(LDLIBS)
 	ln -sf $(notdir $@) $(BUILD)/libcorio_$*.so.$(SOVERSION)
 	ln -sf $(notdir $@) $(BUILD)/libcorio_$*.so
 # a program that uses module M links $(BUILD)/libcorio_M.a and M's libraries (MODLINK), and sees CORIO_HAVE_M
