@@ -126,7 +126,8 @@ typedef struct corio_stats {
     size_t stacks_guarded; /* stacks in use or cached that have a guard page below them */
     size_t stack_size;     /* bytes of each task stack */
     uint64_t switches;     /* context switches so far */
-    uint64_t reserved[8];  /* zeroed by corio_stats_get: room for later counters */
+    /* zeroed by corio_stats_get: room for later counters */
+    unsigned char reserved[64];
 } corio_stats;
 /* Fills *st with the current loop's counters. -EPERM outside a loop, -EINVAL if st is NULL. */
 CORIO_EXTERN int corio_stats_get(corio_stats *st);
@@ -146,7 +147,7 @@ typedef struct corio_task_opts {
      * (a few hundred, not a 4 KiB page; its block is reused by later compact tasks and goes back to the system
      * when corio_run returns). Nothing may point into its stack while it waits: see docs/design.md. */
     int compact;
-    uint64_t reserved[5]; /* zero: room for later options */
+    unsigned char reserved[44]; /* zero: room for later options */
 } corio_task_opts;
 
 /* A new task running fn(arg), ready to run (it starts at the caller's next suspension). NULL and errno on
@@ -215,7 +216,8 @@ CORIO_EXTERN int corio_task_done(const corio_task *t);
  * their own. */
 typedef struct corio_local {
     void *initial;        /* what corio_local_get returns in a task that never set (nor inherited) a value */
-    uint64_t reserved[3]; /* zero: room for later fields */
+    /* zero: room for later fields */
+    unsigned char reserved[24];
 } corio_local;
 /* Sets the calling task's value for key. 0, -EINVAL if key is NULL, -EPERM outside a task, -ENOMEM. */
 CORIO_EXTERN int corio_local_set(corio_local *key, void *value);
@@ -240,7 +242,8 @@ typedef struct corio_scope {
     uint32_t shields_inside;  /* private */
     uint16_t flags;           /* private */
     uint8_t cancelled;        /* private */
-    uint64_t reserved[2];     /* private: room for later fields */
+    /* private: room for later fields */
+    unsigned char reserved[17];
 } corio_scope;
 /* A shielded scope: waits inside are immune to cancellation and deadlines from outside it (its own deadline and
  * its own corio_scope_cancel still apply). */
@@ -307,7 +310,7 @@ CORIO_EXTERN int corio_group_wait(corio_group *g);
 typedef struct corio_group_error {
     int status;
     char name[32];
-    uint64_t reserved[3]; /* zeroed: room for later fields */
+    unsigned char reserved[28]; /* zeroed: room for later fields */
 } corio_group_error;
 /* corio_group_wait that also copies every failure, in the order the children ended, into errs[0..cap) and stores
  * their count in *nerrs (which may exceed cap; nerrs may be NULL). -EINVAL also if errs is NULL with cap > 0. */
@@ -395,7 +398,8 @@ typedef struct corio_queue_opts {
      * items that compare equal come out in the order they were put */
     int (*cmp)(const void *a, const void *b, void *arg);
     void *cmp_arg;        /* cmp's third argument */
-    uint64_t reserved[4]; /* zero: room for later options */
+    /* zero: room for later options */
+    unsigned char reserved[32];
 } corio_queue_opts;
 /* A new queue as opts says (NULL: as corio_queue_new(0)). NULL and errno EINVAL (an unknown kind, _PRIORITY
  * without cmp, or cmp with another kind) or ENOMEM. "The oldest item" below means the next in this order. */
@@ -503,7 +507,8 @@ typedef struct corio_sel {
     int fd;     /* CORIO_SEL_READABLE / CORIO_SEL_WRITABLE */
     void *item; /* in: what to put or send; out: what was got or received (NULL if closed) */
     int closed; /* out: 1 if the case completed because its queue or channel is closed (nothing put, sent or got) */
-    uint64_t reserved[3]; /* zero: room for later fields */
+    /* zero: room for later fields */
+    unsigned char reserved[28];
 } corio_sel;
 /* Completes exactly one of the n cases and returns its index; the others have no effect (nothing taken, sent or
  * acquired). Ready cases are chosen fairly (from a random start); one that became ready before a deadline or a
@@ -640,7 +645,7 @@ typedef struct corio_server_opts {
      * corio_stream, whose buffers exist only while it holds data) and nothing may point into its stack while it
      * waits; docs/guide.md, "Idle connections". */
     int compact;
-    uint64_t reserved[4]; /* zero: room for later options */
+    unsigned char reserved[36]; /* zero: room for later options */
 } corio_server_opts;
 /* Listens on host:port (as corio_tcp_listen). NULL and errno on failure (EADDRINUSE, EINVAL for a bad port or a
  * negative backlog or defer_accept, ENOMEM...). */
@@ -669,7 +674,7 @@ typedef struct corio_work_opts {
     /* called as abandoned(arg) on the pool thread after fn returns, if the caller was cancelled (or timed out)
      * meanwhile and nobody will see the result: to free arg. NULL: arg must outlive fn whatever happens */
     void (*abandoned)(void *arg);
-    uint64_t reserved[7]; /* zero: room for later options */
+    unsigned char reserved[56]; /* zero: room for later options */
 } corio_work_opts;
 /* Runs fn(arg) on the process-wide thread pool and suspends until it returns: fn's result (opts may be NULL). A
  * cancelled (or timed out) caller returns -ECANCELED (-ETIMEDOUT) at once; fn runs on, its result is discarded,
@@ -704,7 +709,7 @@ typedef struct corio_process_opts {
     int stdin_mode, stdout_mode, stderr_mode; /* CORIO_STDIO_*: inherit (the default), a pipe, /dev/null */
     char *const *envp;                        /* NULL: the caller's environment */
     const char *cwd;                          /* NULL: the caller's */
-    uint64_t reserved[4];                     /* zero: room for later options */
+    unsigned char reserved[32];               /* zero: room for later options */
 } corio_process_opts;
 /* Starts file (searched in PATH if it has no '/') with argv (argv[0] included, NULL-terminated). NULL and errno:
  * ENOENT (no such program), EACCES, ENOMEM, EINVAL. */

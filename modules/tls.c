@@ -195,6 +195,7 @@ corio_tls_ctx *corio_tls_ctx_client(const corio_tls_opts *opts) {
     corio_tls_opts none = {0};
     const corio_tls_opts *o = opts ? opts : &none;
     if (!zeroed(o->reserved, sizeof o->reserved)) {
+        (void)snprintf(last_err, sizeof last_err, "corio_tls_opts: reserved space not zero (a newer header?)");
         errno = EINVAL;
         return NULL;
     }

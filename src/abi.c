@@ -1,7 +1,7 @@
 /* abi.c - corio_version, and the layout promises of the public structs that binaries built against an older
  * header rely on (docs/abi.md): a struct a program allocates keeps its size, and a new field only ever takes
- * bytes from the zeroed `reserved` space at its end, so the assertions below fail the build before the ABI check
- * (tests/check_abi.sh) would. */
+ * bytes from the zeroed `reserved` space at its end (bytes, so no padding of unknown content lies between the
+ * last field and it), so the assertions below fail the build before the ABI check (tests/check_abi.sh) would. */
 #include <stddef.h>
 
 #include "corio_curl.h"
