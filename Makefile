@@ -9,6 +9,7 @@
 #   make test-aarch64     cross-build for AArch64 and run the tests under qemu-user
 #   make bench            run the benchmarks (bench/run.sh), printing RESULT lines and ratios
 #   make docs             regenerate docs/reference/ from the headers
+#   make abi-dump         at a release: record the ABI that later builds are checked against (abi/, docs/abi.md)
 #   make lint             clang-tidy and cppcheck (tools/lint.sh); any finding fails
 # Build products go to build/<config>/, so configurations never mix.
 
@@ -191,7 +192,7 @@ examples: $(EXAMPLES)
 benches: $(BENCHES)
 
 test: lib $(TESTS) $(EXAMPLES)
-	@RUNNER="$(RUNNER)" BUILD="$(BUILD)" tests/run.sh $(TESTS) tests/check_docs.sh
+	@RUNNER="$(RUNNER)" BUILD="$(BUILD)" tests/run.sh $(TESTS) tests/check_docs.sh tests/check_abi.sh
 
 # The AArch64 build runs every test under qemu-user (Debian: qemu-user gcc-aarch64-linux-gnu).
 test-aarch64:
@@ -200,6 +201,12 @@ test-aarch64:
 
 bench: all
 	@BUILD=$(BUILD) CC=$(CC) bench/run.sh
+
+# At a release: the ABI baselines tests/check_abi.sh compares later builds with (abi/*.symbols, abi/*.abi), from a
+# build with every module (docs/abi.md, "Releasing"). Needs abigail-tools.
+.PHONY: abi-dump
+abi-dump: lib
+	@BUILD="$(BUILD)" sh tests/check_abi.sh --dump
 
 # the API reference, generated from the headers' doc comments (tests/check_docs.sh checks it is up to date)
 .PHONY: docs
