@@ -9,6 +9,7 @@
 #   make test-aarch64     cross-build for AArch64 and run the tests under qemu-user
 #   make bench            run the benchmarks (bench/run.sh), printing RESULT lines and ratios
 #   make docs             regenerate docs/reference/ from the headers
+#   make man              the man pages, into build/<config>/man (make install installs them)
 #   make abi-dump         at a release: record the ABI that later builds are checked against (abi/, docs/abi.md)
 #   make lint             clang-tidy and cppcheck (tools/lint.sh); any finding fails
 # Build products go to build/<config>/, so configurations never mix.
@@ -192,7 +193,7 @@ examples: $(EXAMPLES)
 benches: $(BENCHES)
 
 test: lib $(TESTS) $(EXAMPLES)
-	@RUNNER="$(RUNNER)" BUILD="$(BUILD)" tests/run.sh $(TESTS) tests/check_docs.sh tests/check_abi.sh
+	@RUNNER="$(RUNNER)" BUILD="$(BUILD)" tests/run.sh $(TESTS) tests/check_docs.sh tests/check_abi.sh tests/check_man.sh
 
 # The AArch64 build runs every test under qemu-user (Debian: qemu-user gcc-aarch64-linux-gnu).
 test-aarch64:
@@ -201,6 +202,15 @@ test-aarch64:
 
 bench: all
 	@BUILD=$(BUILD) CC=$(CC) bench/run.sh
+
+# man pages (man 3 corio_spawn..., man 7 corio) from the headers' comments, into $(BUILD)/man for make install;
+# the headers are the core's and the built modules' (tests/check_man.sh checks the pages of every header)
+HAVE_PYTHON3 := $(shell command -v python3 >/dev/null 2>&1 && echo 1)
+MAN_HEADERS = include/corio.h $(MODULES:%=include/corio_%.h)
+.PHONY: man
+man:
+	@rm -rf $(BUILD)/man
+	$(if $(HAVE_PYTHON3),python3 tools/mangen.py $(BUILD)/man $(MAN_HEADERS),@echo "corio: man pages skipped: install python3")
 
 # At a release: the ABI baselines tests/check_abi.sh compares later builds with (abi/*.symbols, abi/*.abi), from a
 # build with every module (docs/abi.md, "Releasing"). Needs abigail-tools.

@@ -3,7 +3,8 @@
 # into a temporary PREFIX, builds tests/install/hello.c out of tree with pkg-config (shared, then fully static
 # with --static) and with the CMake package (corio::corio, corio::corio_static), runs each, checks the SONAME,
 # the modules' .pc files, that both ways hand the consumer -fstack-clash-protection (and that tests/install/
-# big_frame.c built so aborts naming its task), a DESTDIR install, and that uninstall leaves no file behind.
+# big_frame.c built so aborts naming its task), the man pages, a DESTDIR install, and that uninstall leaves no
+# file behind.
 # Prints "ok: ..." per step; exits 0 when all pass. Run from the repository root (tests/test_install.c does).
 #   usage: sh tests/install_test.sh build/<config>
 set -u
@@ -57,6 +58,20 @@ got=$(soname_of "$prefix/lib/$real")
 [ "$(readlink -f "$prefix/lib/libcorio.so")" = "$(readlink -f "$prefix/lib/$real")" ] ||
     fail "libcorio.so does not lead to $real"
 ok "$real, SONAME $soname, and its links"
+
+# the man pages (made by tools/mangen.py: not without python3); man resolves a .so link page to its target
+if command -v python3 >/dev/null 2>&1; then
+    for f in share/man/man7/corio.7 share/man/man3/corio_spawn.3 share/man/man3/corio_sel.3; do
+        [ -e "$prefix/$f" ] || fail "make install did not install $f"
+    done
+    if command -v man >/dev/null 2>&1; then
+        MANWIDTH=80 man -M "$prefix/share/man" 3 corio_sel >"$tmp/out" 2>"$log" &&
+            grep -q '^ *corio_select - ' "$tmp/out" || fail "man -M PREFIX/share/man 3 corio_sel: $(head -c 300 "$tmp/out")"
+        MANWIDTH=80 man -M "$prefix/share/man" 7 corio >"$tmp/out" 2>"$log" && grep -q '^SYNOPSIS' "$tmp/out" ||
+            fail "man -M PREFIX/share/man 7 corio"
+    fi
+    ok "man pages: man 3 corio_sel (a link to corio_select) and man 7 corio"
+fi
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 [ "$(pkg-config --modversion corio 2>"$log")" = "$version" ] || fail "pkg-config --modversion corio"
