@@ -9,6 +9,8 @@
 #   make test-aarch64     cross-build for AArch64 and run the tests under qemu-user
 #   make bench            run the benchmarks (bench/run.sh), printing RESULT lines and ratios
 #   make docs             regenerate docs/reference/ from the headers
+#   make man              the man pages, into build/<config>/man (make install installs them)
+#   make abi-dump         at a release: record the ABI that later builds are checked against (abi/, docs/abi.md)
 #   make lint             clang-tidy and cppcheck (tools/lint.sh); any finding fails
 # Build products go to build/<config>/, so configurations never mix.
 
@@ -88,10 +90,15 @@ LIB_ASM := src/arch/$(ARCH).S
 endif
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(LIB_ASM:src/arch/%.S=$(BUILD)/obj/arch_%.o)
 
-SOVERSION := 0
+# The version is the header's CORIO_VERSION_* (one place to change at a release); the libraries' file names carry
+# it. SOVERSION, the N of the SONAME libcorio.so.N, moves only when a binary built against the last release could
+# break (docs/abi.md); tests/check_abi.sh fails on such a change made without moving it.
+CORIO_VERSION := $(shell sed -n 's/^\#define CORIO_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' include/corio.h | \
+	paste -sd.)
+SOVERSION := 1
 SONAME := libcorio.so.$(SOVERSION)
 STATIC := $(BUILD)/libcorio.a
-SHARED := $(BUILD)/libcorio.so.0.1.0
+SHARED := $(BUILD)/libcorio.so.$(CORIO_VERSION)
 
 # Optional modules (PostgreSQL, HTTP client, TLS, SQLite...): each mk/NAME.mk adds NAME to ALL_MODULES, and to
 # MODULES with NAME_CFLAGS / NAME_LDLIBS when its Debian -dev package is present. A module is modules/NAME.c with
@@ -107,7 +114,7 @@ EXTRA_TARGETS :=
 include $(sort $(wildcard mk/*.mk))
 MISSING_MODULES := $(filter-out $(MODULES),$(ALL_MODULES))
 MODULE_STATIC := $(MODULES:%=$(BUILD)/libcorio_%.a)
-MODULE_SHARED := $(MODULES:%=$(BUILD)/libcorio_%.so.$(SOVERSION).1.0)
+MODULE_SHARED := $(MODULES:%=$(BUILD)/libcorio_%.so.$(CORIO_VERSION))
 
 TEST_SRC := $(filter-out tests/test_main.c $(MISSING_MODULES:%=tests/test_%.c) $(TEST_SKIP),$(wildcard tests/test_*.c))
 ifneq ($(HAVE_HTTP_PARSER),1)
@@ -138,8 +145,14 @@ $(BUILD)/obj/arch_%.o: src/arch/%.S
 $(STATIC): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(SHARED): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# Each shared library exports exactly the functions its public header declares (CORIO_EXTERN), through a linker
+# version script made from that header: nothing internal leaks (corio__*, the assembly's globals), whatever its
+# visibility. tests/check_abi.sh compares what is exported with the committed list abi/NAME.symbols.
+$(BUILD)/%.map: include/%.h
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; sed -n 's/^CORIO_EXTERN[^(]*[ *]\(corio_[a-z0-9_]*\)(.*/    \1;/p' $<; echo '  local: *; };'; } >$@
+$(SHARED): $(LIB_OBJ) $(BUILD)/corio.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=$(BUILD)/corio.map $(LDFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
 	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
 	ln -sf $(notdir $@) $(BUILD)/libcorio.so
 
@@ -150,8 +163,9 @@ $(BUILD)/obj/mod_%.o: modules/%.c include/corio.h include/corio_%.h $(wildcard m
 $(BUILD)/libcorio_%.a: $(BUILD)/obj/mod_%.o
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(BUILD)/libcorio_%.so.$(SOVERSION).1.0: $(BUILD)/obj/mod_%.o $(SHARED)
-	$(CC) -shared -Wl,-soname,libcorio_$*.so.$(SOVERSION) $(LDFLAGS) -o $@ $< -L$(BUILD) -lcorio $($*_LDLIBS) $(LDLIBS)
+$(BUILD)/libcorio_%.so.$(CORIO_VERSION): $(BUILD)/obj/mod_%.o $(SHARED) $(BUILD)/corio_%.map
+	$(CC) -shared -Wl,-soname,libcorio_$*.so.$(SOVERSION) -Wl,--version-script=$(BUILD)/corio_$*.map $(LDFLAGS) -o $@ $< \
+		-L$(BUILD) -lcorio $($*_LDLIBS) $(LDLIBS)
 	ln -sf $(notdir $@) $(BUILD)/libcorio_$*.so.$(SOVERSION)
 	ln -sf $(notdir $@) $(BUILD)/libcorio_$*.so
 # a program that uses module M links $(BUILD)/libcorio_M.a and M's libraries (MODLINK), and sees CORIO_HAVE_M
@@ -181,7 +195,7 @@ examples: $(EXAMPLES)
 benches: $(BENCHES)
 
 test: lib $(TESTS) $(EXAMPLES)
-	@RUNNER="$(RUNNER)" BUILD="$(BUILD)" tests/run.sh $(TESTS) tests/check_docs.sh
+	@RUNNER="$(RUNNER)" BUILD="$(BUILD)" tests/run.sh $(TESTS) tests/check_docs.sh tests/check_abi.sh tests/check_man.sh
 
 # The AArch64 build runs every test under qemu-user (Debian: qemu-user gcc-aarch64-linux-gnu).
 test-aarch64:
@@ -190,6 +204,21 @@ test-aarch64:
 
 bench: all
 	@BUILD=$(BUILD) CC=$(CC) bench/run.sh
+
+# man pages (man 3 corio_spawn..., man 7 corio) from the headers' comments, into $(BUILD)/man for make install;
+# the headers are the core's and the built modules' (tests/check_man.sh checks the pages of every header)
+HAVE_PYTHON3 := $(shell command -v python3 >/dev/null 2>&1 && echo 1)
+MAN_HEADERS = include/corio.h $(MODULES:%=include/corio_%.h)
+.PHONY: man
+man:
+	@rm -rf $(BUILD)/man
+	$(if $(HAVE_PYTHON3),python3 tools/mangen.py $(BUILD)/man $(MAN_HEADERS),@echo "corio: man pages skipped: install python3")
+
+# At a release: the ABI baselines tests/check_abi.sh compares later builds with (abi/*.symbols, abi/*.abi), from a
+# build with every module (docs/abi.md, "Releasing"). Needs abigail-tools.
+.PHONY: abi-dump
+abi-dump: lib
+	@BUILD="$(BUILD)" sh tests/check_abi.sh --dump
 
 # the API reference, generated from the headers' doc comments (tests/check_docs.sh checks it is up to date)
 .PHONY: docs

@@ -14,6 +14,10 @@
  *    can complete at once (taking a free lock, getting a queued item) completes, even for a cancelled task, so
  *    cleanup code can still release what it holds. A compact task's suspension may also fail with -ENOMEM when
  *    memory to save its stack runs out.
+ *  - A struct a program fills in or allocates (options, counters, select cases) ends in zeroed `reserved` space
+ *    where later minor versions add fields (docs/abi.md): zero-initialise it (`{.backlog = 5}`, `{0}`, memset), so a
+ *    field the program does not know means "the default". A call given one whose reserved space is not zero fails
+ *    with -EINVAL (NULL and errno EINVAL).
  *
  * Lifetime rules:
  *  1. corio_spawn returns a handle the caller owns. Exactly one of corio_await, corio_wait_for, corio_gather or
@@ -49,8 +53,10 @@
 extern "C" {
 #endif
 
+/* The version of this header (the Makefile takes the library's from here: one place to change at a release).
+ * docs/abi.md says what a minor and a patch version may change, and when the SONAME's number moves. */
 #define CORIO_VERSION_MAJOR 0
-#define CORIO_VERSION_MINOR 1
+#define CORIO_VERSION_MINOR 2
 #define CORIO_VERSION_PATCH 0
 
 #if defined(__GNUC__)
@@ -58,6 +64,12 @@ extern "C" {
 #else
 #define CORIO_EXTERN
 #endif
+
+/* ---- version ----------------------------------------------------------------------------------------------- */
+
+/* The version of the library running, "MAJOR.MINOR.PATCH" (e.g. "0.2.0"), which may be newer than the
+ * CORIO_VERSION_* of the header a program was built with (docs/abi.md). Never NULL. */
+CORIO_EXTERN const char *corio_version(void);
 
 /* ---- errors ------------------------------------------------------------------------------------------------ */
 
@@ -114,6 +126,8 @@ typedef struct corio_stats {
     size_t stacks_guarded; /* stacks in use or cached that have a guard page below them */
     size_t stack_size;     /* bytes of each task stack */
     uint64_t switches;     /* context switches so far */
+    /* zeroed by corio_stats_get: room for later counters */
+    unsigned char reserved[64];
 } corio_stats;
 /* Fills *st with the current loop's counters. -EPERM outside a loop, -EINVAL if st is NULL. */
 CORIO_EXTERN int corio_stats_get(corio_stats *st);
@@ -133,6 +147,7 @@ typedef struct corio_task_opts {
      * (a few hundred, not a 4 KiB page; its block is reused by later compact tasks and goes back to the system
      * when corio_run returns). Nothing may point into its stack while it waits: see docs/design.md. */
     int compact;
+    unsigned char reserved[44]; /* zero: room for later options */
 } corio_task_opts;
 
 /* A new task running fn(arg), ready to run (it starts at the caller's next suspension). NULL and errno on
@@ -196,11 +211,13 @@ CORIO_EXTERN int corio_task_done(const corio_task *t);
 
 /* ---- task-local values (Python's contextvars) --------------------------------------------------------------- */
 
-/* A key for a value each task holds for itself, e.g. `static corio_local request_id = {NULL};`. A task spawned
+/* A key for a value each task holds for itself, e.g. `static corio_local request_id = {0};`. A task spawned
  * (corio_spawn, groups) starts with the values its spawner held at that moment; later sets on either side are
  * their own. */
 typedef struct corio_local {
-    void *initial; /* what corio_local_get returns in a task that never set (nor inherited) a value */
+    void *initial;        /* what corio_local_get returns in a task that never set (nor inherited) a value */
+    /* zero: room for later fields */
+    unsigned char reserved[24];
 } corio_local;
 /* Sets the calling task's value for key. 0, -EINVAL if key is NULL, -EPERM outside a task, -ENOMEM. */
 CORIO_EXTERN int corio_local_set(corio_local *key, void *value);
@@ -225,7 +242,8 @@ typedef struct corio_scope {
     uint32_t shields_inside;  /* private */
     uint16_t flags;           /* private */
     uint8_t cancelled;        /* private */
-    uint8_t reserved;         /* private */
+    /* private: room for later fields */
+    unsigned char reserved[17];
 } corio_scope;
 /* A shielded scope: waits inside are immune to cancellation and deadlines from outside it (its own deadline and
  * its own corio_scope_cancel still apply). */
@@ -271,7 +289,7 @@ CORIO_EXTERN int corio_group_spawn(corio_group *g, corio_fn fn, void *arg);
 /* corio_group_spawn with options (opts may be NULL), returning a handle the group still owns, valid until
  * corio_group_wait returns: for corio_cancel, corio_task_done, names and dumps; not awaitable. NULL and errno as
  * corio_group_spawn's codes. */
-CORIO_EXTERN corio_task *corio_group_spawn_task(corio_group *g, corio_fn fn, void *arg, const corio_task_opts *opts);
+CORIO_EXTERN corio_task *corio_group_spawn_opts(corio_group *g, corio_fn fn, void *arg, const corio_task_opts *opts);
 /* At most n children of g run at once (0: no limit, the default), as Go's errgroup.SetLimit: a spawn beyond it
  * waits for room. 0, -EINVAL if g is NULL. */
 CORIO_EXTERN int corio_group_set_limit(corio_group *g, size_t n);
@@ -292,6 +310,7 @@ CORIO_EXTERN int corio_group_wait(corio_group *g);
 typedef struct corio_group_error {
     int status;
     char name[32];
+    unsigned char reserved[28]; /* zeroed: room for later fields */
 } corio_group_error;
 /* corio_group_wait that also copies every failure, in the order the children ended, into errs[0..cap) and stores
  * their count in *nerrs (which may exceed cap; nerrs may be NULL). -EINVAL also if errs is NULL with cap > 0. */
@@ -378,7 +397,9 @@ typedef struct corio_queue_opts {
     /* _PRIORITY only (required): < 0 if item a comes out before b, as in asyncio.PriorityQueue's smallest first;
      * items that compare equal come out in the order they were put */
     int (*cmp)(const void *a, const void *b, void *arg);
-    void *cmp_arg; /* cmp's third argument */
+    void *cmp_arg;        /* cmp's third argument */
+    /* zero: room for later options */
+    unsigned char reserved[32];
 } corio_queue_opts;
 /* A new queue as opts says (NULL: as corio_queue_new(0)). NULL and errno EINVAL (an unknown kind, _PRIORITY
  * without cmp, or cmp with another kind) or ENOMEM. "The oldest item" below means the next in this order. */
@@ -486,6 +507,8 @@ typedef struct corio_sel {
     int fd;     /* CORIO_SEL_READABLE / CORIO_SEL_WRITABLE */
     void *item; /* in: what to put or send; out: what was got or received (NULL if closed) */
     int closed; /* out: 1 if the case completed because its queue or channel is closed (nothing put, sent or got) */
+    /* zero: room for later fields */
+    unsigned char reserved[28];
 } corio_sel;
 /* Completes exactly one of the n cases and returns its index; the others have no effect (nothing taken, sent or
  * acquired). Ready cases are chosen fairly (from a random start); one that became ready before a deadline or a
@@ -628,6 +651,7 @@ typedef struct corio_server_opts {
      * corio_stream, whose buffers exist only while it holds data) and nothing may point into its stack while it
      * waits; docs/guide.md, "Idle connections". */
     int compact;
+    unsigned char reserved[36]; /* zero: room for later options */
 } corio_server_opts;
 /* Listens on host:port (as corio_tcp_listen). NULL and errno on failure (EADDRINUSE, EINVAL for a bad port or a
  * negative backlog or defer_accept, ENOMEM...). */
@@ -652,13 +676,19 @@ CORIO_EXTERN size_t corio_server_conns(const corio_server *srv);
 /* ---- the thread pool (asyncio.to_thread) ------------------------------------------------------------------- */
 
 typedef int (*corio_work_fn)(void *arg);
-/* Runs fn(arg) on the process-wide thread pool and suspends until it returns: fn's result. A cancelled (or timed
- * out) caller returns -ECANCELED (-ETIMEDOUT) at once; fn runs on, its result is discarded, and then
- * abandoned(arg) is called on the pool thread if abandoned is not NULL (to free arg: arg must stay valid until
- * fn returns). -ENOMEM, -EAGAIN (no thread could be started), -EMFILE / -ENFILE (the loop's first pool call could
- * not make the eventfd it is woken through), -EPERM outside a task. */
-CORIO_EXTERN int corio_to_thread_ex(corio_work_fn fn, void *arg, void (*abandoned)(void *arg));
-/* corio_to_thread_ex without the abandoned callback: arg must outlive fn even if the caller is cancelled. */
+typedef struct corio_work_opts {
+    /* called as abandoned(arg) on the pool thread after fn returns, if the caller was cancelled (or timed out)
+     * meanwhile and nobody will see the result: to free arg. NULL: arg must outlive fn whatever happens */
+    void (*abandoned)(void *arg);
+    unsigned char reserved[56]; /* zero: room for later options */
+} corio_work_opts;
+/* Runs fn(arg) on the process-wide thread pool and suspends until it returns: fn's result (opts may be NULL). A
+ * cancelled (or timed out) caller returns -ECANCELED (-ETIMEDOUT) at once; fn runs on, its result is discarded,
+ * and opts->abandoned(arg) runs after it (arg must stay valid until fn returns). -ENOMEM, -EAGAIN (no thread could
+ * be started), -EMFILE / -ENFILE (the loop's first pool call could not make the eventfd it is woken through),
+ * -EINVAL (fn NULL), -EPERM outside a task. */
+CORIO_EXTERN int corio_to_thread_opts(corio_work_fn fn, void *arg, const corio_work_opts *opts);
+/* corio_to_thread_opts without options: arg must outlive fn even if the caller is cancelled. */
 CORIO_EXTERN int corio_to_thread(corio_work_fn fn, void *arg);
 /* Sets the pool's thread count (default 4, at most 256; threads start on demand). 0 or -EINVAL. */
 CORIO_EXTERN int corio_pool_set_size(unsigned n);
@@ -685,6 +715,7 @@ typedef struct corio_process_opts {
     int stdin_mode, stdout_mode, stderr_mode; /* CORIO_STDIO_*: inherit (the default), a pipe, /dev/null */
     char *const *envp;                        /* NULL: the caller's environment */
     const char *cwd;                          /* NULL: the caller's */
+    unsigned char reserved[32];               /* zero: room for later options */
 } corio_process_opts;
 /* Starts file (searched in PATH if it has no '/') with argv (argv[0] included, NULL-terminated). NULL and errno:
  * ENOENT (no such program), EACCES, ENOMEM, EINVAL. */

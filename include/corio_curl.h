@@ -34,6 +34,7 @@ typedef struct corio_http_req {
     int no_follow;              /* 1: return a 3xx as it is; 0: follow up to 10 redirects */
     int insecure;               /* 1: skip TLS peer and host name verification; 0: verify (the default) */
     const char *ca_file;        /* PEM file of trusted CAs instead of the system's, or NULL */
+    unsigned char reserved[64]; /* zero: room for later options (corio.h, "Conventions") */
 } corio_http_req;
 
 /* A response, filled by corio_http_request; release it with corio_http_resp_free. */
@@ -44,6 +45,7 @@ typedef struct corio_http_resp {
     char *body; /* the body, NUL-terminated for convenience (body[body_len] == 0) */
     size_t body_len;
     char error[CORIO_HTTP_ERROR_SIZE]; /* curl's message for a failed transfer, "" otherwise */
+    unsigned char reserved[32];        /* zeroed: room for later fields */
 } corio_http_resp;
 
 /* Runs req and suspends until its response has arrived in *resp (always initialised: free it with

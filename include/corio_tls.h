@@ -44,6 +44,8 @@ typedef struct corio_tls_opts {
     const char *cert_file; /* client certificate chain (PEM) to present when asked, or NULL */
     const char *key_file;  /* its private key (PEM); NULL: read from cert_file */
     int no_verify;         /* 1: accept any certificate and host name (tests only); 0: verify (the default) */
+    /* zero: room for later options (corio.h, "Conventions") */
+    unsigned char reserved[28];
 } corio_tls_opts;
 
 /* A client context (TLS 1.2 or later, verifying the peer unless opts->no_verify; opts may be NULL). NULL and errno:

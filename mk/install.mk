@@ -1,6 +1,7 @@
 # install.mk - `make install` and `make uninstall`: the headers, libcorio.a, libcorio.so with its SONAME links,
-# the built modules' libraries and headers, pkg-config files (corio.pc, corio-NAME.pc) and a CMake package
-# (lib/cmake/corio: corio::corio, corio::corio_static, corio::corio_shared, corio::NAME) under $(DESTDIR)$(PREFIX).
+# the built modules' libraries and headers, pkg-config files (corio.pc, corio-NAME.pc), a CMake package
+# (lib/cmake/corio: corio::corio, corio::corio_static, corio::corio_shared, corio::NAME) and the man pages
+# (share/man/man3, man7; made by tools/mangen.py, so skipped without python3) under $(DESTDIR)$(PREFIX).
 #   make install PREFIX=$HOME/.local          (default /usr/local; DESTDIR=/tmp/stage for packaging)
 #   make uninstall PREFIX=$HOME/.local        removes exactly the files install puts there, for the same modules
 # The .pc and CMake files are made from templates in tools/ (*.in, @VAR@ replaced by sed). They hand users the
@@ -17,8 +18,9 @@ LIBDIR = $(PREFIX)/lib
 INCLUDEDIR = $(PREFIX)/include
 PKGCONFIGDIR = $(LIBDIR)/pkgconfig
 CMAKEDIR = $(LIBDIR)/cmake/corio
-CORIO_VERSION = $(shell sed -n 's/^\#define CORIO_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' include/corio.h | \
-	paste -sd.)
+MANDIR = $(PREFIX)/share/man
+# the pages `make man` writes for these headers (man3/NAME.3 ..., man7/corio.7)
+INSTALL_MAN = $(if $(HAVE_PYTHON3),$(shell python3 tools/mangen.py --list $(MAN_HEADERS)))
 
 # what the static library needs besides libc: liburing through its .pc when there is one
 INSTALL_URING_PC = $(if $(filter 1,$(HAVE_URING)),$(shell pkg-config --exists liburing 2>/dev/null && echo liburing))
@@ -42,20 +44,24 @@ INSTALL_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|
 # every file install creates, relative to $(DESTDIR): uninstall removes these and nothing else
 INSTALL_FILES = $(INCLUDEDIR)/corio.h $(MODULES:%=$(INCLUDEDIR)/corio_%.h) \
 	$(LIBDIR)/libcorio.a $(LIBDIR)/$(notdir $(SHARED)) $(LIBDIR)/$(SONAME) $(LIBDIR)/libcorio.so \
-	$(foreach m,$(MODULES),$(LIBDIR)/libcorio_$(m).a $(LIBDIR)/libcorio_$(m).so.$(SOVERSION).1.0 \
+	$(foreach m,$(MODULES),$(LIBDIR)/libcorio_$(m).a $(LIBDIR)/libcorio_$(m).so.$(CORIO_VERSION) \
 		$(LIBDIR)/libcorio_$(m).so.$(SOVERSION) $(LIBDIR)/libcorio_$(m).so) \
 	$(PKGCONFIGDIR)/corio.pc $(MODULES:%=$(PKGCONFIGDIR)/corio-%.pc) \
-	$(CMAKEDIR)/corioConfig.cmake $(CMAKEDIR)/corioConfigVersion.cmake $(MODULES:%=$(CMAKEDIR)/corio-%-targets.cmake)
+	$(CMAKEDIR)/corioConfig.cmake $(CMAKEDIR)/corioConfigVersion.cmake $(MODULES:%=$(CMAKEDIR)/corio-%-targets.cmake) \
+	$(addprefix $(MANDIR)/,$(INSTALL_MAN))
 
 .PHONY: install uninstall
-install: lib
+install: lib man
 	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
+	$(if $(INSTALL_MAN),$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7 && \
+		$(INSTALL) -m 644 $(BUILD)/man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/ && \
+		$(INSTALL) -m 644 $(BUILD)/man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/)
 	$(INSTALL) -m 644 include/corio.h $(MODULES:%=include/corio_%.h) $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 644 $(STATIC) $(MODULE_STATIC) $(DESTDIR)$(LIBDIR)/
 	$(INSTALL) -m 755 $(SHARED) $(MODULE_SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcorio.so
-	$(foreach m,$(MODULES),ln -sf libcorio_$(m).so.$(SOVERSION).1.0 $(DESTDIR)$(LIBDIR)/libcorio_$(m).so.$(SOVERSION) && \
+	$(foreach m,$(MODULES),ln -sf libcorio_$(m).so.$(CORIO_VERSION) $(DESTDIR)$(LIBDIR)/libcorio_$(m).so.$(SOVERSION) && \
 		ln -sf libcorio_$(m).so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libcorio_$(m).so &&) true
 	$(INSTALL_SED) -e 's|@REQUIRES_PRIVATE@|$(INSTALL_URING_PC)|' -e 's|@LIBS_PRIVATE@|$(strip $(INSTALL_URING_LIB) -lpthread)|' \
 		tools/corio.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/corio.pc

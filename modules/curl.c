@@ -334,6 +334,15 @@ static bool valid_method(const char *m) {
     return true;
 }
 
+/* True if the n bytes at p are all zero: a struct's reserved space, where a nonzero byte is an option of a newer
+ * header this module does not know (corio.h, "Conventions"). */
+static bool zeroed(const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i]) return false;
+    return true;
+}
+
 static int bad(corio_http_resp *resp, const char *why) {
     (void)snprintf(resp->error, sizeof resp->error, "%s", why);
     return -EINVAL;
@@ -397,6 +406,7 @@ int corio_http_request(const corio_http_req *req, corio_http_resp *resp) {
     if (!resp) return -EINVAL;
     memset(resp, 0, sizeof *resp);
     if (!req || !req->url) return bad(resp, "no request or no URL");
+    if (!zeroed(req->reserved, sizeof req->reserved)) return bad(resp, "reserved space not zero (a newer header?)");
     if (strncasecmp(req->url, "http://", 7) != 0 && strncasecmp(req->url, "https://", 8) != 0)
         return bad(resp, "only http:// and https:// URLs are supported");
     if (req->body_len && !req->body) return bad(resp, "body_len without a body");

@@ -162,14 +162,14 @@ static void start_abandoned(void *arg) {
 }
 
 static int connect_poll(corio_pg *c, const char *conninfo) {
-    int rc = corio_checkpoint(); /* so that an error from corio_to_thread_ex below means the job was submitted */
+    int rc = corio_checkpoint(); /* so that an error from corio_to_thread_opts below means the job was submitted */
     if (rc < 0) return rc;
     struct start_job *j = calloc(1, sizeof *j);
     if (!j || !(j->conninfo = strdup(conninfo))) {
         free(j);
         return -ENOMEM;
     }
-    rc = corio_to_thread_ex(start_on_thread, j, start_abandoned);
+    rc = corio_to_thread_opts(start_on_thread, j, &(corio_work_opts){.abandoned = start_abandoned});
     if (rc == -ECANCELED || rc == -ETIMEDOUT) return rc; /* start_abandoned frees j */
     c->conn = j->conn;
     free(j->conninfo);
@@ -349,7 +349,8 @@ static int drain_main(void *arg) {
     int rc = corio_checkpoint();
     if (rc == 0) {
         PGcancel *pc = PQgetCancel(c->conn);
-        rc = pc ? corio_to_thread_ex(cancel_on_thread, pc, cancel_abandoned) : -ENOMEM;
+        rc = pc ? corio_to_thread_opts(cancel_on_thread, pc, &(corio_work_opts){.abandoned = cancel_abandoned})
+                : -ENOMEM;
         if (pc && rc != -ECANCELED && rc != -ETIMEDOUT) PQfreeCancel(pc);
     } else { /* cancelled already (closed, or the loop is ending): give the connection up, stop the query */
         cancel_in_background(c->conn);

@@ -3,7 +3,7 @@
  *
  * Serialisation: a connection's calls pass through a FIFO corio_lock (the gate), so at most one job per
  * connection is submitted at a time and no pool thread ever blocks waiting for another job on the same database.
- * A cancelled caller gives up its job (corio_to_thread_ex returns at once) and the gate, but the job may still be
+ * A cancelled caller gives up its job (corio_to_thread_opts returns at once) and the gate, but the job may still be
  * running; so every job writes 1 to the connection's eventfd as the last thing it does with the connection, and
  * `pending` counts the jobs submitted and not yet seen on that eventfd. Whoever holds the gate waits (suspending
  * on the eventfd) until pending is 0 before it submits anything: a second statement can never start while an
@@ -11,7 +11,7 @@
  *
  * A job owns copies of everything it reads (SQL text, parameters), so an abandoned job never touches the caller's
  * memory; once abandoned it is freed by whichever of the cancelled caller (which sets its cancel flag) and
- * corio_to_thread_ex's abandoned callback lets go of it last. The database itself is opened with
+ * corio_to_thread_opts's abandoned callback lets go of it last. The database itself is opened with
  * SQLITE_OPEN_FULLMUTEX as well: the gate already serialises, the mutex costs one uncontended lock per call and
  * covers sqlite3_interrupt's cross-thread use. */
 #include <errno.h>
@@ -377,7 +377,7 @@ static void job_unref(job *j) {
     if (atomic_fetch_sub(&j->refs, 1) == 1) job_free(j);
 }
 
-/* corio_to_thread_ex's abandoned callback (pool thread): nobody will look at the result. */
+/* corio_to_thread_opts's abandoned callback (pool thread): nobody will look at the result. */
 static void job_abandoned(void *arg) {
     job *j = arg;
     if (j->kind == JOB_OPEN && j->db) sqlite3_close_v2(j->db);
@@ -399,7 +399,7 @@ static job *job_new(int kind) {
  * mean the job was submitted and abandoned, and any other failure means it never was. The job may end, and its
  * abandoned callback run, before the cancel flag is set here: the reference count keeps j alive for both. */
 static int submit(job **jp) {
-    int rc = corio_to_thread_ex(job_run, *jp, job_abandoned);
+    int rc = corio_to_thread_opts(job_run, *jp, &(corio_work_opts){.abandoned = job_abandoned});
     if (rc == -ECANCELED || rc == -ETIMEDOUT) {
         atomic_store(&(*jp)->cancel, 1);
         job_unref(*jp);

@@ -89,6 +89,15 @@ static void *ctx_fail(SSL_CTX *ssl, int err, const char *what) {
     return NULL;
 }
 
+/* True if the n bytes at p are all zero: a struct's reserved space, where a nonzero byte is an option of a newer
+ * header this module does not know (corio.h, "Conventions"). */
+static bool zeroed(const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i]) return false;
+    return true;
+}
+
 /* errno for a file OpenSSL is about to read: 0 if it is readable, so a later failure means "not PEM". */
 static int file_errno(const char *path) { return access(path, R_OK) == 0 ? 0 : errno; }
 
@@ -185,6 +194,11 @@ static SSL_CTX *new_ssl_ctx(const SSL_METHOD *method) {
 corio_tls_ctx *corio_tls_ctx_client(const corio_tls_opts *opts) {
     corio_tls_opts none = {0};
     const corio_tls_opts *o = opts ? opts : &none;
+    if (!zeroed(o->reserved, sizeof o->reserved)) {
+        (void)snprintf(last_err, sizeof last_err, "corio_tls_opts: reserved space not zero (a newer header?)");
+        errno = EINVAL;
+        return NULL;
+    }
     SSL_CTX *ssl = new_ssl_ctx(TLS_client_method());
     if (!ssl) return NULL;
     int err;

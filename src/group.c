@@ -4,7 +4,7 @@
  * with -ECANCELED as soon as a child fails, and corio_group_wait then returns the child's error. A child cancelled
  * on purpose (through its handle, or corio_group_cancel) is not a failure. Every failure is kept, in the order the
  * children ended, for corio_group_wait_errors. Tasks of a group free themselves when they end, except those whose
- * handle was given out (corio_group_spawn_task), which corio_group_wait frees. */
+ * handle was given out (corio_group_spawn_opts), which corio_group_wait frees. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,7 +123,7 @@ fail:
 
 int corio_group_spawn(corio_group *g, corio_fn fn, void *arg) { return spawn(g, fn, arg, NULL, false) ? 0 : -errno; }
 
-corio_task *corio_group_spawn_task(corio_group *g, corio_fn fn, void *arg, const corio_task_opts *opts) {
+corio_task *corio_group_spawn_opts(corio_group *g, corio_fn fn, void *arg, const corio_task_opts *opts) {
     return spawn(g, fn, arg, opts, true);
 }
 
@@ -155,7 +155,7 @@ static void record_failure(corio_group *g, const corio_task *t) {
         g->errs_cap = cap;
     }
     corio_group_error *e = &g->errs[g->nerrs++];
-    e->status = t->status;
+    *e = (corio_group_error){.status = t->status};
     const char *name = t->name ? t->name : "";
     size_t n = strnlen(name, sizeof e->name - 1);
     memcpy(e->name, name, n);

@@ -32,6 +32,16 @@
 #define CORIO__NAME_MAX 32
 #define CORIO__UNGUARDED_MARGIN 512 /* bytes of stack a task switching out of an unguarded stack must have left */
 
+/* True if the n bytes at p are all zero: a public struct's reserved space (corio.h, "Conventions"); a nonzero byte
+ * there is a field of a newer header that this library does not know, which it refuses rather than ignores. */
+static inline bool corio__zeroed(const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i]) return false;
+    return true;
+}
+#define CORIO__RESERVED_ZERO(s) corio__zeroed((s)->reserved, sizeof((s)->reserved))
+
 /* ---- intrusive doubly-linked list (a ring with a sentinel head) -------------------------------------------- */
 
 typedef struct corio__link {

@@ -45,7 +45,7 @@ int corio_local_set(corio_local *key, void *value) {
     corio__loop *l;
     corio_task *self = corio__self(&l);
     if (!self) return -EPERM;
-    if (!key) return -EINVAL;
+    if (!key || !CORIO__RESERVED_ZERO(key)) return -EINVAL;
     l->locals_used = true;
     corio__task_ext *x = corio__ext_get(self);
     if (!x) return -ENOMEM;

@@ -92,7 +92,7 @@ typedef struct dns_job {
     char text[];
 } dns_job;
 
-/* Always returns 0 and leaves the answer in the job, so that a negative result of corio_to_thread_ex can only
+/* Always returns 0 and leaves the answer in the job, so that a negative result of corio_to_thread_opts can only
  * mean the job never ran or was abandoned, never "getaddrinfo failed". */
 static int dns_work(void *arg) {
     dns_job *j = arg;
@@ -119,7 +119,7 @@ static void dns_abandoned(void *arg) {
 static int resolve_on_pool(corio__loop *l, corio_task *self, const char *host, const char *service,
                            const struct addrinfo *hints, struct addrinfo **res) {
     if (!self) return -EPERM;
-    /* checked here too, so that the only -ECANCELED / -ETIMEDOUT corio_to_thread_ex can return below comes after
+    /* checked here too, so that the only -ECANCELED / -ETIMEDOUT corio_to_thread_opts can return below comes after
      * the job was submitted, when dns_abandoned owns it */
     int rc = corio__check(l, self);
     if (rc < 0) return rc;
@@ -131,7 +131,7 @@ static int resolve_on_pool(corio__loop *l, corio_task *self, const char *host, c
     j->rc = -EINVAL;
     j->host = host ? memcpy(j->text, host, hlen) : NULL;
     j->service = service ? memcpy(j->text + hlen, service, slen) : NULL;
-    rc = corio_to_thread_ex(dns_work, j, dns_abandoned);
+    rc = corio_to_thread_opts(dns_work, j, &(corio_work_opts){.abandoned = dns_abandoned});
     if (rc == 0) {
         rc = j->rc;
         *res = j->res;

@@ -226,8 +226,9 @@ static int run(corio_work_fn fn, void *arg, void (*abandoned)(void *), bool shie
     return rc;
 }
 
-int corio_to_thread_ex(corio_work_fn fn, void *arg, void (*abandoned)(void *arg)) {
-    return run(fn, arg, abandoned, false);
+int corio_to_thread_opts(corio_work_fn fn, void *arg, const corio_work_opts *opts) {
+    if (opts && !CORIO__RESERVED_ZERO(opts)) return -EINVAL;
+    return run(fn, arg, opts ? opts->abandoned : NULL, false);
 }
 
 int corio_to_thread(corio_work_fn fn, void *arg) { return run(fn, arg, NULL, false); }

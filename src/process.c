@@ -108,7 +108,7 @@ corio_process *corio_process_spawn(const char *file, char *const argv[], const c
     corio_process_opts none = {0};
     const corio_process_opts *o = opts ? opts : &none;
     const int modes[3] = {o->stdin_mode, o->stdout_mode, o->stderr_mode};
-    if (!file || !argv || !argv[0]) {
+    if (!file || !argv || !argv[0] || !CORIO__RESERVED_ZERO(o)) {
         errno = EINVAL;
         return NULL;
     }

@@ -38,7 +38,8 @@ struct corio_queue {
 corio_queue *corio_queue_new_opts(const corio_queue_opts *opts) {
     corio_queue_opts o = opts ? *opts : (corio_queue_opts){0};
     bool priority = o.kind == CORIO_QUEUE_PRIORITY;
-    if ((o.kind != CORIO_QUEUE_FIFO && o.kind != CORIO_QUEUE_LIFO && !priority) || priority != (o.cmp != NULL)) {
+    if ((o.kind != CORIO_QUEUE_FIFO && o.kind != CORIO_QUEUE_LIFO && !priority) || priority != (o.cmp != NULL) ||
+        !CORIO__RESERVED_ZERO(&o)) {
         errno = EINVAL;
         return NULL;
     }

@@ -57,7 +57,6 @@ void corio__scope_open(corio_task *t, corio_scope *s, int64_t deadline, unsigned
     s->shields_inside = 0;
     s->flags = (uint16_t)flags;
     s->cancelled = 0;
-    s->reserved = 0;
     s->eff_deadline_ns = effective_deadline(s);
     t->scope = s;
     if (flags & CORIO_SCOPE_SHIELD) {

@@ -31,7 +31,7 @@ static bool is_chan(int op) { return op == CORIO_SEL_CHAN_RECV || op == CORIO_SE
 static bool is_fd(int op) { return op == CORIO_SEL_READABLE || op == CORIO_SEL_WRITABLE; }
 
 static int check_case(const corio__loop *l, const corio_task *self, const corio_sel *c) {
-    if (c->op < CORIO_SEL_QUEUE_GET || c->op > CORIO_SEL_WRITABLE) return -EINVAL;
+    if (c->op < CORIO_SEL_QUEUE_GET || c->op > CORIO_SEL_WRITABLE || !CORIO__RESERVED_ZERO(c)) return -EINVAL;
     if (is_fd(c->op)) return c->fd < 0 ? -EBADF : 0;
     if (!c->obj) return -EINVAL;
     if (c->op == CORIO_SEL_TASK) {

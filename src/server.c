@@ -63,7 +63,8 @@ struct corio_server {
 
 corio_server *corio_server_new(const char *host, int port, corio_conn_fn handler, void *arg,
                                const corio_server_opts *opts) {
-    if (!handler || port < 0 || port > 65535 || (opts && (opts->backlog < 0 || opts->defer_accept < 0))) {
+    if (!handler || port < 0 || port > 65535 ||
+        (opts && (opts->backlog < 0 || opts->defer_accept < 0 || !CORIO__RESERVED_ZERO(opts)))) {
         errno = EINVAL;
         return NULL;
     }

@@ -233,6 +233,10 @@ static void task_release(corio__loop *l, corio_task *t) {
 
 corio_task *corio__task_new(corio__loop *l, corio_fn fn, void *arg, const corio_task_opts *opts) {
     corio__pool *pool = &l->pool;
+    if (opts && !CORIO__RESERVED_ZERO(opts)) {
+        errno = EINVAL;
+        return NULL;
+    }
     if (opts && opts->stack_size) {
         if (opts->stack_size < MIN_STACK || opts->stack_size > MAX_STACK || opts->compact) {
             errno = EINVAL;

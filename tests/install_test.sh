@@ -3,7 +3,8 @@
 # into a temporary PREFIX, builds tests/install/hello.c out of tree with pkg-config (shared, then fully static
 # with --static) and with the CMake package (corio::corio, corio::corio_static), runs each, checks the SONAME,
 # the modules' .pc files, that both ways hand the consumer -fstack-clash-protection (and that tests/install/
-# big_frame.c built so aborts naming its task), a DESTDIR install, and that uninstall leaves no file behind.
+# big_frame.c built so aborts naming its task), the man pages, a DESTDIR install, and that uninstall leaves no
+# file behind.
 # Prints "ok: ..." per step; exits 0 when all pass. Run from the repository root (tests/test_install.c does).
 #   usage: sh tests/install_test.sh build/<config>
 set -u
@@ -36,29 +37,50 @@ big_frame_aborts() {
         fail "big_frame ($2) exited $rc, wanted SIGABRT and corio's report; it printed: $(cat "$tmp/out")"
 }
 
+# the version is the header's; the SONAME (libcorio.so.N) is the one the Makefile gave the build (docs/abi.md)
+version=$(sed -n 's/^#define CORIO_VERSION_[A-Z]* \([0-9]*\).*/\1/p' include/corio.h | paste -sd.)
+soname_of() { readelf -d "$1" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p'; }
+soname=$(soname_of "$BUILD/libcorio.so")
+case "$soname" in libcorio.so.[0-9]*) ;; *) fail "$BUILD/libcorio.so has the SONAME '$soname'" ;; esac
+sover=${soname#libcorio.so.}
+real=libcorio.so.$version
+
 mk install PREFIX="$prefix" || fail "make install PREFIX=$prefix"
-for f in include/corio.h lib/libcorio.a lib/libcorio.so.0.1.0 lib/libcorio.so.0 lib/libcorio.so \
+for f in include/corio.h lib/libcorio.a "lib/$real" "lib/$soname" lib/libcorio.so \
     lib/pkgconfig/corio.pc lib/cmake/corio/corioConfig.cmake lib/cmake/corio/corioConfigVersion.cmake; do
     [ -e "$prefix/$f" ] || fail "make install did not install $f"
 done
 ok "make install PREFIX=$prefix"
 
-soname=$(readelf -d "$prefix/lib/libcorio.so.0.1.0" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-[ "$soname" = libcorio.so.0 ] || fail "SONAME of libcorio.so.0.1.0 is '$soname', want libcorio.so.0"
-[ "$(readlink "$prefix/lib/libcorio.so.0")" = libcorio.so.0.1.0 ] || fail "libcorio.so.0 does not point to libcorio.so.0.1.0"
-[ "$(readlink -f "$prefix/lib/libcorio.so")" = "$(readlink -f "$prefix/lib/libcorio.so.0.1.0")" ] ||
-    fail "libcorio.so does not lead to libcorio.so.0.1.0"
-ok "SONAME libcorio.so.0 and its links"
+got=$(soname_of "$prefix/lib/$real")
+[ "$got" = "$soname" ] || fail "SONAME of $real is '$got', want $soname"
+[ "$(readlink "$prefix/lib/$soname")" = "$real" ] || fail "$soname does not point to $real"
+[ "$(readlink -f "$prefix/lib/libcorio.so")" = "$(readlink -f "$prefix/lib/$real")" ] ||
+    fail "libcorio.so does not lead to $real"
+ok "$real, SONAME $soname, and its links"
+
+# the man pages (made by tools/mangen.py: not without python3); man resolves a .so link page to its target
+if command -v python3 >/dev/null 2>&1; then
+    for f in share/man/man7/corio.7 share/man/man3/corio_spawn.3 share/man/man3/corio_sel.3; do
+        [ -e "$prefix/$f" ] || fail "make install did not install $f"
+    done
+    if command -v man >/dev/null 2>&1; then
+        MANWIDTH=80 man -M "$prefix/share/man" 3 corio_sel >"$tmp/out" 2>"$log" &&
+            grep -q '^ *corio_select - ' "$tmp/out" || fail "man -M PREFIX/share/man 3 corio_sel: $(head -c 300 "$tmp/out")"
+        MANWIDTH=80 man -M "$prefix/share/man" 7 corio >"$tmp/out" 2>"$log" && grep -q '^SYNOPSIS' "$tmp/out" ||
+            fail "man -M PREFIX/share/man 7 corio"
+    fi
+    ok "man pages: man 3 corio_sel (a link to corio_select) and man 7 corio"
+fi
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
-[ "$(pkg-config --modversion corio 2>"$log")" = "$(sed -n 's/^#define CORIO_VERSION_[A-Z]* \([0-9]*\).*/\1/p' \
-    include/corio.h | paste -sd.)" ] || fail "pkg-config --modversion corio"
+[ "$(pkg-config --modversion corio 2>"$log")" = "$version" ] || fail "pkg-config --modversion corio"
 # shellcheck disable=SC2046 # word splitting of pkg-config's output is the point
 $CC -o "$tmp/hello_pc" tests/install/hello.c $(pkg-config --cflags --libs corio) >"$log" 2>&1 ||
     fail "cc hello.c \$(pkg-config --cflags --libs corio)"
 LD_LIBRARY_PATH="$prefix/lib" "$tmp/hello_pc" >"$tmp/out" 2>"$log" || fail "hello (pkg-config, shared) failed"
-grep -q '^hello from corio' "$tmp/out" || fail "hello (pkg-config) printed: $(cat "$tmp/out")"
-readelf -d "$tmp/hello_pc" | grep -q 'NEEDED.*\[libcorio.so.0\]' || fail "hello_pc does not need libcorio.so.0"
+grep -qx "hello from corio $version (header $version)" "$tmp/out" || fail "hello (pkg-config) printed: $(cat "$tmp/out")"
+readelf -d "$tmp/hello_pc" | grep -q "NEEDED.*\\[$soname\\]" || fail "hello_pc does not need $soname"
 ok "pkg-config build against libcorio.so runs"
 
 if [ -n "$clash" ]; then
@@ -90,7 +112,8 @@ for pc in "$prefix"/lib/pkgconfig/corio-*.pc; do
         case " $(pkg-config --cflags "$m") " in *" $clash "*) ;; *) fail "pkg-config --cflags $m lacks $clash" ;; esac
     fi
     [ -e "$prefix/include/corio_$name.h" ] && [ -e "$prefix/lib/libcorio_$name.a" ] &&
-        [ -e "$prefix/lib/libcorio_$name.so.0" ] || fail "module $name: header or libraries missing"
+        [ -e "$prefix/lib/libcorio_$name.so.$sover" ] && [ -e "$prefix/lib/libcorio_$name.so.$version" ] ||
+        fail "module $name: header or libraries missing"
     ok "module $name: $m.pc ($libs)"
 done
 
@@ -104,12 +127,12 @@ if [ -e "$prefix/lib/pkgconfig/corio-pg.pc" ]; then
     ok "a program calling libpq links with pkg-config --libs corio-pg alone"
 fi
 
-cmake -S tests/install -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$CC" \
+cmake -S tests/install -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$CC" -DCORIO_WANT="${version%.*}" \
     -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >"$log" 2>&1 || fail "cmake configure of tests/install"
 cmake --build "$tmp/cmake" >"$log" 2>&1 || fail "cmake --build"
 "$tmp/cmake/hello" >"$tmp/out" 2>"$log" || fail "hello (CMake, corio::corio) failed"
-grep -q '^hello from corio' "$tmp/out" || fail "hello (CMake) printed: $(cat "$tmp/out")"
-readelf -d "$tmp/cmake/hello" | grep -q 'NEEDED.*\[libcorio.so.0\]' || fail "CMake hello does not need libcorio.so.0"
+grep -qx "hello from corio $version (header $version)" "$tmp/out" || fail "hello (CMake) printed: $(cat "$tmp/out")"
+readelf -d "$tmp/cmake/hello" | grep -q "NEEDED.*\\[$soname\\]" || fail "CMake hello does not need $soname"
 "$tmp/cmake/hello_static" >"$tmp/out" 2>"$log" || fail "hello_static (CMake, corio::corio_static) failed"
 readelf -d "$tmp/cmake/hello_static" | grep -q 'NEEDED.*libcorio' && fail "CMake hello_static needs libcorio.so"
 ok "CMake find_package(corio): corio::corio and corio::corio_static build and run"
@@ -129,7 +152,7 @@ empty_tree "$prefix" || fail "files left after make uninstall: $(find "$prefix" 
 ok "make uninstall left no file"
 
 mk install DESTDIR="$tmp/stage" PREFIX=/opt/corio || fail "make install DESTDIR=$tmp/stage"
-[ -e "$tmp/stage/opt/corio/lib/libcorio.so.0" ] || fail "DESTDIR install: no $tmp/stage/opt/corio/lib/libcorio.so.0"
+[ -e "$tmp/stage/opt/corio/lib/$soname" ] || fail "DESTDIR install: no $tmp/stage/opt/corio/lib/$soname"
 grep -q '^prefix=/opt/corio$' "$tmp/stage/opt/corio/lib/pkgconfig/corio.pc" || fail "DESTDIR leaked into corio.pc"
 mk uninstall DESTDIR="$tmp/stage" PREFIX=/opt/corio || fail "make uninstall DESTDIR=$tmp/stage"
 empty_tree "$tmp/stage" || fail "files left after a DESTDIR uninstall"

@@ -623,6 +623,8 @@ static int bad_args_main(void *arg) {
     ASSERT_RC(corio_http_request(&(corio_http_req){.url = "http://127.0.0.1:1/", .method = ""}, &r), -EINVAL);
     const char *inject[] = {"X-A: b\r\nX-Evil: 1", NULL};
     ASSERT_RC(corio_http_request(&(corio_http_req){.url = "http://127.0.0.1:1/", .headers = inject}, &r), -EINVAL);
+    /* an option of a newer header, in what is reserved space here (docs/abi.md) */
+    ASSERT_RC(corio_http_request(&(corio_http_req){.url = "http://127.0.0.1:1/", .reserved = {[7] = 1}}, &r), -EINVAL);
     const char *noname[] = {"just text", NULL};
     ASSERT_RC(corio_http_request(&(corio_http_req){.url = "http://127.0.0.1:1/", .headers = noname}, &r), -EINVAL);
     ASSERT_RC(corio_http_request(&(corio_http_req){.url = "http://127.0.0.1:1/", .body_len = 5}, &r), -EINVAL);

@@ -182,7 +182,7 @@ static int mixed_main(void *arg) {
     corio_group *grp = corio_group_new();
     CHILD_CHECK(grp != NULL);
     corio_task_opts opts = {.name = "group-child"};
-    CHILD_CHECK(corio_group_spawn_task(grp, quick, NULL, &opts) != NULL);
+    CHILD_CHECK(corio_group_spawn_opts(grp, quick, NULL, &opts) != NULL);
     CHILD_CHECK(corio_group_wait(grp) == 0);
     CHILD_CHECK(corio_sleep(5) == 0);
     return 0;

@@ -334,10 +334,10 @@ static int main_cancel_one_child(void *arg) {
     corio_group *g = corio_group_new();
     ASSERT_NOT_NULL(g);
     struct job victim = {.ms = 10000}, other = {.ms = 40, .status = 0};
-    corio_task *v = corio_group_spawn_task(g, job_fn, &victim, NULL);
+    corio_task *v = corio_group_spawn_opts(g, job_fn, &victim, NULL);
     ASSERT_NOT_NULL(v);
     corio_task_opts o = {.name = "other"};
-    corio_task *w = corio_group_spawn_task(g, job_fn, &other, &o);
+    corio_task *w = corio_group_spawn_opts(g, job_fn, &other, &o);
     ASSERT_NOT_NULL(w);
     ASSERT_STREQ(corio_task_name(w), "other");
     ASSERT_RC(corio_sleep(10), 0);
@@ -369,8 +369,8 @@ static int main_all_errors(void *arg) {
     /* the failing ones swallow the cancellation their siblings' failure brings: they all fail on their own */
     struct job a = {.ms = 0, .status = -EIO}, b = {.ms = 5, .status = -EPIPE}, c = {.ms = 10, .status = 0};
     corio_task_opts oa = {.name = "alpha"}, ob = {.name = "beta"};
-    ASSERT_NOT_NULL(corio_group_spawn_task(g, named_fail, &a, &oa));
-    ASSERT_NOT_NULL(corio_group_spawn_task(g, named_fail, &b, &ob));
+    ASSERT_NOT_NULL(corio_group_spawn_opts(g, named_fail, &a, &oa));
+    ASSERT_NOT_NULL(corio_group_spawn_opts(g, named_fail, &b, &ob));
     ASSERT_RC(corio_group_spawn(g, named_fail, &c), 0);
     corio_group_error errs[1];
     size_t n = 0;
@@ -382,8 +382,8 @@ static int main_all_errors(void *arg) {
     ASSERT_NOT_NULL(g);
     a.ms = 0;
     b.ms = 5;
-    ASSERT_NOT_NULL(corio_group_spawn_task(g, named_fail, &a, &oa));
-    ASSERT_NOT_NULL(corio_group_spawn_task(g, named_fail, &b, &ob));
+    ASSERT_NOT_NULL(corio_group_spawn_opts(g, named_fail, &a, &oa));
+    ASSERT_NOT_NULL(corio_group_spawn_opts(g, named_fail, &b, &ob));
     corio_group_error all[4];
     ASSERT_RC(corio_group_wait_errors(g, all, 4, &n), -EIO);
     ASSERT_EQ(n, 2);

@@ -6,8 +6,8 @@
 static void run_ok(corio_fn fn, void *arg) { ASSERT_RC(corio_run(fn, arg), 0); }
 
 static int dflt = 7;
-static corio_local request_id = {&dflt};
-static corio_local user = {NULL};
+static corio_local request_id = {.initial = &dflt};
+static corio_local user = {0};
 
 struct seen {
     void *at_start, *after_parent_changed, *user;

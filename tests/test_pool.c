@@ -21,7 +21,7 @@ static int main_result(void *arg) {
     (void)arg;
     ASSERT_RC(corio_to_thread(ret_arg, (void *)(intptr_t)42), 42);
     ASSERT_RC(corio_to_thread(ret_arg, (void *)(intptr_t)-EIO), -EIO);
-    ASSERT_RC(corio_to_thread_ex(ret_arg, (void *)(intptr_t)0, NULL), 0);
+    ASSERT_RC(corio_to_thread_opts(ret_arg, (void *)(intptr_t)0, NULL), 0);
     ASSERT_RC(corio_to_thread(NULL, NULL), -EINVAL);
     return 0;
 }
@@ -101,7 +101,7 @@ static int caller_task(void *arg) {
     ASSERT_NOT_NULL(j);
     j->ms = 300;
     j->finished = &job_finished;
-    c->rc = corio_to_thread_ex(heap_job_fn, j, heap_job_abandoned);
+    c->rc = corio_to_thread_opts(heap_job_fn, j, &(corio_work_opts){.abandoned = heap_job_abandoned});
     c->returned_ms = test_now_ms();
     return c->rc;
 }
@@ -204,5 +204,5 @@ TEST_TIMEOUT(hundred_jobs_from_hundred_tasks, 20) { run_ok(main_many, NULL); }
 
 TEST_TIMEOUT(to_thread_outside_task_is_eperm, 10) {
     ASSERT_RC(corio_to_thread(ret_arg, NULL), -EPERM);
-    ASSERT_RC(corio_to_thread_ex(ret_arg, NULL, NULL), -EPERM);
+    ASSERT_RC(corio_to_thread_opts(ret_arg, NULL, NULL), -EPERM);
 }

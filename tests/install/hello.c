@@ -1,5 +1,5 @@
 /* hello.c - an out-of-tree program built against an installed corio (tests/install_test.sh builds it with
- * pkg-config, statically, and with CMake): a main task spawns a task that sleeps, awaits it, and prints. */
+ * pkg-config, statically, and with CMake): a main task spawns a task that sleeps, awaits it, and prints the library's and the header's versions. */
 #include <corio.h>
 #include <stdio.h>
 
@@ -17,7 +17,9 @@ static int main_task(void *arg) {
     if (!t) return -1;
     int rc = corio_await(t);
     if (rc < 0 || !slept) return rc < 0 ? rc : -1;
-    printf("hello from corio %d.%d.%d\n", CORIO_VERSION_MAJOR, CORIO_VERSION_MINOR, CORIO_VERSION_PATCH);
+    /* the library's version, then the header's: install_test.sh wants them equal */
+    printf("hello from corio %s (header %d.%d.%d)\n", corio_version(), CORIO_VERSION_MAJOR, CORIO_VERSION_MINOR,
+           CORIO_VERSION_PATCH);
     return 0;
 }
 
