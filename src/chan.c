@@ -31,8 +31,8 @@ struct corio_chan {
     void **buf;
     size_t cap, head, count;
     bool closed;
-    corio__link recvq; /* wait only while the channel is empty */
-    corio__link sendq; /* wait only while it is full; each holds its item */
+    corio__link recvq;  /* wait only while the channel is empty */
+    corio__link sendq;  /* wait only while it is full; each holds its item */
     corio__link watchq; /* corio_select calls (corio__chan_watch) */
 };
 
@@ -183,7 +183,7 @@ static int wait(corio_chan *ch, corio__loop *l, corio_task *self, corio__link *q
     corio__list_push(q, &w->link);
     notify(ch); /* a waiting sender (receiver) makes a receive (send) possible on an unbuffered channel */
     pthread_mutex_unlock(&ch->mu);
-    l->inbox_waiters++; /* another thread may wake it: the loop must watch its inbox, not declare a deadlock */
+    corio__outside_begin(l, CORIO__OUTSIDE_INBOX, 1); /* another thread may wake it */
     int rc;
     for (;;) {
         corio__wait_on(self, kind, ch);
@@ -205,7 +205,7 @@ static int wait(corio_chan *ch, corio__loop *l, corio_task *self, corio__link *q
         rc = w->result;
         break;
     }
-    l->inbox_waiters--;
+    corio__outside_end(l, CORIO__OUTSIDE_INBOX, 1);
     return rc;
 }
 

@@ -92,8 +92,8 @@ void corio__heap_free(corio__heap *h);
 typedef struct corio__stack {
     char *lo;                  /* lowest usable byte; the guard, if any, lies just below */
     struct corio__stack *next; /* free-list link */
-    struct corio__pool *pool; /* the pool it belongs to (its size, and where it goes back) */
-    uint32_t vg_id;           /* valgrind's id for the registered stack */
+    struct corio__pool *pool;  /* the pool it belongs to (its size, and where it goes back) */
+    uint32_t vg_id;            /* valgrind's id for the registered stack */
     bool guarded;
     bool hot; /* pages may still be resident (not given back with MADV_DONTNEED) */
 } corio__stack;
@@ -183,13 +183,14 @@ struct corio_task {
             bool gather_mark : 1;
             bool gather_failed : 1; /* during its corio_gather */
             bool gather_stop_on_failure : 1;
-            bool compact : 1;  /* runs on the loop's shared stack (compact.c) */
-            bool op_timer : 1; /* the armed timer is the wait's own deadline (sleep, wait_for), not a scope's */
-            bool saved : 1;    /* compact: its frames are off the shared stack (its saved stack pointer says how
-                                * many bytes) */
+            bool compact : 1;     /* runs on the loop's shared stack (compact.c) */
+            bool op_timer : 1;    /* the armed timer is the wait's own deadline (sleep, wait_for), not a scope's */
+            bool saved : 1;       /* compact: its frames are off the shared stack (its saved stack pointer says how
+                                   * many bytes) */
             bool cancel_req : 1;  /* corio_cancel was called on it (sticky): its outermost scope is cancelled */
             bool shield_open : 1; /* a CORIO_SCOPE_SHIELD scope is open in it: corio_cancel does not reach it now */
-            bool group_keep : 1;  /* a group's child with a handle given out: freed by corio_group_wait, not at its end */
+            bool
+                group_keep : 1; /* a group's child with a handle given out: freed by corio_group_wait, not at its end */
         };
         /* all of the above at once: a new task clears them with one store, where setting bit after bit loads
          * the word back while the last partial store is in flight (a stalled store forward: bench_spawn) */
@@ -231,8 +232,8 @@ struct corio_task {
         struct corio_group *group;  /* owning group (and group_index) */
     };
     const void *wait_obj; /* what it waits on, for corio_dump_tasks: the object, fd or signal number */
-    char *name; /* NULL until named or given task-local values: the name field of a corio__task_ext, kept (and
-                 * reused) until the struct is freed */
+    char *name;           /* NULL until named or given task-local values: the name field of a corio__task_ext, kept (and
+                           * reused) until the struct is freed */
 #ifdef CORIO_TSAN
     void *tsan_fiber; /* ThreadSanitizer's view of this task's context */
 #endif
@@ -245,9 +246,7 @@ typedef struct corio__task_ext {
     char name[CORIO__NAME_MAX];
     corio__locals *locals; /* shared with the tasks it spawned until one of them sets a value (copy on write) */
 } corio__task_ext;
-static inline corio__task_ext *corio__ext(const struct corio_task *t) {
-    return (corio__task_ext *)(void *)t->name;
-}
+static inline corio__task_ext *corio__ext(const struct corio_task *t) { return (corio__task_ext *)(void *)t->name; }
 /* t's extension, made (with an empty name) if it has none: NULL if there is no memory. */
 corio__task_ext *corio__ext_get(struct corio_task *t);
 /* A new task t inherits parent's task-local values (a reference to them), if it has any: 0 or -ENOMEM. */
@@ -418,26 +417,26 @@ struct corio__loop {
     size_t nfree_tasks;
     corio_task *free_compact; /* the same for compact tasks' (longer: they hold a save area), all of them */
     size_t nfree_compact;
-    void *task_chunks;      /* what task structs are carved from (task.c), linked through their first word */
-    void *task_spare;       /* chunks whose structs were all free, their pages given back (corio__task_trim) */
-    char *task_next;        /* the next struct in the newest chunk */
-    size_t task_left;       /* bytes after it */
-    char *stack_limit;      /* lowest stack pointer the running task may switch at; NULL on a guarded stack */
-    int64_t epoch_ns;       /* the clock when corio_run started: tasks' ages count from it */
-    _Atomic int64_t ran_ns; /* debug mode: when the running task was switched in (read by the watchdog too) */
-    _Atomic uint64_t dbg_epoch;               /* debug mode: switches in, for the watchdog (watchdog.c) */
-    const corio_task *_Atomic dbg_running;    /* debug mode: the task running, NULL in the scheduler */
-    struct corio__watchdog *watchdog;         /* debug mode's watchdog thread, or NULL */
-    int64_t shutdown_ns, report_ns;           /* when the main task returned; when the next report of the tasks
-                                               * still holding the loop is due (watchdog.c) */
-    corio__link task_watchers;                /* corio_select calls waiting for tasks to end (corio__watch) */
-    bool locals_used;                         /* a task has set a task-local value (local.c): spawns inherit them */
+    void *task_chunks;          /* what task structs are carved from (task.c), linked through their first word */
+    void *task_spare;           /* chunks whose structs were all free, their pages given back (corio__task_trim) */
+    char *task_next;            /* the next struct in the newest chunk */
+    size_t task_left;           /* bytes after it */
+    char *stack_limit;          /* lowest stack pointer the running task may switch at; NULL on a guarded stack */
+    int64_t epoch_ns;           /* the clock when corio_run started: tasks' ages count from it */
+    _Atomic int64_t ran_ns;     /* debug mode: when the running task was switched in (read by the watchdog too) */
+    _Atomic uint64_t dbg_epoch; /* debug mode: switches in, for the watchdog (watchdog.c) */
+    const corio_task *_Atomic dbg_running; /* debug mode: the task running, NULL in the scheduler */
+    struct corio__watchdog *watchdog;      /* debug mode's watchdog thread, or NULL */
+    int64_t shutdown_ns, report_ns;        /* when the main task returned; when the next report of the tasks
+                                            * still holding the loop is due (watchdog.c) */
+    corio__link task_watchers;             /* corio_select calls waiting for tasks to end (corio__watch) */
+    bool locals_used;                      /* a task has set a task-local value (local.c): spawns inherit them */
     corio__link quarantine; /* debug mode: freed task structs kept from reuse, oldest first, through .all */
     size_t nquarantine;
     corio__backend backend;
     size_t io_waiters;        /* tasks waiting on something outside the loop (fds, the pool, signals): while
                                * 0 the loop never polls the backend when tasks are ready, and a loop with
-                               * nothing ready and no timer is deadlocked */
+                               * nothing ready and no timer is deadlocked; corio__outside_begin/end keep it */
     corio__fdent **fd_chunks; /* the fd registry, in chunks that never move (wait lists point into them) */
     int8_t fresh_empty;       /* io.c: how often an accepted connection's first read(2) found nothing, -8..8 */
     uint8_t fresh_probes;     /* io.c: first reads since the last one that asked read(2) regardless */
@@ -445,8 +444,8 @@ struct corio__loop {
     uint32_t fd_gen_floor; /* a new chunk's generations start here: above any of a chunk given back (io.c) */
     struct corio__pool_link *pool_link; /* the thread pool's completion queue for this loop (pool.c) */
     struct corio__xloop *xloop;         /* the inbox other threads post to (loops.c), NULL until used */
-    size_t inbox_waiters;               /* tasks (and an open corio_run_threads slot) that other threads may wake */
-    int64_t polled_ns;                  /* when the backend was last polled: a busy loop still polls every few ms */
+    size_t inbox_waiters; /* tasks (and an open corio_run_threads slot) other threads may wake (corio__outside_*) */
+    int64_t polled_ns;    /* when the backend was last polled: a busy loop still polls every few ms */
     uint64_t switches;
     uint64_t end_seq;
     bool debug;
@@ -619,7 +618,7 @@ void corio__task_chunks_free(corio__loop *l);     /* at the end of corio_run, af
 void corio__task_trim(corio__loop *l);
 /* Frees the fd registry's chunks whose descriptors are all closed and unknown to corio (io.c). */
 void corio__fd_registry_trim(corio__loop *l);
-size_t corio__default_stack_size(void);           /* corio_set_stack_size's value, read by each corio_run */
+size_t corio__default_stack_size(void); /* corio_set_stack_size's value, read by each corio_run */
 void corio__task_cancel(corio__loop *l, corio_task *t);
 /* Waits, ignoring cancellation, until t has ended (t->joiner is set to the caller for that). */
 void corio__wait_ended(corio__loop *l, corio_task *self, corio_task *t);
@@ -631,6 +630,27 @@ void corio__group_free_all(corio__loop *l);
 void corio__debug_quit_install(corio__loop *l);
 void corio__debug_quit_poll(corio__loop *l);
 void corio__debug_quit_uninstall(corio__loop *l);
+
+/* ---- waits on the outside of the loop ------------------------------------------------------------------------
+ * A task waiting for what only the outside can bring (the kernel: a descriptor, a native request, a signal; a
+ * worker of the thread pool: IO; another thread's post or channel operation: INBOX) must keep the loop from
+ * declaring a deadlock, and make it poll rather than sleep while tasks are ready. Every such wait is bracketed by
+ * corio__outside_begin and corio__outside_end, which own the two counts: n waits begun, n ended. An end without
+ * its begin aborts, naming the kind, rather than leave a count that wraps (a loop polling forever) or that a
+ * missing end keeps up (a real deadlock never reported). */
+enum corio__outside { CORIO__OUTSIDE_IO, CORIO__OUTSIDE_INBOX };
+__attribute__((noreturn)) void corio__outside_unbalanced(enum corio__outside kind);
+static inline size_t *corio__outside_count(corio__loop *l, enum corio__outside kind) {
+    return kind == CORIO__OUTSIDE_IO ? &l->io_waiters : &l->inbox_waiters;
+}
+static inline void corio__outside_begin(corio__loop *l, enum corio__outside kind, size_t n) {
+    *corio__outside_count(l, kind) += n;
+}
+static inline void corio__outside_end(corio__loop *l, enum corio__outside kind, size_t n) {
+    size_t *c = corio__outside_count(l, kind);
+    if (__builtin_expect(*c < n, 0)) corio__outside_unbalanced(kind);
+    *c -= n;
+}
 
 /* Frees the loop's spare stream buffers (stream.c), at the end of corio_run. */
 void corio__stream_loop_free(corio__loop *l);

@@ -9,6 +9,7 @@
  * generation has not moved, so never a number that was closed meanwhile and may now be another task's. */
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <limits.h>
 #include <sys/socket.h>
@@ -96,6 +97,12 @@ void corio__fd_registry_trim(corio__loop *l) {
     }
 }
 
+void corio__outside_unbalanced(enum corio__outside kind) {
+    (void)fprintf(stderr, "corio: internal error: more waits on the %s ended than began\n",
+                  kind == CORIO__OUTSIDE_IO ? "kernel or the thread pool" : "other threads");
+    abort();
+}
+
 void corio__fd_registry_free(corio__loop *l) {
     for (size_t i = 0; i < l->fd_nchunks; i++) free(l->fd_chunks[i]);
     free(l->fd_chunks);
@@ -141,10 +148,10 @@ int corio__fd_wait(corio__loop *l, int fd, int dir) {
     if (!e) return rc;
     if (e->cb) return -EBUSY; /* the loop itself watches it */
     if ((rc = arm(l, e, fd)) < 0) return rc;
-    l->io_waiters++;
+    corio__outside_begin(l, CORIO__OUTSIDE_IO, 1);
     corio__wait_on(l->current, dir ? CORIO__WAIT_FD_WRITE : CORIO__WAIT_FD_READ, (const void *)(intptr_t)fd);
     rc = corio__park(l, dir ? &e->writers : &e->readers, CORIO__INF, false);
-    l->io_waiters--;
+    corio__outside_end(l, CORIO__OUTSIDE_IO, 1);
     return rc;
 }
 
@@ -300,7 +307,7 @@ static ssize_t native_io(corio__loop *l, corio__fdent *e, int fd, int dir, void 
     if (rc < 0) return rc;
     if ((rc = l->backend.ops->submit(l, fd, dir, buf, len, empty, op)) < 0) return rc;
     op->task = self;
-    l->io_waiters++;
+    corio__outside_begin(l, CORIO__OUTSIDE_IO, 1);
     corio__wait_on(self, kind, (const void *)(intptr_t)fd);
     rc = corio__park(l, NULL, CORIO__INF, false);
     if (op->busy) {
@@ -315,7 +322,7 @@ static ssize_t native_io(corio__loop *l, corio__fdent *e, int fd, int dir, void 
         }
     }
     op->task = NULL;
-    l->io_waiters--;
+    corio__outside_end(l, CORIO__OUTSIDE_IO, 1);
     /* the kernel wrote them after the system call valgrind saw: say so, or every use of them is an error there */
     if (!dir && op->res > 0) VALGRIND_MAKE_MEM_DEFINED(buf, (size_t)op->res);
     if (rc < 0 && op->res < 0) return rc; /* cancelled before any byte moved: say why */

@@ -213,10 +213,10 @@ static int slot_main(void *arg) {
         atomic_store(&s->closed, true);
         return err;
     }
-    l->inbox_waiters++; /* posts can come: an idle loop waits for them rather than calling itself deadlocked */
+    corio__outside_begin(l, CORIO__OUTSIDE_INBOX, 1); /* posts can come: an idle loop waits for them */
     int status = g->fn(g->arg);
     close_slot(l, s);
-    l->inbox_waiters--;
+    corio__outside_end(l, CORIO__OUTSIDE_INBOX, 1);
     return status;
 }
 

@@ -200,7 +200,7 @@ static int run(corio_work_fn fn, void *arg, void (*abandoned)(void *), bool shie
         free(j);
         return rc;
     }
-    l->io_waiters++;
+    corio__outside_begin(l, CORIO__OUTSIDE_IO, 1);
     for (;;) {
         corio__wait_on(self, CORIO__WAIT_THREAD, (const void *)fn);
         rc = corio__park(l, NULL, CORIO__INF, shield);
@@ -212,7 +212,7 @@ static int run(corio_work_fn fn, void *arg, void (*abandoned)(void *), bool shie
         if (rc < 0) {
             int expected = JOB_RUNNING;
             if (atomic_compare_exchange_strong(&j->state, &expected, JOB_ABANDONED)) {
-                l->io_waiters--;
+                corio__outside_end(l, CORIO__OUTSIDE_IO, 1);
                 return rc; /* the worker frees the job */
             }
             /* it finished meanwhile: wait for on_done, which is imminent (or has run: handed is set) */
@@ -220,7 +220,7 @@ static int run(corio_work_fn fn, void *arg, void (*abandoned)(void *), bool shie
             if (j->handed) break;
         }
     }
-    l->io_waiters--;
+    corio__outside_end(l, CORIO__OUTSIDE_IO, 1);
     rc = j->result;
     free(j);
     return rc;

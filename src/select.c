@@ -48,7 +48,8 @@ static int try_case(corio_sel *c) {
     switch (c->op) {
     case CORIO_SEL_QUEUE_GET:
     case CORIO_SEL_CHAN_RECV:
-        rc = c->op == CORIO_SEL_QUEUE_GET ? corio_queue_try_get(c->obj, &c->item) : corio_chan_try_recv(c->obj, &c->item);
+        rc = c->op == CORIO_SEL_QUEUE_GET ? corio_queue_try_get(c->obj, &c->item)
+                                          : corio_chan_try_recv(c->obj, &c->item);
         if (rc == -EPIPE) { /* closed and drained: a completed case that says so */
             c->item = NULL;
             c->closed = 1;
@@ -171,8 +172,8 @@ int corio_select(corio_sel *cases, size_t n, int64_t ms) {
     watch *w = malloc(n * sizeof *w);
     if (!w) return -ENOMEM;
     /* waiting on what other threads (channels) or the kernel (descriptors) do: no deadlock, and poll for it */
-    l->inbox_waiters += chans;
-    l->io_waiters += fds;
+    corio__outside_begin(l, CORIO__OUTSIDE_INBOX, chans);
+    corio__outside_begin(l, CORIO__OUTSIDE_IO, fds);
     for (;;) {
         int wrc = watch_all(l, self, inbox, cases, w, n);
         if (wrc < 0) {
@@ -198,8 +199,8 @@ int corio_select(corio_sel *cases, size_t n, int64_t ms) {
         }
         if ((rc = try_all(cases, n, pick(n))) != -1) break;
     }
-    l->inbox_waiters -= chans;
-    l->io_waiters -= fds;
+    corio__outside_end(l, CORIO__OUTSIDE_INBOX, chans);
+    corio__outside_end(l, CORIO__OUTSIDE_IO, fds);
     free(w);
     return rc;
 }

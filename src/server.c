@@ -236,12 +236,12 @@ static int next_conn(corio_server *srv, corio__loop *l) {
 static int wait_conn_end(corio_server *srv, corio__loop *l, int64_t deadline, bool shield) {
     /* a multishot accept in flight comes from outside the loop: waiting for it is no deadlock */
     bool io = srv->acc.busy;
-    l->io_waiters += io;
+    corio__outside_begin(l, CORIO__OUTSIDE_IO, io);
     srv->runner_parked = true;
     corio__wait_on(l->current, CORIO__WAIT_SERVER, srv);
     int rc = corio__park(l, NULL, deadline, shield);
     srv->runner_parked = false;
-    l->io_waiters -= io;
+    corio__outside_end(l, CORIO__OUTSIDE_IO, io);
     return rc < 0 ? rc : 0;
 }
 

@@ -333,10 +333,10 @@ int corio_signal_wait(int signo) {
     if (rc < 0) return rc;
     sigstate *s = get_state(l, &rc);
     if (!s || (rc = add_signal(l, s, signo)) < 0) return rc;
-    l->io_waiters++; /* a signal comes from outside: the loop must keep polling, this is no deadlock */
+    corio__outside_begin(l, CORIO__OUTSIDE_IO, 1); /* a signal comes from outside: no deadlock */
     corio__wait_on(self, CORIO__WAIT_SIGNAL, (const void *)(intptr_t)signo);
     rc = corio__park(l, &s->waiters[signo], CORIO__INF, false);
-    l->io_waiters--;
+    corio__outside_end(l, CORIO__OUTSIDE_IO, 1);
     return rc; /* signo when delivered: the deadline is infinite, so park never means CORIO__WAKE_DEADLINE */
 }
 
