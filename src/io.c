@@ -89,7 +89,8 @@ void corio__fd_registry_trim(corio__loop *l) {
         /* A descriptor still open may be lent out with its generation (a stream, a server's connection): only a
          * chunk of closed numbers goes, and the generations of the one made for them again start above its own,
          * so an owner that lent a number out before can never take a later descriptor of it for its own. */
-        for (i = 0; i < CHUNK && fcntl((int)(c * CHUNK + i), F_GETFD) < 0 && errno == EBADF; i++) continue;
+        i = 0;
+        while (i < CHUNK && fcntl((int)(c * CHUNK + i), F_GETFD) < 0 && errno == EBADF) i++;
         if (i < CHUNK) continue;
         free(chunk);
         l->fd_chunks[c] = NULL;

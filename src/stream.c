@@ -86,6 +86,7 @@ int corio_stream_fd(const corio_stream *s) { return s ? s->fd : -EINVAL; }
 static size_t buffered(const corio_stream *s) { return s->rend - s->rstart; }
 
 enum { RBUF, WBUF };
+static const size_t kind_size[2] = {RBUF_INIT, WBUF_SIZE};
 
 /* A buffer of kind RBUF (RBUF_INIT bytes) or WBUF (WBUF_SIZE): the loop's spare, or a new one (NULL: no memory). */
 static char *buf_take(int kind) {
@@ -95,13 +96,13 @@ static char *buf_take(int kind) {
         l->stream_spare[kind] = NULL;
         return b;
     }
-    return malloc(kind == RBUF ? RBUF_INIT : WBUF_SIZE);
+    return malloc(kind_size[kind]);
 }
 
 /* Gives a buffer of that kind and size back: to the loop's spare slot if it is empty, else to free. */
 static void buf_give(int kind, char *b, size_t size) {
     corio__loop *l = corio__cur;
-    if (l && !l->stream_spare[kind] && size == (kind == RBUF ? RBUF_INIT : WBUF_SIZE)) {
+    if (l && !l->stream_spare[kind] && size == kind_size[kind]) {
         l->stream_spare[kind] = b;
         return;
     }

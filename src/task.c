@@ -175,7 +175,7 @@ void corio__task_trim(corio__loop *l) {
         c[i].free = 0;
     }
     qsort(c, nc, sizeof *c, chunk_cmp);
-    size_t sizes[2] = {(sizeof(corio_task) + 15) / 16 * 16, (sizeof(corio__compact_task) + 15) / 16 * 16};
+    const size_t sizes[2] = {(sizeof(corio_task) + 15) / 16 * 16, (sizeof(corio__compact_task) + 15) / 16 * 16};
     corio_task *lists[2] = {l->free_tasks, l->free_compact};
     for (int k = 0; k < 2; k++)
         for (corio_task *t = lists[k]; t; t = t->next_ready) {
