@@ -517,53 +517,67 @@ static int fail(corio_http_resp *resp, int rc) {
     return rc;
 }
 
-/* Checks req, makes its transfer and starts it: 0 and *out, or a negative errno (resp then says why). */
-static int start(const corio_http_req *req, corio_http_resp *resp, bool stream, xfer **out) {
-    *out = NULL;
-    if (!req || !req->url) return bad(resp, "no request or no URL");
-    if (strncasecmp(req->url, "http://", 7) != 0 && strncasecmp(req->url, "https://", 8) != 0)
-        return bad(resp, "only http:// and https:// URLs are supported");
-    if (req->body_len && !req->body) return bad(resp, "body_len without a body");
-    if (req->connect_timeout_ms < 0) return bad(resp, "connect_timeout_ms is negative");
-    if (!corio_current()) return -EPERM;
-    int rc = corio_checkpoint();
-    if (rc < 0) return rc;
-    rc = -ENOMEM; /* get_client sets it on failure */
-    struct client *c = get_client(&rc);
-    if (!c) return rc;
+/* Checks req, makes its transfer and starts it: the transfer, or NULL and a negative errno in *rc (resp then
+ * says why). */
+static xfer *start(const corio_http_req *req, corio_http_resp *resp, bool stream, int *rc) {
+    if (!req || !req->url) {
+        *rc = bad(resp, "no request or no URL");
+        return NULL;
+    }
+    if (strncasecmp(req->url, "http://", 7) != 0 && strncasecmp(req->url, "https://", 8) != 0) {
+        *rc = bad(resp, "only http:// and https:// URLs are supported");
+        return NULL;
+    }
+    if (req->body_len && !req->body) {
+        *rc = bad(resp, "body_len without a body");
+        return NULL;
+    }
+    if (req->connect_timeout_ms < 0) {
+        *rc = bad(resp, "connect_timeout_ms is negative");
+        return NULL;
+    }
+    if (!corio_current()) {
+        *rc = -EPERM;
+        return NULL;
+    }
+    if ((*rc = corio_checkpoint()) < 0) return NULL;
+    struct client *c = get_client(rc);
+    if (!c) return NULL;
     xfer *x = calloc(1, sizeof *x);
-    if (!x) return -ENOMEM;
+    if (!x) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
     x->c = c;
     x->stream = stream;
     c->nreq++;
     x->wake = corio_event_new();
     x->easy = curl_easy_init();
     if (!x->wake || !x->easy) {
-        rc = -ENOMEM;
+        *rc = -ENOMEM;
         goto fail;
     }
-    if ((rc = setup(x->easy, req, x, resp)) < 0) goto fail;
+    if ((*rc = setup(x->easy, req, x, resp)) < 0) goto fail;
     if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
-        rc = -ENOMEM;
+        *rc = -ENOMEM;
         goto fail;
     }
     x->in_multi = true;
     x->next = c->xfers;
     if (x->next) x->next->prev = x;
     c->xfers = x;
-    *out = x; /* curl has set its timer to 0 ms: the timerfd wakes the driver, which starts the transfer */
-    return 0;
+    return x; /* curl has set its timer to 0 ms: the timerfd wakes the driver, which starts the transfer */
 fail:
     xfer_free(x);
-    return rc;
+    return NULL;
 }
 
 int corio_http_request(const corio_http_req *req, corio_http_resp *resp) {
     if (!resp) return -EINVAL;
     memset(resp, 0, sizeof *resp);
-    xfer *x;
-    int rc = start(req, resp, false, &x);
-    if (rc < 0) return fail(resp, rc);
+    int rc;
+    xfer *x = start(req, resp, false, &rc);
+    if (!x) return fail(resp, rc);
     while (!x->finished && (rc = corio_event_wait(x->wake)) == 0) corio_event_clear(x->wake);
     if (rc < 0) /* cancelled or timed out: this transfer alone is dropped */
         (void)snprintf(resp->error, sizeof resp->error, "%s", corio_strerror(rc));
@@ -588,9 +602,9 @@ int corio_http_open(const corio_http_req *req, corio_http_resp *resp, corio_http
     memset(resp, 0, sizeof *resp);
     if (!stream) return bad(resp, "no stream pointer");
     *stream = NULL;
-    xfer *x;
-    int rc = start(req, resp, true, &x);
-    if (rc < 0) return fail(resp, rc);
+    int rc;
+    xfer *x = start(req, resp, true, &rc);
+    if (!x) return fail(resp, rc);
     while (!x->ready && !x->finished) {
         corio_event_clear(x->wake);
         if ((rc = corio_event_wait(x->wake)) < 0) break;
