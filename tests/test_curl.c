@@ -1258,14 +1258,14 @@ static int huge_main(void *arg) {
            h->len >> 20, reads, (long long)ms, (double)h->len / 1048576.0 / ((double)(ms ? ms : 1) / 1000.0),
            (double)peak / 1048576.0, (double)rss0 / 1048576.0, reset ? "" : " (VmHWM not reset: an upper bound)");
     /* Buffered whole, it would be the body's size. AddressSanitizer's quarantine keeps the freed copies libcurl
-     * makes of a write held back by a pause (33 MB of them here; 5 MB with quarantine_size_mb=0), valgrind its
-     * own memory: there, only "not the whole body". */
+     * makes of a write held back by a pause (33 MB of them here; 5 MB with quarantine_size_mb=0): there, only
+     * "not the whole body". valgrind's RSS is mostly its own (9 MB for 16 MB under memcheck): not checked. */
 #ifdef __SANITIZE_ADDRESS__
     int64_t bound = (int64_t)h->len / 2;
 #else
-    int64_t bound = test_small() ? (int64_t)h->len / 2 : 12 << 20;
+    int64_t bound = test_small() ? 0 : 12 << 20;
 #endif
-    if (reset) ASSERT_LT(peak, bound);
+    if (reset && bound) ASSERT_LT(peak, bound);
 
     /* and bounded by max_body: refused on its Content-Length */
     ASSERT_RC(corio_http_request(&(corio_http_req){.url = u, .max_body = h->len - 1}, &r), -EMSGSIZE);
