@@ -10,6 +10,11 @@
  * must see every watched descriptor closed by corio_close, while the kernel drops a closed descriptor from an
  * epoll set by itself. The timerfd lets a request that shortens curl's timer wake the parked driver.
  *
+ * A stream (corio_http_open) keeps at most STREAM_BUFFER bytes unread: past that its write callback pauses the
+ * transfer (libcurl then holds the write back and stops reading the socket) and corio_http_read resumes it, so a
+ * body of any size passes through a bounded buffer. Every task's requests share the multi handle, hence its
+ * cache of kept-alive connections and its connection limits.
+ *
  * Lifetime: the driver stays parked (no cost) while the loop lives, so sequential requests reuse curl's kept-
  * alive connections; it is detached, and the loop's final cancellation ends it. The last of the driver and the
  * requests still in flight to leave frees the multi handle and the descriptors. */
@@ -28,25 +33,46 @@
 
 #include "corio_curl.h"
 
-/* One request in flight, on its caller's stack. */
-struct xfer {
+/* One request. Its caller's task and the driver both use it, so it lives on the heap (a compact task's stack moves
+ * while it waits); the headers, body and curl's message collect here and are moved into the caller's
+ * corio_http_resp by the caller's own task. A stream is the same object, kept until corio_http_close. */
+struct corio_http_stream {
     CURL *easy;
-    corio_event *done;
-    corio_http_resp *resp;
-    size_t body_cap;
+    struct client *c;
+    corio_event *wake;     /* set when the transfer finishes, and for a stream when headers or body bytes arrive */
+    corio_http_resp *resp; /* a stream's, for the message of a failed read */
+    struct curl_slist *hdrs;
+    char **headers; /* the last response's header lines */
+    size_t nheaders;
+    char *body; /* the body; a stream's unread bytes are body[body_off, body_len) */
+    size_t body_off, body_len, body_cap;
+    size_t max_body, received;
     CURLcode result;
     bool finished;
-    int alloc_failed; /* a header or body could not be stored: the transfer is aborted with -ENOMEM */
-    struct xfer *prev, *next;
+    bool stream;
+    bool ready;    /* a stream's final headers are in: later header lines (trailers) are ignored */
+    bool paused;   /* on_body paused the transfer: the reader resumes it */
+    bool follow;   /* redirects are followed */
+    bool location; /* the current response has a Location header */
+    bool too_big;  /* the body passed max_body */
+    bool in_multi; /* added to the multi handle (removed when it finishes or is dropped) */
+    bool alloc_failed;
+    char error[CURL_ERROR_SIZE];
+    struct corio_http_stream *prev, *next;
 };
+typedef struct corio_http_stream xfer;
+
+/* A stream buffers at most this much unread: 4 of libcurl's 16 KiB writes, so one pause lets a reader drain a
+ * few writes at a time. */
+#define STREAM_BUFFER ((size_t)64 << 10)
 
 /* The loop's client: the multi handle, its epoll set and timer. */
 struct client {
     CURLM *multi;
     int epfd, tfd;
     bool driver_alive;
-    size_t nreq;        /* requests between their start and their return */
-    struct xfer *xfers; /* transfers in the multi handle, not finished */
+    size_t nreq; /* requests between their start and their return */
+    xfer *xfers; /* transfers in the multi handle, not finished */
 };
 
 static _Thread_local struct client *cur_client;
@@ -65,7 +91,7 @@ static void client_free(struct client *c) {
     free(c);
 }
 
-static void finish(struct client *c, struct xfer *x, CURLcode result) {
+static void finish(struct client *c, xfer *x, CURLcode result) {
     x->result = result;
     x->finished = true;
     if (x->prev)
@@ -74,7 +100,7 @@ static void finish(struct client *c, struct xfer *x, CURLcode result) {
         c->xfers = x->next;
     if (x->next) x->next->prev = x->prev;
     x->prev = x->next = NULL;
-    corio_event_set(x->done);
+    corio_event_set(x->wake);
 }
 
 static void collect_done(struct client *c) {
@@ -84,7 +110,7 @@ static void collect_done(struct client *c) {
         if (msg->msg != CURLMSG_DONE) continue;
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
-        struct xfer *x = NULL;
+        xfer *x = NULL;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
         curl_multi_remove_handle(c->multi, easy); /* invalidates msg */
         if (x) finish(c, x, result);
@@ -212,57 +238,86 @@ fail:
     return NULL;
 }
 
+/* CURLOPT_WRITEFUNCTION: a piece of the final response's body. */
 static size_t on_body(char *data, size_t size, size_t n, void *arg) {
-    struct xfer *x = arg;
-    corio_http_resp *r = x->resp;
-    size_t len = size * n;
-    if (r->body_len + len + 1 > x->body_cap) {
+    xfer *x = arg;
+    size_t len = size * n, unread = x->body_len - x->body_off;
+    if (x->stream && unread && unread + len > STREAM_BUFFER) {
+        x->paused = true; /* libcurl keeps these bytes, and stops reading the socket, until corio_http_read */
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (x->max_body && len > x->max_body - x->received) { /* a chunked or close-delimited body, or a lying length */
+        x->too_big = true;
+        return 0; /* CURLE_WRITE_ERROR */
+    }
+    if (x->body_off && x->body_len + len + 1 > x->body_cap) { /* a stream: make room before growing */
+        memmove(x->body, x->body + x->body_off, unread);
+        x->body_off = 0;
+        x->body_len = unread;
+    }
+    if (x->body_len + len + 1 > x->body_cap) {
         size_t cap = x->body_cap ? x->body_cap : 4096;
-        while (cap < r->body_len + len + 1) cap *= 2;
-        char *b = realloc(r->body, cap);
+        while (cap < x->body_len + len + 1) cap *= 2;
+        char *b = realloc(x->body, cap);
         if (!b) {
-            x->alloc_failed = 1;
-            return 0; /* CURLE_WRITE_ERROR */
+            x->alloc_failed = true;
+            return 0;
         }
-        r->body = b;
+        x->body = b;
         x->body_cap = cap;
     }
-    memcpy(r->body + r->body_len, data, len);
-    r->body_len += len;
-    r->body[r->body_len] = '\0';
+    memcpy(x->body + x->body_len, data, len);
+    x->body_len += len;
+    x->body[x->body_len] = '\0';
+    x->received += len;
+    if (x->stream) {
+        x->ready = true; /* should the final headers have gone unrecognised */
+        corio_event_set(x->wake);
+    }
     return len;
 }
 
-static void free_headers(corio_http_resp *r) {
-    for (size_t i = 0; i < r->nheaders; i++) free(r->headers[i]);
-    free(r->headers);
-    r->headers = NULL;
-    r->nheaders = 0;
+static void free_lines(char **lines, size_t n) {
+    for (size_t i = 0; i < n; i++) free(lines[i]);
+    free(lines);
 }
 
-/* Called once per header line of every response, redirects and 1xx included: keep the last response's. */
+/* Called once per header line of every response, redirects and 1xx included: keep the last response's. A stream
+ * stops at the end of the final response's headers, which its opener is then handed. */
 static size_t on_header(char *data, size_t size, size_t n, void *arg) {
-    struct xfer *x = arg;
-    corio_http_resp *r = x->resp;
+    xfer *x = arg;
     size_t len = size * n;
+    if (x->ready) return len; /* trailers: the opener may already hold the header lines */
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-        free_headers(r);
+        free_lines(x->headers, x->nheaders);
+        x->headers = NULL;
+        x->nheaders = 0;
+        x->location = false;
         return len; /* the status line: the status itself comes from CURLINFO_RESPONSE_CODE */
     }
     size_t l = len;
     while (l > 0 && (data[l - 1] == '\n' || data[l - 1] == '\r')) l--;
-    if (l == 0) return len;
-    char **h = realloc(r->headers, (r->nheaders + 1) * sizeof *h);
+    if (l == 0) { /* the end of one response's headers: libcurl follows a 3xx with a Location, answers a 1xx */
+        long code = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (x->stream && code >= 200 && !(x->follow && code >= 300 && code < 400 && x->location)) {
+            x->ready = true;
+            corio_event_set(x->wake);
+        }
+        return len;
+    }
+    if (l > 9 && strncasecmp(data, "Location:", 9) == 0) x->location = true;
+    char **h = realloc(x->headers, (x->nheaders + 1) * sizeof *h);
     if (!h) goto nomem;
-    r->headers = h;
+    x->headers = h;
     char *line = malloc(l + 1);
     if (!line) goto nomem;
     memcpy(line, data, l);
     line[l] = '\0';
-    r->headers[r->nheaders++] = line;
+    x->headers[x->nheaders++] = line;
     return len;
 nomem:
-    x->alloc_failed = 1;
+    x->alloc_failed = true;
     return 0;
 }
 
@@ -348,47 +403,45 @@ static int bad(corio_http_resp *resp, const char *why) {
     return -EINVAL;
 }
 
-/* Sets the options of one request: 0, -EINVAL (bad method or header), -ENOMEM. */
-static int setup(CURL *e, const corio_http_req *req, struct xfer *x, struct curl_slist **hdrs) {
-    corio_http_resp *resp = x->resp;
+/* Sets the options of one request: 0, -EINVAL (bad method or header), -ENOMEM, or what req->setopt returned. */
+static int setup(CURL *e, const corio_http_req *req, xfer *x, corio_http_resp *resp) {
     const char *m = req->method;
     if (m && !valid_method(m)) return bad(resp, "invalid HTTP method");
     bool has_expect = false;
     for (const char *const *h = req->headers; h && *h; h++) {
         if (strpbrk(*h, "\r\n") || !strchr(*h, ':')) return bad(resp, "header lines are \"Name: value\", one line");
         if (strncasecmp(*h, "Expect:", 7) == 0) has_expect = true;
-        struct curl_slist *n = curl_slist_append(*hdrs, *h);
+        struct curl_slist *n = curl_slist_append(x->hdrs, *h);
         if (!n) return -ENOMEM;
-        *hdrs = n;
+        x->hdrs = n;
     }
     if (req->body && !has_expect) { /* curl would wait up to 1 s for a "100 Continue" before a large body */
-        struct curl_slist *n = curl_slist_append(*hdrs, "Expect:");
+        struct curl_slist *n = curl_slist_append(x->hdrs, "Expect:");
         if (!n) return -ENOMEM;
-        *hdrs = n;
+        x->hdrs = n;
     }
+    x->follow = !req->no_follow;
+    x->max_body = req->max_body;
     CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                                                                  \
     do {                                                                                                               \
         if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val);                                                        \
     } while (0)
     SET(CURLOPT_URL, req->url);
-    SET(CURLOPT_PRIVATE, (void *)x);
-    SET(CURLOPT_ERRORBUFFER, resp->error);
-    SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_FOLLOWLOCATION, req->no_follow ? 0L : 1L);
+    SET(CURLOPT_FOLLOWLOCATION, x->follow ? 1L : 0L);
     SET(CURLOPT_MAXREDIRS, 10L);
     SET(CURLOPT_SSL_VERIFYPEER, req->insecure ? 0L : 1L);
     SET(CURLOPT_SSL_VERIFYHOST, req->insecure ? 0L : 2L);
     if (req->ca_file) SET(CURLOPT_CAINFO, req->ca_file);
     if (req->timeout_ms > 0) SET(CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, (void *)x);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, (void *)x);
+    if (req->connect_timeout_ms > 0) SET(CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+    /* libcurl refuses a Content-Length over the limit before any byte; on_body counts the other bodies */
+    if (req->max_body)
+        SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(req->max_body < INT64_MAX ? req->max_body : INT64_MAX));
     SET(CURLOPT_SOCKOPTFUNCTION, on_sockopt);
-    if (*hdrs) SET(CURLOPT_HTTPHEADER, *hdrs);
+    if (x->hdrs) SET(CURLOPT_HTTPHEADER, x->hdrs);
     if (m && strcmp(m, "HEAD") == 0)
         SET(CURLOPT_NOBODY, 1L);
     else if (req->body || (m && strcmp(m, "POST") == 0)) {
@@ -396,76 +449,242 @@ static int setup(CURL *e, const corio_http_req *req, struct xfer *x, struct curl
         SET(CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
     }
     if (m && strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0 && strcmp(m, "HEAD") != 0) SET(CURLOPT_CUSTOMREQUEST, m);
+    if (rc == CURLE_OK && req->setopt) {
+        int urc = req->setopt(e, req->setopt_arg);
+        if (urc != 0) {
+            urc = urc < 0 ? urc : -EINVAL;
+            (void)snprintf(resp->error, sizeof resp->error, "req->setopt failed: %s", corio_strerror(urc));
+            return urc;
+        }
+    }
+    /* what the module stands on, whatever setopt did */
+    SET(CURLOPT_PRIVATE, (void *)x);
+    SET(CURLOPT_ERRORBUFFER, x->error);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, (void *)x);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, (void *)x);
 #undef SET
     if (rc == CURLE_OUT_OF_MEMORY) return -ENOMEM;
     if (rc != CURLE_OK) return bad(resp, curl_easy_strerror(rc));
     return 0;
 }
 
+/* Takes x out of the multi handle if it is still running there. */
+static void drop(xfer *x) {
+    if (x->finished) return;
+    curl_multi_remove_handle(x->c->multi, x->easy);
+    if (x->prev)
+        x->prev->next = x->next;
+    else if (x->c->xfers == x)
+        x->c->xfers = x->next;
+    if (x->next) x->next->prev = x->prev;
+    x->prev = x->next = NULL;
+    x->finished = true;
+    x->result = CURLE_ABORTED_BY_CALLBACK;
+}
+
+static void xfer_free(xfer *x) {
+    struct client *c = x->c;
+    if (x->easy) {
+        if (x->in_multi) drop(x);
+        curl_easy_cleanup(x->easy);
+    }
+    curl_slist_free_all(x->hdrs);
+    corio_event_free(x->wake);
+    free_lines(x->headers, x->nheaders);
+    free(x->body);
+    free(x);
+    if (--c->nreq == 0 && !c->driver_alive) client_free(c);
+}
+
+/* The outcome of a finished transfer: 0 or a negative errno, with its message in resp->error. */
+static int outcome(xfer *x, corio_http_resp *resp) {
+    int rc;
+    if (x->alloc_failed) {
+        rc = -ENOMEM;
+        (void)snprintf(resp->error, sizeof resp->error, "%s", corio_strerror(rc));
+    } else if (x->too_big || x->result == CURLE_FILESIZE_EXCEEDED) {
+        rc = -EMSGSIZE;
+        (void)snprintf(resp->error, sizeof resp->error, "the body is longer than max_body (%zu bytes)", x->max_body);
+    } else {
+        rc = map_error(x->easy, x->result);
+        if (rc < 0)
+            (void)snprintf(resp->error, sizeof resp->error, "%s",
+                           x->error[0] ? x->error : curl_easy_strerror(x->result));
+    }
+    return rc;
+}
+
+/* A failed call leaves only the message in resp. */
+static int fail(corio_http_resp *resp, int rc) {
+    char msg[CORIO_HTTP_ERROR_SIZE];
+    memcpy(msg, resp->error, sizeof msg);
+    corio_http_resp_free(resp);
+    memcpy(resp->error, msg, sizeof msg);
+    return rc;
+}
+
+/* Checks req, makes its transfer and starts it: the transfer, or NULL and a negative errno in *rc (resp then
+ * says why). */
+static xfer *start(const corio_http_req *req, corio_http_resp *resp, bool stream, int *rc) {
+    if (!req || !req->url) {
+        *rc = bad(resp, "no request or no URL");
+        return NULL;
+    }
+    if (!zeroed(req->reserved, sizeof req->reserved)) {
+        *rc = bad(resp, "reserved space not zero (a newer header?)");
+        return NULL;
+    }
+    if (strncasecmp(req->url, "http://", 7) != 0 && strncasecmp(req->url, "https://", 8) != 0) {
+        *rc = bad(resp, "only http:// and https:// URLs are supported");
+        return NULL;
+    }
+    if (req->body_len && !req->body) {
+        *rc = bad(resp, "body_len without a body");
+        return NULL;
+    }
+    if (req->connect_timeout_ms < 0) {
+        *rc = bad(resp, "connect_timeout_ms is negative");
+        return NULL;
+    }
+    if (!corio_current()) {
+        *rc = -EPERM;
+        return NULL;
+    }
+    if ((*rc = corio_checkpoint()) < 0) return NULL;
+    struct client *c = get_client(rc);
+    if (!c) return NULL;
+    xfer *x = calloc(1, sizeof *x);
+    if (!x) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    x->c = c;
+    x->stream = stream;
+    c->nreq++;
+    x->wake = corio_event_new();
+    x->easy = curl_easy_init();
+    if (!x->wake || !x->easy) {
+        *rc = -ENOMEM;
+        goto fail;
+    }
+    if ((*rc = setup(x->easy, req, x, resp)) < 0) goto fail;
+    if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+        *rc = -ENOMEM;
+        goto fail;
+    }
+    x->in_multi = true;
+    x->next = c->xfers;
+    if (x->next) x->next->prev = x;
+    c->xfers = x;
+    return x; /* curl has set its timer to 0 ms: the timerfd wakes the driver, which starts the transfer */
+fail:
+    xfer_free(x);
+    return NULL;
+}
+
 int corio_http_request(const corio_http_req *req, corio_http_resp *resp) {
     if (!resp) return -EINVAL;
     memset(resp, 0, sizeof *resp);
-    if (!req || !req->url) return bad(resp, "no request or no URL");
-    if (!zeroed(req->reserved, sizeof req->reserved)) return bad(resp, "reserved space not zero (a newer header?)");
-    if (strncasecmp(req->url, "http://", 7) != 0 && strncasecmp(req->url, "https://", 8) != 0)
-        return bad(resp, "only http:// and https:// URLs are supported");
-    if (req->body_len && !req->body) return bad(resp, "body_len without a body");
+    int rc;
+    xfer *x = start(req, resp, false, &rc);
+    if (!x) return fail(resp, rc);
+    while (!x->finished && (rc = corio_event_wait(x->wake)) == 0) corio_event_clear(x->wake);
+    if (rc < 0) /* cancelled or timed out: this transfer alone is dropped */
+        (void)snprintf(resp->error, sizeof resp->error, "%s", corio_strerror(rc));
+    else if ((rc = outcome(x, resp)) == 0) {
+        long status = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        resp->status = (int)status;
+        resp->headers = x->headers;
+        resp->nheaders = x->nheaders;
+        x->headers = NULL;
+        x->nheaders = 0;
+        resp->body = x->body;
+        resp->body_len = x->body_len;
+        x->body = NULL;
+    }
+    xfer_free(x);
+    return rc < 0 ? fail(resp, rc) : 0;
+}
+
+int corio_http_open(const corio_http_req *req, corio_http_resp *resp, corio_http_stream **stream) {
+    if (!resp) return -EINVAL;
+    memset(resp, 0, sizeof *resp);
+    if (!stream) return bad(resp, "no stream pointer");
+    *stream = NULL;
+    int rc;
+    xfer *x = start(req, resp, true, &rc);
+    if (!x) return fail(resp, rc);
+    while (!x->ready && !x->finished) {
+        corio_event_clear(x->wake);
+        if ((rc = corio_event_wait(x->wake)) < 0) break;
+    }
+    if (rc < 0)
+        (void)snprintf(resp->error, sizeof resp->error, "%s", corio_strerror(rc));
+    else if (!x->ready || x->alloc_failed || (x->finished && !x->received))
+        rc = outcome(x, resp); /* a failure before any body byte (a Content-Length over max_body...) fails here */
+    if (rc < 0) {
+        xfer_free(x);
+        return fail(resp, rc);
+    }
+    x->ready = true; /* a transfer that finished without a body: its last headers are the final ones */
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    resp->status = (int)status;
+    resp->headers = x->headers;
+    resp->nheaders = x->nheaders;
+    x->headers = NULL;
+    x->nheaders = 0;
+    x->resp = resp;
+    *stream = x;
+    return 0;
+}
+
+ssize_t corio_http_read(corio_http_stream *x, void *buf, size_t len) {
+    if (!x || !buf || !len) return -EINVAL;
+    for (;;) {
+        size_t unread = x->body_len - x->body_off;
+        if (unread) {
+            size_t n = unread < len ? unread : len;
+            memcpy(buf, x->body + x->body_off, n);
+            x->body_off += n;
+            if (x->body_off == x->body_len) x->body_off = x->body_len = 0;
+            /* resume once all is read: as fast as resuming at half (measured), and fewer pauses, each of which
+             * has libcurl copy the write it holds back */
+            if (x->paused && !x->finished && x->body_len == x->body_off) {
+                x->paused = false;
+                CURLcode rc = curl_easy_pause(x->easy, CURLPAUSE_CONT); /* may call on_body at once */
+                if (rc != CURLE_OK && !x->finished) {
+                    drop(x);
+                    x->result = rc;
+                }
+            }
+            return (ssize_t)n;
+        }
+        if (x->finished) return outcome(x, x->resp);
+        corio_event_clear(x->wake);
+        int rc = corio_event_wait(x->wake);
+        if (rc < 0) return rc; /* the transfer goes on: a later read carries on with it */
+    }
+}
+
+void corio_http_close(corio_http_stream *s) {
+    if (s) xfer_free(s);
+}
+
+int corio_http_set_limits(int per_host, int total) {
+    if (per_host < 0 || total < 0) return -EINVAL;
     if (!corio_current()) return -EPERM;
-    int rc = corio_checkpoint();
-    if (rc < 0) return rc;
+    int rc = -ENOMEM;
     struct client *c = get_client(&rc);
     if (!c) return rc;
-
-    struct xfer x = {.resp = resp};
-    struct curl_slist *hdrs = NULL;
-    c->nreq++;
-    x.done = corio_event_new();
-    x.easy = curl_easy_init();
-    if (!x.done || !x.easy) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if ((rc = setup(x.easy, req, &x, &hdrs)) < 0) goto out;
-    if (curl_multi_add_handle(c->multi, x.easy) != CURLM_OK) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    x.next = c->xfers;
-    if (x.next) x.next->prev = &x;
-    c->xfers = &x;
-    /* curl has set its timer to 0 ms: the timerfd wakes the driver, which starts the transfer */
-    rc = corio_event_wait(x.done);
-    if (!x.finished) { /* cancelled or timed out: drop this transfer alone */
-        curl_multi_remove_handle(c->multi, x.easy);
-        if (x.prev)
-            x.prev->next = x.next;
-        else
-            c->xfers = x.next;
-        if (x.next) x.next->prev = x.prev;
-        if (rc == 0) rc = -EIO;
-        (void)snprintf(resp->error, sizeof resp->error, "%s", corio_strerror(rc));
-    } else if (x.alloc_failed) {
-        rc = -ENOMEM;
-    } else {
-        rc = map_error(x.easy, x.result);
-        long status = 0;
-        curl_easy_getinfo(x.easy, CURLINFO_RESPONSE_CODE, &status);
-        resp->status = (int)status;
-        if (rc < 0 && !resp->error[0])
-            (void)snprintf(resp->error, sizeof resp->error, "%s", curl_easy_strerror(x.result));
-    }
-out:
-    if (x.easy) curl_easy_cleanup(x.easy);
-    curl_slist_free_all(hdrs);
-    corio_event_free(x.done);
-    if (rc < 0) { /* no partial response: a failed call leaves only the message */
-        char msg[CORIO_HTTP_ERROR_SIZE];
-        memcpy(msg, resp->error, sizeof msg);
-        corio_http_resp_free(resp);
-        memcpy(resp->error, msg, sizeof msg);
-    }
-    if (--c->nreq == 0 && !c->driver_alive) client_free(c);
-    return rc;
+    if (curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)per_host) != CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)total) != CURLM_OK)
+        return -ENOMEM;
+    return 0;
 }
 
 int corio_http_get(const char *url, corio_http_resp *resp) {
@@ -503,7 +722,7 @@ const char *corio_http_resp_header(const corio_http_resp *resp, const char *name
 
 void corio_http_resp_free(corio_http_resp *resp) {
     if (!resp) return;
-    free_headers(resp);
+    free_lines(resp->headers, resp->nheaders);
     free(resp->body);
     memset(resp, 0, sizeof *resp);
 }
