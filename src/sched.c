@@ -89,6 +89,16 @@ static inline void switch_ctx(corio__ctx *from, corio__ctx *to, const void *to_l
 #endif
 }
 
+/* The switch from context `from` to task t (t->ctx), with t's stack for the sanitizers. */
+static inline __attribute__((always_inline)) void switch_to_task(corio__ctx *from, corio_task *t, bool dying) {
+    switch_ctx(from, &t->ctx, t->stack->lo, t->stack->pool->size, dying, TSAN_FIBER(t->tsan_fiber));
+}
+
+/* The switch from context `from` to the scheduler, on corio_run's own stack. */
+static inline __attribute__((always_inline)) void switch_to_sched(corio__loop *l, corio__ctx *from, bool dying) {
+    switch_ctx(from, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, dying, TSAN_FIBER(l->tsan_fiber));
+}
+
 static void debug_check_slow(const corio__loop *l, const corio_task *t) {
     int64_t ran = corio__clock_ns() - atomic_load_explicit(&l->ran_ns, memory_order_relaxed);
     if (ran > DEBUG_SLOW_NS)
@@ -117,9 +127,9 @@ static inline void enter(corio__loop *l, corio_task *t) {
     l->switches++;
 }
 
-/* Gets t ready to be switched to: the first time, build its initial frame (lazily, so a spawned task touches no
- * stack page until it runs). */
-static inline void prepare(corio__loop *l, corio_task *t) {
+/* t runs next: the first time, build its initial frame (lazily, so a spawned task touches no stack page until it
+ * runs); then enter it, and in debug mode stamp the clock. */
+static inline void switch_in(corio__loop *l, corio_task *t) {
     if (!t->started) {
         t->started = true;
         corio__ctx_make_stack(&t->ctx, t->stack->lo, t->stack->pool->size, task_entry, t);
@@ -156,13 +166,12 @@ static inline __attribute__((always_inline)) void schedule_inline(corio__loop *l
             if (l->debug) debug_switched_in(l, self);
             return;
         }
-        prepare(l, next);
-        switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->stack->pool->size, dying,
-                   TSAN_FIBER(next->tsan_fiber));
+        switch_in(l, next);
+        switch_to_task(&self->ctx, next, dying);
     } else {
         l->current = NULL;
         if (__builtin_expect(l->debug, 0)) debug_switched_in(l, NULL);
-        switch_ctx(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, dying, TSAN_FIBER(l->tsan_fiber));
+        switch_to_sched(l, &self->ctx, dying);
     }
     after_switch(l);
 }
@@ -199,8 +208,8 @@ int corio_yield(void) {
     l->ready_tail->next_ready = self;
     l->ready_tail = self;
     l->ready_head = next->next_ready; /* never NULL: self is behind next */
-    enter(l, next); /* prepare() with nothing to build and no debug clock: no call before the switch */
-    switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false, TSAN_FIBER(next->tsan_fiber));
+    enter(l, next); /* switch_in() with nothing to build and no debug clock: no call before the switch */
+    switch_to_task(&self->ctx, next, false);
     if (__builtin_expect(corio__cur_reload()->zombie != NULL, 0)) yield_free_zombie();
     return 0;
 }
@@ -314,7 +323,7 @@ static inline __attribute__((always_inline)) int suspend_inline(void) {
     /* as schedule_inline does through corio__compact_enter: the copy onto the shared stack is the scheduler's */
     l->compact_relay = relay;
     l->current = NULL;
-    switch_ctx(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, false, TSAN_FIBER(l->tsan_fiber));
+    switch_to_sched(l, &self->ctx, false);
     l = corio__cur_reload();
     if (__builtin_expect(l->zombie != NULL, 0)) return resumed_with_zombie();
     return woken(l->current);
@@ -463,9 +472,8 @@ static int run_loop(corio__loop *l) {
             l->budget--;
             corio_task *next = pop_ready(l); /* put first by corio__compact_enter */
             if (!corio__compact_enter(l, NULL, next)) continue; /* no memory for the copy: it waits its turn */
-            prepare(l, next);
-            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false,
-                       TSAN_FIBER(next->tsan_fiber));
+            switch_in(l, next);
+            switch_to_task(&l->sched_ctx, next, false);
             after_switch(l);
             continue;
         }
@@ -496,9 +504,8 @@ static int run_loop(corio__loop *l) {
             l->budget = BATCH - 1;
             corio_task *next = pop_ready(l);
             if (__builtin_expect(next->compact, 0) && !corio__compact_enter(l, NULL, next)) continue;
-            prepare(l, next);
-            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false,
-                       TSAN_FIBER(next->tsan_fiber));
+            switch_in(l, next);
+            switch_to_task(&l->sched_ctx, next, false);
             after_switch(l);
             continue;
         }
