@@ -691,21 +691,3 @@ int corio_run(corio_fn fn, void *arg) {
     free(l);
     return status;
 }
-
-int corio_stats_get(corio_stats *st) {
-    corio__loop *l = corio__cur;
-    if (!l) return -EPERM;
-    if (!st) return -EINVAL;
-    memset(st, 0, sizeof *st);
-    st->tasks = l->ntasks;
-    st->ready = l->nready;
-    st->timers = l->timers.n;
-    for (corio__pool *p = &l->pool; p; p = p->next) {
-        st->stacks_in_use += p->in_use;
-        st->stacks_cached += p->nhot + p->ncold;
-        st->stacks_guarded += p->guarded;
-    }
-    st->stack_size = l->pool.size;
-    st->switches = l->switches;
-    return 0;
-}
