@@ -346,8 +346,8 @@ static void uninstall_stack_guard(corio__loop *l) {
     corio__stack_guard_uninstall();
 }
 
-/* corio_run's teardown, run top to bottom once the loop has stopped (every task ended, or a deadlock). The order
- * obeys these rules, and nothing else constrains it:
+/* corio_run's teardown, one step a line, run top to bottom once the loop has stopped (every task ended, or a
+ * deadlock). The order obeys these rules, and nothing else constrains it:
  *   - the tasks go first: a task left over still holds a timer, a place on a wait list (a group's list of kept
  *     tasks among them) and a stack, which the steps below free;
  *   - the watchdog thread stops before the quarantine and the chunks free tasks' names and structs: it may be
@@ -358,28 +358,25 @@ static void uninstall_stack_guard(corio__loop *l) {
  *     SIGQUIT's eventfd) closes it with corio_close, which needs the fd registry and the backend: before them;
  *   - the stack guard (the alternate signal stack of the SIGSEGV handler that names an overflowing task),
  *     installed before any task ran, goes last. */
-static const struct {
-    const char *name;
-    void (*fn)(corio__loop *l);
-} teardown[] = {
-    {"leftover tasks", free_tasks},
-    {"task groups", corio__group_free_all},
-    {"debug watchdog", corio__watchdog_stop},
-    {"task quarantine", corio__task_quarantine_free},
-    {"task structs", corio__task_chunks_free},
-    {"stack pools", free_stacks},
-    {"timer heap", free_timers},
-    {"thread pool link", corio__pool_loop_free},
-    {"inbox", corio__xloop_free},
-    {"signals", corio__signal_loop_free},
-    {"debug SIGQUIT", uninstall_quit},
-    {"fd registry", corio__fd_registry_free},
-    {"backend", close_backend},
-    {"stack guard", uninstall_stack_guard},
+static void (*const teardown[])(corio__loop *l) = {
+    free_tasks,
+    corio__group_free_all,
+    corio__watchdog_stop,
+    corio__task_quarantine_free, /* debug mode's freed tasks, kept from reuse: their names */
+    corio__task_chunks_free,     /* every task struct, free or quarantined */
+    free_stacks,
+    free_timers,
+    corio__pool_loop_free, /* the thread pool's completion queue for this loop */
+    corio__xloop_free,     /* the inbox other threads post to */
+    corio__signal_loop_free,
+    uninstall_quit,
+    corio__fd_registry_free,
+    close_backend,
+    uninstall_stack_guard,
 };
 
 static void loop_close(corio__loop *l) {
-    for (size_t i = 0; i < sizeof teardown / sizeof teardown[0]; i++) teardown[i].fn(l);
+    for (size_t i = 0; i < sizeof teardown / sizeof teardown[0]; i++) teardown[i](l);
     corio__cur = NULL;
     free(l);
 }
