@@ -191,15 +191,6 @@ static enum turn driver_turn(corio__loop *l, driver *d) {
 static int run_loop(corio__loop *l) {
     driver d = {.just_polled = false, .cancelled_all = false};
     for (;;) {
-        if (__builtin_expect(l->compact_relay, 0) && l->budget > 0) {
-            /* not a driver turn: the hand-off only needed a stack other than the shared one for the copy (the head
-             * is the compact task corio__compact_enter put first) */
-            l->compact_relay = false;
-            l->budget--;
-            corio__dispatch(l);
-            continue;
-        }
-        l->compact_relay = false;
         switch (driver_turn(l, &d)) {
         case TURN_RUN:
             l->budget = BATCH - 1;

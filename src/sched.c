@@ -156,11 +156,19 @@ static inline __attribute__((always_inline)) void schedule_inline(corio__loop *l
 void corio__schedule(corio__loop *l) { schedule_inline(l); }
 
 void corio__dispatch(corio__loop *l) {
-    corio_task *next = pop_ready(l);
-    if (__builtin_expect(next->compact, 0) && !corio__compact_enter(l, NULL, next)) return;
-    switch_in(l, next);
-    switch_to_task(&l->sched_ctx, next, false);
-    after_switch(l);
+    for (;;) {
+        corio_task *next = pop_ready(l);
+        if (__builtin_expect(next->compact, 0) && !corio__compact_enter(l, NULL, next)) break;
+        switch_in(l, next);
+        switch_to_task(&l->sched_ctx, next, false);
+        after_switch(l);
+        if (__builtin_expect(!l->compact_relay, 1) || l->budget <= 0) break;
+        /* a compact task handed off to another through here only because the copy needs a stack other than the
+         * shared one: the batch goes on with the head, the compact task corio__compact_enter put first */
+        l->compact_relay = false;
+        l->budget--;
+    }
+    l->compact_relay = false;
 }
 
 /* The general case of corio_yield, and its rare step after the switch, out of line so that the fast path makes no
