@@ -1,11 +1,13 @@
-/* dump.c - corio_dump_tasks, a listing of every task of the loop (state, what it waits on, age, stack use), and
- * debug mode's SIGQUIT, which prints that listing from the loop: the handler only raises a flag and writes an
- * eventfd the loop watches, since stdio must never run in a signal handler. */
+/* dump.c - corio_dump_tasks, a listing of every task of the loop (state, what it waits on, age, stack use), the
+ * loop's counters (corio_stats_get), and debug mode's SIGQUIT, which prints that listing from the loop: the
+ * handler only raises a flag and writes an eventfd the loop watches, since stdio must never run in a signal
+ * handler. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -177,6 +179,24 @@ void corio_dump_tasks(FILE *out) {
         (void)fputc('\n', out);
     }
     (void)fflush(out);
+}
+
+int corio_stats_get(corio_stats *st) {
+    corio__loop *l = corio__cur;
+    if (!l) return -EPERM;
+    if (!st) return -EINVAL;
+    memset(st, 0, sizeof *st);
+    st->tasks = l->ntasks;
+    st->ready = l->nready;
+    st->timers = l->timers.n;
+    for (corio__pool *p = &l->pool; p; p = p->next) {
+        st->stacks_in_use += p->in_use;
+        st->stacks_cached += p->nhot + p->ncold;
+        st->stacks_guarded += p->guarded;
+    }
+    st->stack_size = l->pool.size;
+    st->switches = l->switches;
+    return 0;
 }
 
 /* ---- debug mode: SIGQUIT ---------------------------------------------------------------------------------------

@@ -545,6 +545,10 @@ static inline void corio__make_ready(corio__loop *l, corio_task *t) {
 }
 /* Gives the thread to the next ready task (or the scheduler); the caller has already queued itself somewhere. */
 void corio__schedule(corio__loop *l);
+/* The scheduler's hand-off, after a driver turn (loop.c): runs the head of the ready queue until the thread is back
+ * in the scheduler, and goes on with the batch while compact tasks hand off to each other through it; a compact
+ * head that cannot have the shared stack yet goes back in line (corio__compact_enter). */
+void corio__dispatch(corio__loop *l);
 /* The earliest deadline that applies to t's waits now (its innermost scope's, which takes in the outer ones up to
  * a shield); CORIO__INF with none. Read by t itself, or by another task when t's scopes may be read (scope.c). */
 static inline int64_t corio__scope_deadline(const corio_task *t) {

@@ -1,20 +1,16 @@
-/* sched.c - the loop: corio_run, the scheduler, parking and waking tasks, the clock, and debug-mode reports.
+/* sched.c - the scheduler: the ready queue, the switch, a task's first and last steps, parking and waking, yield
+ * and sleep.
  *
  * Tasks switch directly to the next ready task (one context switch per hand-off, as libdill does), not through
  * a scheduler context; the scheduler, running on corio_run's own stack, gets a turn when no task is ready or
- * after BATCH switches, to read the clock, fire timers and poll I/O, so a task that keeps yielding cannot starve
- * the timers or the network. */
-#include <pthread.h>
-#include <signal.h>
+ * after a batch of switches (loop.c's driver turn: the clock, timers, I/O), so a task that keeps yielding cannot
+ * starve the timers or the network. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
-#include "signals.h"
 
 #if defined(CORIO_ASAN)
 #include <sanitizer/common_interface_defs.h>
@@ -26,26 +22,7 @@
 #define TSAN_FIBER(x) NULL
 #endif
 
-/* Switches between scheduler turns. A turn costs a clock read and two context switches, so amortising it over
- * 64 switches keeps bench_switch within ~1% of a bare switch, while a timer is at most 64 task slices late. */
-#define BATCH 64
 #define DEBUG_SLOW_NS (100 * 1000000LL)
-
-CORIO__TLS corio__loop *corio__cur;
-CORIO__TLS uint64_t corio__next_id;
-
-/* Never inlined: its struct timespec would otherwise sit in corio_sleep's frame, which every compact task asleep
- * keeps a copy of (16 bytes more each in bench_tasks --compact). */
-__attribute__((noinline)) int64_t corio__clock_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-int64_t corio_now(void) {
-    corio__loop *l = corio__cur;
-    return l ? l->now_ns / 1000000 : 0;
-}
 
 /* ---- ready queue ----------------------------------------------------------------------------------------- */
 
@@ -89,6 +66,16 @@ static inline void switch_ctx(corio__ctx *from, corio__ctx *to, const void *to_l
 #endif
 }
 
+/* The switch from context `from` to task t (t->ctx), with t's stack for the sanitizers. */
+static inline __attribute__((always_inline)) void switch_to_task(corio__ctx *from, corio_task *t, bool dying) {
+    switch_ctx(from, &t->ctx, t->stack->lo, t->stack->pool->size, dying, TSAN_FIBER(t->tsan_fiber));
+}
+
+/* The switch from context `from` to the scheduler, on corio_run's own stack. */
+static inline __attribute__((always_inline)) void switch_to_sched(corio__loop *l, corio__ctx *from, bool dying) {
+    switch_ctx(from, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, dying, TSAN_FIBER(l->tsan_fiber));
+}
+
 static void debug_check_slow(const corio__loop *l, const corio_task *t) {
     int64_t ran = corio__clock_ns() - atomic_load_explicit(&l->ran_ns, memory_order_relaxed);
     if (ran > DEBUG_SLOW_NS)
@@ -117,9 +104,9 @@ static inline void enter(corio__loop *l, corio_task *t) {
     l->switches++;
 }
 
-/* Gets t ready to be switched to: the first time, build its initial frame (lazily, so a spawned task touches no
- * stack page until it runs). */
-static inline void prepare(corio__loop *l, corio_task *t) {
+/* t runs next: the first time, build its initial frame (lazily, so a spawned task touches no stack page until it
+ * runs); then enter it, and in debug mode stamp the clock. */
+static inline void switch_in(corio__loop *l, corio_task *t) {
     if (!t->started) {
         t->started = true;
         corio__ctx_make_stack(&t->ctx, t->stack->lo, t->stack->pool->size, task_entry, t);
@@ -156,18 +143,33 @@ static inline __attribute__((always_inline)) void schedule_inline(corio__loop *l
             if (l->debug) debug_switched_in(l, self);
             return;
         }
-        prepare(l, next);
-        switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->stack->pool->size, dying,
-                   TSAN_FIBER(next->tsan_fiber));
+        switch_in(l, next);
+        switch_to_task(&self->ctx, next, dying);
     } else {
         l->current = NULL;
         if (__builtin_expect(l->debug, 0)) debug_switched_in(l, NULL);
-        switch_ctx(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, dying, TSAN_FIBER(l->tsan_fiber));
+        switch_to_sched(l, &self->ctx, dying);
     }
     after_switch(l);
 }
 
 void corio__schedule(corio__loop *l) { schedule_inline(l); }
+
+void corio__dispatch(corio__loop *l) {
+    for (;;) {
+        corio_task *next = pop_ready(l);
+        if (__builtin_expect(next->compact, 0) && !corio__compact_enter(l, NULL, next)) break;
+        switch_in(l, next);
+        switch_to_task(&l->sched_ctx, next, false);
+        after_switch(l);
+        if (__builtin_expect(!l->compact_relay, 1) || l->budget <= 0) break;
+        /* a compact task handed off to another through here only because the copy needs a stack other than the
+         * shared one: the batch goes on with the head, the compact task corio__compact_enter put first */
+        l->compact_relay = false;
+        l->budget--;
+    }
+    l->compact_relay = false;
+}
 
 /* The general case of corio_yield, and its rare step after the switch, out of line so that the fast path makes no
  * call but the switch. */
@@ -199,8 +201,8 @@ int corio_yield(void) {
     l->ready_tail->next_ready = self;
     l->ready_tail = self;
     l->ready_head = next->next_ready; /* never NULL: self is behind next */
-    enter(l, next); /* prepare() with nothing to build and no debug clock: no call before the switch */
-    switch_ctx(&self->ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false, TSAN_FIBER(next->tsan_fiber));
+    enter(l, next); /* switch_in() with nothing to build and no debug clock: no call before the switch */
+    switch_to_task(&self->ctx, next, false);
     if (__builtin_expect(corio__cur_reload()->zombie != NULL, 0)) yield_free_zombie();
     return 0;
 }
@@ -314,7 +316,7 @@ static inline __attribute__((always_inline)) int suspend_inline(void) {
     /* as schedule_inline does through corio__compact_enter: the copy onto the shared stack is the scheduler's */
     l->compact_relay = relay;
     l->current = NULL;
-    switch_ctx(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, false, TSAN_FIBER(l->tsan_fiber));
+    switch_to_sched(l, &self->ctx, false);
     l = corio__cur_reload();
     if (__builtin_expect(l->zombie != NULL, 0)) return resumed_with_zombie();
     return woken(l->current);
@@ -411,295 +413,4 @@ static void task_ended(corio__loop *l, corio_task *t, int status) {
     } else if (t->detached) {
         l->zombie = t;
     }
-}
-
-/* ---- the loop -------------------------------------------------------------------------------------------- */
-
-static void fire_timers(corio__loop *l) {
-    corio__timer *m;
-    while ((m = corio__heap_min(&l->timers)) && m->when <= l->now_ns) {
-        corio_task *t = corio__container_of(m, corio_task, timer);
-        corio__wake(l, t, t->op_timer ? CORIO__WAKE_DEADLINE : -ETIMEDOUT);
-    }
-}
-
-static void cancel_all(corio__loop *l) {
-    for (corio__link *n = l->tasks.next; n != &l->tasks; n = n->next) {
-        corio_task *t = corio__container_of(n, corio_task, all);
-        if (t->state != CORIO__DONE) corio__task_cancel(l, t);
-    }
-}
-
-/* Gives idle stacks' pages back (beyond the few kept hot) while the loop is about to sleep for timeout_ms (-1: no
- * timer), a share that fits the sleep: each stack costs a madvise and its TLB flush (~4.4 us here, from perf), so
- * 1,024 of them in the 1 ms between two timers hold the next one up ~4.5 ms (bench_gather, whose wake-ups are
- * 1 ms apart, ended 3-23 ms later that way than with this share, in 5 pairs). */
-#define TRIM_PER_MS 64
-#define TRIM_MAX 1024
-static void trim_pools(corio__loop *l, int timeout_ms) {
-    size_t budget =
-        timeout_ms < 0 || timeout_ms >= TRIM_MAX / TRIM_PER_MS ? TRIM_MAX : (size_t)timeout_ms * TRIM_PER_MS;
-    for (corio__pool *p = &l->pool; p && budget; p = p->next) budget -= corio__pool_trim(p, budget);
-}
-
-/* Idle stacks still to give back: the loop then sleeps at most a trimming's worth (TRIM_MAX / TRIM_PER_MS ms) and
- * trims again, rather than keep them resident until some timer or descriptor wakes it (after a burst of 10,000
- * connections with no timer pending, 9,000 idle stacks stayed resident for good). */
-static bool pools_trimmable(const corio__loop *l) {
-    for (const corio__pool *p = &l->pool; p; p = p->next)
-        if (corio__pool_trimmable(p)) return true;
-    return false;
-}
-
-/* Runs until every task has ended; -EDEADLK if tasks still wait on each other and even cancelling every one of
- * them could not wake any. */
-static int run_loop(corio__loop *l) {
-    bool cancelled_all_for_deadlock = false;
-    bool just_polled = false;
-    for (;;) {
-        if (__builtin_expect(l->compact_relay, 0) && l->budget > 0) {
-            /* not a scheduler turn: the hand-off only needed a stack other than the shared one for the copy */
-            l->compact_relay = false;
-            l->budget--;
-            corio_task *next = pop_ready(l); /* put first by corio__compact_enter */
-            if (!corio__compact_enter(l, NULL, next)) continue; /* no memory for the copy: it waits its turn */
-            prepare(l, next);
-            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false,
-                       TSAN_FIBER(next->tsan_fiber));
-            after_switch(l);
-            continue;
-        }
-        l->compact_relay = false;
-        corio__update_now(l);
-        fire_timers(l);
-        if (__builtin_expect(l->debug, 0)) corio__debug_quit_poll(l);
-        if (l->main->state == CORIO__DONE && !l->shutting_down) {
-            l->shutting_down = true;
-            corio__shutdown_started(l);
-            cancel_all(l);
-        }
-        if (__builtin_expect(l->shutting_down, 0)) corio__shutdown_check(l);
-        if (l->nrunning == 0) return 0;
-        if (l->ready_head) {
-            cancelled_all_for_deadlock = false;
-            /* I/O gets its turn between batches, unless the loop has just come back from polling: a second
-             * epoll_wait right after the one that woke these tasks would find nothing (bench/io.sh profile:
-             * 2 epoll_wait per echo round trip at 1 connection, 1 with this) */
-            /* with nothing waiting on a descriptor, a poll every CORIO__POLL_GAP_NS still lets a signal or a
-             * post in */
-            if ((l->io_waiters && !just_polled) || l->now_ns - l->polled_ns >= CORIO__POLL_GAP_NS) {
-                l->polled_ns = l->now_ns;
-                l->backend.ops->poll(l, 0);
-            } else if (l->inbox_waiters)
-                corio__xloop_poll(l); /* other threads' messages, without a system call (loops.c) */
-            just_polled = false;
-            l->budget = BATCH - 1;
-            corio_task *next = pop_ready(l);
-            if (__builtin_expect(next->compact, 0) && !corio__compact_enter(l, NULL, next)) continue;
-            prepare(l, next);
-            switch_ctx(&l->sched_ctx, &next->ctx, next->stack->lo, next->stack->pool->size, false,
-                       TSAN_FIBER(next->tsan_fiber));
-            after_switch(l);
-            continue;
-        }
-        corio__timer *m = corio__heap_min(&l->timers);
-        if (!m && !l->io_waiters && !l->inbox_waiters) {
-            /* every task waits on another task: nothing outside can ever wake them. Rather than hang, cancel
-             * them all (their waits return -ECANCELED); if even that wakes nobody, give up. */
-            if (cancelled_all_for_deadlock) {
-                (void)fprintf(stderr, "corio: deadlock: %zu tasks wait forever, even after cancellation\n",
-                              l->nrunning);
-                return -EDEADLK;
-            }
-            if (l->debug)
-                (void)fprintf(stderr,
-                              "corio: deadlock: %zu tasks wait on each other and nothing can wake them; "
-                              "cancelling them\n",
-                              l->nrunning);
-            cancelled_all_for_deadlock = true;
-            cancel_all(l);
-            continue;
-        }
-        int timeout = -1;
-        if (m) {
-            int64_t ns = m->when - l->now_ns;
-            int64_t ms = (ns + 999999) / 1000000; /* round up: waking early would just spin */
-            timeout = ms > 1000000 ? 1000000 : (int)ms;
-        }
-        trim_pools(l, timeout);
-        if ((timeout < 0 || timeout > TRIM_MAX / TRIM_PER_MS) && pools_trimmable(l)) timeout = TRIM_MAX / TRIM_PER_MS;
-        if (__builtin_expect(l->shutting_down, 0)) {
-            /* the tasks still running may wait on something nothing ends: wake for the report of them */
-            int64_t until = (l->report_ns - l->now_ns + 999999) / 1000000;
-            if (until < 1) until = 1;
-            if (timeout < 0 || timeout > until) timeout = until > 1000000 ? 1000000 : (int)until;
-        }
-        l->backend.ops->poll(l, timeout);
-        l->polled_ns = l->now_ns;
-        just_polled = true;
-    }
-}
-
-void corio__poll_if_due(corio__loop *l) {
-    if (l->now_ns - l->polled_ns < CORIO__POLL_GAP_NS) return;
-    l->polled_ns = l->now_ns;
-    l->backend.ops->poll(l, 0);
-}
-
-static void report_unjoined(corio__loop *l) {
-    for (corio__link *n = l->tasks.next; n != &l->tasks; n = n->next) {
-        corio_task *t = corio__container_of(n, corio_task, all);
-        if (t == l->main) continue;
-        (void)fprintf(stderr, "corio: task \"%s\" was never awaited nor detached (status %d, %s)\n",
-                      corio__task_label(t), t->status, corio_err_name(t->status));
-    }
-}
-
-static void sched_stack_bounds(corio__loop *l) {
-    pthread_attr_t attr;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        /* cannot fail on an attr pthread_getattr_np filled; if it did, the bounds stay 0 (the loop is calloc'd)
-         * and only the sanitizers' view of the scheduler stack is less precise */
-        (void)pthread_attr_getstack(&attr, &l->sched_stack_lo, &l->sched_stack_size);
-        pthread_attr_destroy(&attr);
-    }
-}
-
-/* io_uring where it was built and the kernel allows it (its batched receives and sends served 1.6x libuv's echo
- * round trips at 50 connections, where epoll is level with libuv: docs/benchmarks.md), else epoll;
- * CORIO_BACKEND=epoll|uring chooses. Under valgrind the default is epoll: valgrind runs one thread at a time and a loop
- * thread blocked in io_uring_enter kept the others from running (test_chan's multi-loop case hung). */
-static int backend_init(corio__loop *l) {
-    const char *want = getenv("CORIO_BACKEND");
-    bool epoll = want && strcmp(want, "epoll") == 0, uring = want && strcmp(want, "uring") == 0;
-    if (want && *want && !epoll && !uring && l->debug)
-        (void)fprintf(stderr, "corio: CORIO_BACKEND=%s is neither epoll nor uring, using the default\n", want);
-#ifdef CORIO_HAVE_URING
-    if (uring || (!epoll && !corio__valgrind())) {
-        l->backend.ops = &corio__uring_ops;
-        int rc = l->backend.ops->init(l);
-        if (rc == 0) return 0;
-        if (l->debug) (void)fprintf(stderr, "corio: io_uring refused (%s), using epoll\n", corio_strerror(rc));
-    }
-#else
-    if (uring && l->debug) (void)fprintf(stderr, "corio: built without io_uring (liburing-dev), using epoll\n");
-#endif
-    l->backend.ops = &corio__epoll_ops;
-    return l->backend.ops->init(l);
-}
-
-/* A value no other loop of this process has had (before 2^32 loops), for its tasks' magic: a handle from another loop,
- * or from an earlier corio_run of this thread, then fails the one compare every public call makes. */
-static uint32_t new_task_magic(void) {
-    static atomic_uint serial;
-    uint32_t m;
-    do /* the golden ratio spreads consecutive serials over all the bits */
-        m = CORIO__TASK_MAGIC ^ (atomic_fetch_add(&serial, 1) * 0x9e3779b9U);
-    while (m == CORIO__TASK_DEAD || m == 0);
-    return m;
-}
-
-/* In a child forked from a loop's thread the loop is not usable (asyncio's rule): its epoll or io_uring instance is
- * the parent's, and a child using it would take the parent's edge-triggered events (epoll) or complete requests
- * on its ring (io_uring). So the child forgets the loop: every corio call there acts as outside a loop (-EPERM),
- * and a task function returning there ends the child process. */
-static void forget_loop_in_child(void) { corio__cur = NULL; }
-static void register_fork_handler(void) { (void)pthread_atfork(NULL, NULL, forget_loop_in_child); }
-
-int corio_run(corio_fn fn, void *arg) {
-    if (!fn) return -EINVAL;
-    if (corio__cur) return -EBUSY;
-    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-    (void)pthread_once(&fork_once, register_fork_handler);
-    corio__loop *l = calloc(1, sizeof *l);
-    if (!l) return -ENOMEM;
-    l->task_magic = new_task_magic();
-    corio__list_init(&l->tasks);
-    corio__list_init(&l->groups);
-    corio__list_init(&l->quarantine);
-    corio__list_init(&l->task_watchers);
-    corio__pool_init(&l->pool, corio__default_stack_size());
-    const char *dbg = getenv("CORIO_DEBUG");
-    l->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
-    int rc = backend_init(l);
-    if (rc < 0) {
-        free(l);
-        return rc;
-    }
-    sched_stack_bounds(l);
-#if defined(CORIO_TSAN)
-    l->tsan_fiber = __tsan_get_current_fiber();
-#endif
-    /* as Go does: a write to a closed socket or pipe returns -EPIPE rather than killing the process */
-    struct sigaction pipe_action;
-    if (sigaction(SIGPIPE, NULL, &pipe_action) == 0 && pipe_action.sa_handler == SIG_DFL)
-        (void)signal(SIGPIPE, SIG_IGN);
-    corio__cur = l;
-    corio__stack_guard_install();
-    if (l->debug) {
-        corio__debug_quit_install(l);
-        corio__watchdog_start(l);
-    }
-    l->epoch_ns = corio__update_now(l);
-
-    corio_task_opts opts = {.name = "main", .stack_size = 0};
-    l->main = corio__task_new(l, fn, arg, &opts);
-    int status = -ENOMEM;
-    if (l->main) {
-        corio__make_ready(l, l->main);
-        rc = run_loop(l);
-        status = l->main->state == CORIO__DONE ? l->main->status : rc;
-        if (l->debug) report_unjoined(l);
-    }
-
-    /* free what is left: tasks never awaited, and after a deadlock, tasks that never ended */
-    while (!corio__list_empty(&l->tasks)) {
-        corio_task *t = corio__container_of(l->tasks.next, corio_task, all);
-        if (t->timer.index != CORIO__NOT_ARMED) corio__heap_remove(&l->timers, &t->timer);
-        if (t->wnode.next != &t->wnode) corio__list_remove(&t->wnode);
-        t->end_by = CORIO__END_NONE;
-        corio__task_free(l, t);
-    }
-    corio__group_free_all(l);
-    corio__watchdog_stop(l); /* before the tasks go: it may be reading the running one's name */
-    corio__task_quarantine_free(l);
-    corio__task_chunks_free(l); /* every task struct, free or quarantined */
-    corio__pool *p = l->pool.next;
-    while (p) {
-        corio__pool *next = p->next;
-        corio__pool_destroy(p);
-        free(p);
-        p = next;
-    }
-    corio__pool_destroy(&l->pool);
-    corio__heap_free(&l->timers);
-    corio__pool_loop_free(l);
-    corio__xloop_free(l);
-    corio__signal_loop_free(l);
-    if (l->debug) corio__debug_quit_uninstall(l);
-    corio__fd_registry_free(l);
-    corio__stream_loop_free(l);
-    l->backend.ops->close(l);
-    corio__stack_guard_uninstall();
-    corio__cur = NULL;
-    free(l);
-    return status;
-}
-
-int corio_stats_get(corio_stats *st) {
-    corio__loop *l = corio__cur;
-    if (!l) return -EPERM;
-    if (!st) return -EINVAL;
-    memset(st, 0, sizeof *st);
-    st->tasks = l->ntasks;
-    st->ready = l->nready;
-    st->timers = l->timers.n;
-    for (corio__pool *p = &l->pool; p; p = p->next) {
-        st->stacks_in_use += p->in_use;
-        st->stacks_cached += p->nhot + p->ncold;
-        st->stacks_guarded += p->guarded;
-    }
-    st->stack_size = l->pool.size;
-    st->switches = l->switches;
-    return 0;
 }

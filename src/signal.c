@@ -121,7 +121,7 @@ static void unhold_all(unsigned long long set) {
     }
 }
 
-/* fork: the child has one thread and none of the parent's loops (sched.c makes it forget them), so it gets the
+/* fork: the child has one thread and none of the parent's loops (loop.c makes it forget them), so it gets the
  * dispositions and mask the program had before: a SIGTERM kills it, and does not wake the parent through the
  * eventfds they share. The lock is held across fork so the child never inherits it taken. */
 static void fork_prepare(void) { pthread_mutex_lock(&mu); }

@@ -45,7 +45,7 @@ group-cancel-is-failure	src/group.c	s/if (t->status < 0 && !(t->status == -ECANC
 dump-cancel-marker	src/dump.c	s/(t->cancelled || t->cancel_req) && t->state/t->cancelled \&\& t->state/	test_dump
 future-wait-unlabelled	src/future.c	s/corio__wait_on(self, CORIO__WAIT_FUTURE, f);/(void)0;/	test_future test_dump
 detached-not-freed	src/sched.c	/} else if (t->detached) {/,/}/s/l->zombie = t;/(void)0;/	test_debug test_dump
-debug-reports-main	src/sched.c	s/if (t == l->main) continue;/(void)0;/	test_debug'
+debug-reports-main	src/loop.c	s/if (t == l->main) continue;/(void)0;/	test_debug'
 
 # the scheduler, its timers and sync objects, dumps and debug reports, streams and the server: ~30 s a run
 DEFAULT_TESTS='test_task test_timeout test_scope test_select test_group test_gather test_lock test_sem test_queue
