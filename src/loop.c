@@ -1,7 +1,7 @@
 /* loop.c - the event loop around the scheduler: corio_run's setup and teardown, the choice of backend, the loop's
  * clock, and the driver turn the scheduler takes between batches of task switches (timers, the shutdown, the poll
- * or the inbox, deadlock detection, giving idle stacks back), in the order libuv's uv_run takes its steps. Which
- * task runs, and the switches, parks and wake-ups, are sched.c's. */
+ * or the inbox, deadlock detection, giving idle stacks back), one step after another as libuv's uv_run reads: the
+ * clock, the timers, then I/O. Which task runs, and the switches, parks and wake-ups, are sched.c's. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
