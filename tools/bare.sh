@@ -8,9 +8,10 @@
 # Needs root (unshare -m); nothing outside the namespace changes.
 set -eu
 
-# the optional -dev packages, the real servers and clients the tests start, and the install test's tools
+# the optional -dev packages, the real servers and clients the tests start, the install test's and the ABI check's
+# tools
 HIDE="netcat-openbsd liburing-dev libhttp-parser-dev libpq-dev postgresql-15 libcurl4-openssl-dev nginx nginx-core
-libssl-dev libsqlite3-dev pkgconf gdb"
+libssl-dev libsqlite3-dev pkgconf gdb abigail-tools"
 
 if [ "${1:-}" != --inside ]; then
     if [ "$#" -eq 0 ]; then
