@@ -585,6 +585,17 @@ fail:
     return NULL;
 }
 
+/* Moves the final response's status and header lines from the transfer to resp. */
+static void hand_over_head(xfer *x, corio_http_resp *resp) {
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    resp->status = (int)status;
+    resp->headers = x->headers;
+    resp->nheaders = x->nheaders;
+    x->headers = NULL;
+    x->nheaders = 0;
+}
+
 int corio_http_request(const corio_http_req *req, corio_http_resp *resp) {
     if (!resp) return -EINVAL;
     memset(resp, 0, sizeof *resp);
@@ -595,13 +606,7 @@ int corio_http_request(const corio_http_req *req, corio_http_resp *resp) {
     if (rc < 0) /* cancelled or timed out: this transfer alone is dropped */
         (void)snprintf(resp->error, sizeof resp->error, "%s", corio_strerror(rc));
     else if ((rc = outcome(x, resp)) == 0) {
-        long status = 0;
-        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-        resp->status = (int)status;
-        resp->headers = x->headers;
-        resp->nheaders = x->nheaders;
-        x->headers = NULL;
-        x->nheaders = 0;
+        hand_over_head(x, resp);
         resp->body = x->body;
         resp->body_len = x->body_len;
         x->body = NULL;
@@ -615,7 +620,7 @@ int corio_http_open(const corio_http_req *req, corio_http_resp *resp, corio_http
     memset(resp, 0, sizeof *resp);
     if (!stream) return bad(resp, "no stream pointer");
     *stream = NULL;
-    int rc;
+    int rc = 0;
     xfer *x = start(req, resp, true, &rc);
     if (!x) return fail(resp, rc);
     while (!x->ready && !x->finished) {
@@ -631,13 +636,7 @@ int corio_http_open(const corio_http_req *req, corio_http_resp *resp, corio_http
         return fail(resp, rc);
     }
     x->ready = true; /* a transfer that finished without a body: its last headers are the final ones */
-    long status = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    resp->status = (int)status;
-    resp->headers = x->headers;
-    resp->nheaders = x->nheaders;
-    x->headers = NULL;
-    x->nheaders = 0;
+    hand_over_head(x, resp);
     x->resp = resp;
     *stream = x;
     return 0;
