@@ -1225,6 +1225,18 @@ struct huge {
     uint64_t hash;
 };
 
+/* gcc says AddressSanitizer with __SANITIZE_ADDRESS__, clang with __has_feature */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 static int huge_main(void *arg) {
     struct huge *h = arg;
     char u[128];
@@ -1262,7 +1274,7 @@ static int huge_main(void *arg) {
     /* Buffered whole, it would be the body's size. AddressSanitizer's quarantine keeps the freed copies libcurl
      * makes of a write held back by a pause (33 MB of them here; 5 MB with quarantine_size_mb=0): there, only
      * "not the whole body". valgrind's RSS is mostly its own (9 MB for 16 MB under memcheck): not checked. */
-#ifdef __SANITIZE_ADDRESS__
+#if UNDER_ASAN
     int64_t bound = (int64_t)h->len / 2;
 #else
     int64_t bound = test_small() ? 0 : 12 << 20;
